@@ -1,0 +1,289 @@
+"""check_forward: run a recurrent module once and check every tensor against its contract.
+
+The contract is the "Inputs" / "Outputs" sections of the torch.nn.RNN, LSTM and GRU docs (see
+contracts.spec). Dimensions bind across the call: the batch and seq of the input fix the batch
+of h_0, output, h_n and c_n, so a layer that read the input in the other layout is caught even
+when the output's shape looks right (the seed note's nn.RNN(4, 2) on a (3, 5, 4) batch).
+
+Shapes are judged by the engine (jaxtyping aliases, typeguard by default); dtypes and devices
+must equal the input's. Nothing here synchronises a CUDA device: only shapes, dtypes and devices
+are read (a PackedSequence's batch_sizes live on the CPU by torch's rule).
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch.nn.utils.rnn import PackedSequence
+
+from contracts import aliases, diagnose, engine
+from contracts.errors import ContractViolation
+from contracts.spec import NamedShape, RNNSpec
+
+
+@dataclass(frozen=True)
+class CallFacts:
+    """What the input of one call fixes: layout, batch (None when unbatched), seq, dtype, device."""
+
+    packed: bool
+    batch: int | None
+    seq: int
+    total: int
+    dtype: torch.dtype
+    device: torch.device
+    shape: tuple[int, ...]
+
+    @property
+    def unbatched(self) -> bool:
+        return self.batch is None and not self.packed
+
+    def bound(self, spec: RNNSpec) -> dict[str, int]:
+        dims = dict(spec.dims())
+        if self.batch is not None:
+            dims["batch"] = self.batch
+        dims["seq"] = self.seq
+        if self.packed:
+            dims["total"] = self.total
+        return dims
+
+
+class _Checker:
+    """Collects violations for one call; every shape check runs in one engine scope."""
+
+    def __init__(self, spec: RNNSpec, module: Any) -> None:
+        self.spec = spec
+        self.module = module
+        self.violations: list[str] = []
+        self.facts: CallFacts | None = None
+
+    # -- input ----------------------------------------------------------------------------------
+    def read_input(self, x: Any) -> CallFacts | None:
+        spec = self.spec
+        if isinstance(x, PackedSequence):
+            if not spec.packed:
+                self.violations.append(
+                    "input: a PackedSequence was passed, but the spec declares no packed support "
+                    "(RNNSpec.packed=False)"
+                )
+                return None
+            data = x.data
+            batch_sizes = x.batch_sizes
+            return CallFacts(True, int(batch_sizes[0]), len(batch_sizes), data.shape[0],
+                             data.dtype, data.device, tuple(data.shape))
+        if not isinstance(x, torch.Tensor):
+            self.violations.append(f"input: expected a Tensor or PackedSequence, got {type(x).__name__}")
+            return None
+        shape = tuple(x.shape)
+        if x.dim() == 2:
+            if not spec.unbatched:
+                self.violations.append(
+                    f"input: a 2-D (unbatched) tensor {diagnose.shape_text(shape)} was passed, but the "
+                    f"spec declares no unbatched support (RNNSpec.unbatched=False)"
+                )
+                return None
+            return CallFacts(False, None, shape[0], 0, x.dtype, x.device, shape)
+        if x.dim() == 3:
+            batch, seq = (shape[0], shape[1]) if spec.batch_first else (shape[1], shape[0])
+            return CallFacts(False, batch, seq, 0, x.dtype, x.device, shape)
+        expected = spec.input_shape(2, 3)
+        self.violations.append(
+            f"input: expected a 3-D tensor {diagnose.shape_text(expected.names)} or a 2-D unbatched "
+            f"one, got {x.dim()}-D {diagnose.shape_text(shape)}"
+        )
+        return None
+
+    def check_tensor(self, name: str, value: Any, alias: Any, expected: NamedShape) -> None:
+        """Shape through the engine (in the open scope), then dtype and device against the input."""
+        facts = self.facts
+        assert facts is not None
+        if not isinstance(value, torch.Tensor):
+            self.violations.append(f"{name}: expected a Tensor of shape {expected}, got {type(value).__name__}")
+            return
+        actual = tuple(value.shape)
+        accepted = engine.accepts(value, alias)
+        if not accepted or actual != expected.sizes:
+            if accepted:  # the engine passed what the spec rejects: never silently trust either
+                raise RuntimeError(
+                    f"rnn-contracts internal error: the {engine.get_checker()} checker accepted "
+                    f"{name} {actual} against {expected}; please report this"
+                )
+            if actual == expected.sizes:
+                self.violations.append(
+                    f"{name}: shape {diagnose.shape_text(actual)} is right, but the dtype {value.dtype} "
+                    f"is not a floating-point type"
+                )
+                return
+            hint = diagnose.shape_hint(name, expected, actual, self.spec, self.module, facts.seq)
+            self.violations.append(
+                diagnose.shape_violation(name, expected, actual, facts.bound(self.spec), hint)
+            )
+            return
+        if value.dtype != facts.dtype:
+            self.violations.append(
+                diagnose.attribute_violation(name, "dtype", value.dtype, facts.dtype, "the input's dtype")
+            )
+        if value.device != facts.device:
+            self.violations.append(
+                diagnose.attribute_violation(name, "device", value.device, facts.device, "the input's device")
+            )
+
+    def check_states(self, prefix: str, value: Any) -> None:
+        """h_0 / c_0 (prefix "0") or h_n / c_n (prefix "n"), as the mode expects them."""
+        spec, facts = self.spec, self.facts
+        assert facts is not None
+        unbatched = facts.unbatched
+        if spec.has_cell:
+            if isinstance(value, torch.Tensor):
+                if prefix == "0":
+                    self.violations.append(diagnose.lstm_hx_hint(spec, value))
+                else:
+                    self.violations.append(
+                        "h_n: LSTM returns (output, (h_n, c_n)), but the module returned a single "
+                        f"state tensor {diagnose.shape_text(tuple(value.shape))}"
+                    )
+                return
+            if not isinstance(value, (tuple, list)) or len(value) != 2:
+                what = "hx" if prefix == "0" else "the state"
+                self.violations.append(
+                    f"{what}: LSTM states must be a pair (h_{prefix}, c_{prefix}), got {type(value).__name__}"
+                    + (f" of length {len(value)}" if isinstance(value, (tuple, list)) else "")
+                )
+                return
+            h, c = value
+            self.check_tensor(f"h_{prefix}", h, aliases.state_alias("h", unbatched),
+                              spec.state_shape(facts.batch, "h"))
+            self.check_tensor(f"c_{prefix}", c, aliases.state_alias("c", unbatched),
+                              spec.state_shape(facts.batch, "c"))
+            return
+        if isinstance(value, (tuple, list)):
+            if prefix == "0":
+                self.violations.append(diagnose.tuple_hx_hint(spec))
+            else:
+                self.violations.append(f"h_n: {spec.mode} returns a single state tensor h_n, got a {type(value).__name__}")
+            return
+        self.check_tensor(f"h_{prefix}", value, aliases.state_alias("h", unbatched),
+                          spec.state_shape(facts.batch, "h"))
+
+    def check_inputs(self, x: Any, hx: Any) -> None:
+        self.facts = self.read_input(x)
+        if self.facts is None:
+            return
+        facts, spec = self.facts, self.spec
+        engine.bind_spec(spec.dims())
+        if facts.packed:
+            self.check_tensor("input", x.data, aliases.PackedInputData,
+                              spec.packed_data_shape(facts.total, "input"))
+        else:
+            self.check_tensor("input", x, aliases.input_alias(spec.batch_first, facts.unbatched),
+                              spec.input_shape(facts.batch, facts.seq))
+        if hx is not None:
+            self.check_states("0", hx)
+
+    def check_result(self, x: Any, result: Any) -> None:
+        facts, spec = self.facts, self.spec
+        assert facts is not None
+        if not isinstance(result, (tuple, list)) or len(result) != 2:
+            self.violations.append(
+                f"result: torch's recurrent layers return (output, h_n), got {_describe(result)}"
+            )
+            return
+        output, state = result
+        if facts.packed:
+            if not isinstance(output, PackedSequence):
+                self.violations.append(
+                    f"output: a PackedSequence in must give a PackedSequence out, got {_describe(output)}"
+                )
+            else:
+                if not torch.equal(output.batch_sizes, x.batch_sizes):
+                    self.violations.append(
+                        f"output: batch_sizes {output.batch_sizes.tolist()} differ from the input's "
+                        f"{x.batch_sizes.tolist()}"
+                    )
+                self.check_tensor("output", output.data, aliases.PackedOutputData,
+                                  spec.packed_data_shape(facts.total, "output"))
+        else:
+            self.check_tensor("output", output, aliases.output_alias(spec.batch_first, facts.unbatched),
+                              spec.output_shape(facts.batch, facts.seq))
+        self.check_states("n", state)
+
+
+def _describe(value: Any) -> str:
+    if isinstance(value, torch.Tensor):
+        return f"a Tensor {diagnose.shape_text(tuple(value.shape))}"
+    if isinstance(value, (tuple, list)):
+        return f"a {type(value).__name__} of length {len(value)}"
+    return type(value).__name__
+
+
+def _title(spec: RNNSpec, x: Any, stage: str) -> str:
+    if isinstance(x, PackedSequence):
+        what = f"a PackedSequence with data {diagnose.shape_text(tuple(x.data.shape))}"
+    elif isinstance(x, torch.Tensor):
+        what = f"input {diagnose.shape_text(tuple(x.shape))}"
+    else:
+        what = f"input of type {type(x).__name__}"
+    return f"{spec.describe()} broke its contract {stage} on {what} [checker: {engine.get_checker()}]"
+
+
+def inputs_violations(spec: RNNSpec, x: Any, hx: Any = None, module: Any = None) -> list[str]:
+    """Violations of the input contract (x and hx), without running anything."""
+    checker = _Checker(spec, module)
+    with engine.scope():
+        checker.check_inputs(x, hx)
+    return checker.violations
+
+
+def call_violations(spec: RNNSpec, x: Any, hx: Any, result: Any, module: Any = None) -> list[str]:
+    """Violations of the whole call: inputs, then the module's result, with dimensions bound across."""
+    checker = _Checker(spec, module)
+    with engine.scope():
+        checker.check_inputs(x, hx)
+        if checker.facts is not None and not checker.violations:
+            checker.check_result(x, result)
+    return checker.violations
+
+
+def check_inputs(spec: RNNSpec, x: Any, hx: Any = None, module: Any = None) -> None:
+    """Raise ContractViolation when x or hx break the input contract of ``spec``."""
+    violations = inputs_violations(spec, x, hx, module)
+    if violations:
+        raise ContractViolation(_title(spec, x, "before the call"), violations)
+
+
+def check_forward(
+    module: Any,
+    x: Any,
+    hx: Any = None,
+    *,
+    spec: RNNSpec | None = None,
+) -> Any:
+    """Run ``module(x)`` (or ``module(x, hx)``) once and check every tensor against the contract.
+
+    ``spec`` defaults to ``RNNSpec.from_module(module)``; pass one to declare the layout you
+    expect (e.g. ``spec.replace(batch_first=True)`` for a (batch, seq, dim) batch). The input and
+    hx are checked before the call, so a wrong input is a ContractViolation, not torch's own
+    error. Returns the module's result; raises :class:`ContractViolation` listing every broken
+    contract otherwise.
+    """
+    if spec is None:
+        spec = RNNSpec.from_module(module)
+    check_inputs(spec, x, hx, module)
+    result = module(x) if hx is None else module(x, hx)
+    violations = call_violations(spec, x, hx, result, module)
+    if violations:
+        raise ContractViolation(_title(spec, x, "in its result"), violations)
+    return result
+
+
+def check_call(
+    spec: RNNSpec, x: Any, hx: Any, result: Any, module: Any = None
+) -> None:
+    """Check a call that already ran (for wrappers that call the module themselves)."""
+    violations = call_violations(spec, x, hx, result, module)
+    if violations:
+        raise ContractViolation(_title(spec, x, "in its result"), violations)
+
+
+__all__: Sequence[str] = ("check_forward", "check_inputs", "check_call", "CallFacts")

@@ -1,0 +1,157 @@
+"""Error context: turn a failed check into text a person can act on.
+
+Each violation is one paragraph: which tensor, expected versus actual with the bound dimension
+names and sizes, and a hint where the mismatch matches a known mistake:
+
+* batch and seq swapped (a batch_first mismatch, silent when shapes line up: huyanxin/phasen#13);
+* h_n / c_n laid out batch-first (torch keeps them (num_layers * D, batch, H_out) whatever
+  batch_first is: pytorch/pytorch#4145, #19675);
+* one tensor passed where LSTM wants (h_0, c_0) (pytorch/pytorch#45437);
+* D * H_out features missing from a bidirectional output; proj_size used for c or hidden_size for h.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from contracts.spec import NamedShape, RNNSpec
+
+
+def bound_text(bound: dict[str, int]) -> str:
+    """``batch=3 seq=5 dim=4 ...``: the sizes the check bound, in a stable order."""
+    order = ("batch", "seq", "total", "dim", "hidden", "cell", "layers", "directions")
+    return " ".join(f"{name}={bound[name]}" for name in order if name in bound)
+
+
+def shape_text(shape: Sequence[int]) -> str:
+    return "(" + ", ".join(str(s) for s in shape) + ")"
+
+
+def shape_violation(
+    name: str,
+    expected: NamedShape,
+    actual: Sequence[int],
+    bound: dict[str, int],
+    hint: str | None,
+) -> str:
+    """The paragraph for a tensor whose shape broke its contract."""
+    lines = [
+        f"{name}: expected {expected}, got {shape_text(actual)}",
+        f"  bound: {bound_text(bound)}",
+    ]
+    if hint:
+        lines.append(f"  hint: {hint}")
+    return "\n".join(lines)
+
+
+def _module_batch_first(module: Any) -> str:
+    value = getattr(module, "batch_first", None)
+    return "unknown" if value is None else str(bool(value))
+
+
+def shape_hint(
+    name: str,
+    expected: NamedShape,
+    actual: Sequence[int],
+    spec: RNNSpec,
+    module: Any = None,
+    seq: int | None = None,
+) -> str | None:
+    """A hint when ``actual`` matches a known mistake, else None (``seq``: the input's seq length)."""
+    actual = tuple(actual)
+    sizes = expected.sizes
+    names = expected.names
+    if len(actual) != len(sizes):
+        return _rank_hint(name, expected, actual)
+    if "batch" in names and "seq" in names:
+        i, j = names.index("batch"), names.index("seq")
+        swapped = list(sizes)
+        swapped[i], swapped[j] = swapped[j], swapped[i]
+        if sizes[i] != sizes[j] and actual == tuple(swapped):
+            return (
+                f"batch and seq are swapped: the layer laid out {name} as "
+                f"({'seq, batch' if spec.batch_first else 'batch, seq'}, ...). "
+                f"Check batch_first (spec: {spec.batch_first}, module: {_module_batch_first(module)})"
+            )
+    if name in ("h_0", "h_n", "c_0", "c_n") and len(sizes) == 3:
+        stacks, batch, feat = sizes
+        if stacks != batch and actual == (batch, stacks, feat):
+            return (
+                f"{name} is laid out batch-first; torch keeps h and c states as "
+                f"(num_layers * D, batch, H_out) whatever batch_first is (pytorch/pytorch#4145)"
+            )
+        if actual[0] == stacks and actual[2] == feat and actual[1] != batch and name in ("h_n", "c_n"):
+            if actual[1] == seq:
+                read_as = "(batch, seq, dim)" if not spec.batch_first else "(seq, batch, dim)"
+                return (
+                    f"{name}'s batch is {actual[1]}, the input's seq length: the module read the "
+                    f"input as {read_as}, {seq} sequences of length {batch}. Check batch_first "
+                    f"(spec: {spec.batch_first}, module: {_module_batch_first(module)})"
+                )
+            return (
+                f"{name}'s batch is {actual[1]}, not the input's batch {batch}: states must keep "
+                f"one row per sequence of the batch"
+            )
+    return _feature_hint(name, expected, actual, spec)
+
+
+def _rank_hint(name: str, expected: NamedShape, actual: tuple[int, ...]) -> str | None:
+    if name == "input":
+        return "the input must be 3-D (batched) or 2-D (unbatched, if the spec allows it)"
+    if len(actual) == len(expected) - 1:
+        return f"{name} lost an axis: a batched call must keep the batch axis"
+    if len(actual) == len(expected) + 1:
+        return f"{name} has an extra axis: an unbatched call returns states without a batch axis"
+    return None
+
+
+def _feature_hint(
+    name: str, expected: NamedShape, actual: tuple[int, ...], spec: RNNSpec
+) -> str | None:
+    want, got = expected.sizes[-1], actual[-1]
+    if name == "input" and got != want:
+        return f"the last axis of the input holds its features: dim = input_size = {spec.input_size}"
+    if name == "output" and spec.bidirectional and got == spec.h_out:
+        return (
+            f"a bidirectional layer concatenates both directions: output has D * H_out = "
+            f"{want} features, forward in [..., :{spec.h_out}], backward in [..., {spec.h_out}:]"
+        )
+    if spec.proj_size and name in ("output", "h_0", "h_n") and got == spec.hidden_size * (
+        want // spec.proj_size
+    ):
+        return (
+            f"with proj_size={spec.proj_size}, output and h use proj_size while c uses "
+            f"hidden_size={spec.hidden_size}"
+        )
+    if spec.proj_size and name in ("c_0", "c_n") and got == spec.proj_size:
+        return f"c_0 / c_n keep hidden_size={spec.hidden_size} even with proj_size={spec.proj_size}"
+    if name in ("h_0", "h_n", "c_0", "c_n") and len(actual) >= 2 and got == want:
+        stacks = spec.num_layers * spec.num_directions
+        if actual[0] != stacks:
+            return (
+                f"the first axis of {name} stacks layers and directions: num_layers * D = {stacks}, "
+                f"ordered as view(num_layers, D, batch, H_out)"
+            )
+    return None
+
+
+def lstm_hx_hint(spec: RNNSpec, hx: Any) -> str:
+    """The paragraph for an LSTM given one tensor as hx (pytorch/pytorch#45437)."""
+    shape = shape_text(tuple(hx.shape)) if hasattr(hx, "shape") else type(hx).__name__
+    return (
+        f"hx: LSTM takes hx as a tuple (h_0, c_0); one tensor {shape} was passed\n"
+        f"  hint: pass (h_0, c_0), with c_0 of shape (layers*directions, batch, cell="
+        f"{spec.h_cell})"
+    )
+
+
+def tuple_hx_hint(spec: RNNSpec) -> str:
+    return (
+        f"hx: {spec.mode} takes a single tensor h_0, but a tuple was passed\n"
+        f"  hint: only LSTM takes (h_0, c_0)"
+    )
+
+
+def attribute_violation(name: str, what: str, got: Any, want: Any, whose: str) -> str:
+    """The paragraph for a dtype or device mismatch."""
+    return f"{name}: {what} {got}, expected {want} ({whose})"

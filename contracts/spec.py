@@ -1,0 +1,220 @@
+"""RNNSpec: what a recurrent layer promises, in the vocabulary of the torch recurrent API.
+
+The shapes encode the "Inputs" and "Outputs" sections of the torch.nn.RNN, torch.nn.LSTM and
+torch.nn.GRU documentation:
+
+* input: (L, N, H_in) with batch_first=False, (N, L, H_in) with batch_first=True, (L, H_in) unbatched;
+* output: same layout as the input with D * H_out features (D = 2 if bidirectional else 1);
+* h_0 / h_n: (D * num_layers, N, H_out), never batch-first; (D * num_layers, H_out) unbatched;
+* c_0 / c_n (LSTM only): (D * num_layers, N, H_cell);
+* H_out = proj_size if proj_size > 0 else hidden_size, H_cell = hidden_size.
+
+Dimension names used everywhere in the kit (messages, aliases): batch, seq, dim (input features),
+hidden (H_out), cell (H_cell), layers, directions, total (rows of a PackedSequence).
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from contracts.errors import SpecError
+
+Mode = Literal["RNN", "LSTM", "GRU"]
+_MODES = ("RNN", "LSTM", "GRU")
+_TORCH_MODES = {"RNN_TANH": ("RNN", "tanh"), "RNN_RELU": ("RNN", "relu")}
+_REQUIRED = ("mode", "input_size", "hidden_size")
+
+
+class NamedShape(tuple):
+    """A shape whose axes carry names: ``NamedShape((("batch", 3), ("seq", 5)))``.
+
+    ``str()`` gives ``(batch=3, seq=5)``; ``sizes`` gives the plain ``(3, 5)``.
+    """
+
+    @property
+    def sizes(self) -> tuple[int, ...]:
+        return tuple(size for _, size in self)
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(name for name, _ in self)
+
+    def __str__(self) -> str:
+        return "(" + ", ".join(f"{name}={size}" for name, size in self) + ")"
+
+
+def _shape(*axes: tuple[str, int]) -> NamedShape:
+    return NamedShape(axes)
+
+
+@dataclass(frozen=True)
+class RNNSpec:
+    """The configuration a recurrent module claims, mirroring torch.nn.RNNBase's arguments.
+
+    ``packed`` and ``unbatched`` say whether the module accepts a PackedSequence and 2-D
+    (unbatched) input; torch's own layers accept both.
+    """
+
+    mode: Mode
+    input_size: int
+    hidden_size: int
+    num_layers: int = 1
+    bidirectional: bool = False
+    batch_first: bool = False
+    proj_size: int = 0
+    nonlinearity: str = "tanh"
+    bias: bool = True
+    packed: bool = False
+    unbatched: bool = False
+
+    def __post_init__(self) -> None:
+        if self.mode not in _MODES:
+            raise SpecError(f"RNNSpec.mode must be one of {_MODES}, got {self.mode!r}")
+        for name in ("input_size", "hidden_size", "num_layers"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise SpecError(f"RNNSpec.{name} must be a positive int, got {value!r}")
+        if not isinstance(self.proj_size, int) or self.proj_size < 0:
+            raise SpecError(f"RNNSpec.proj_size must be an int >= 0, got {self.proj_size!r}")
+        if self.proj_size and self.mode != "LSTM":
+            raise SpecError(f"proj_size is an LSTM feature; {self.mode} has none (got {self.proj_size})")
+        if self.proj_size and self.proj_size >= self.hidden_size:
+            raise SpecError(
+                f"proj_size ({self.proj_size}) must be smaller than hidden_size ({self.hidden_size})"
+            )
+        if self.nonlinearity not in ("tanh", "relu"):
+            raise SpecError(f"nonlinearity must be 'tanh' or 'relu', got {self.nonlinearity!r}")
+        if self.nonlinearity == "relu" and self.mode != "RNN":
+            raise SpecError(f"nonlinearity='relu' exists for RNN only, not {self.mode}")
+
+    # -- construction -------------------------------------------------------------------------
+    @classmethod
+    def from_module(cls, module: Any, **overrides: Any) -> "RNNSpec":
+        """Read the spec off a torch.nn.RNNBase or any module with the same attribute names.
+
+        torch's ``mode`` "RNN_TANH" / "RNN_RELU" becomes "RNN" with that nonlinearity. Optional
+        attributes that are missing take the field's default; for torch's own layers ``packed`` and
+        ``unbatched`` are True. ``overrides`` replace fields after reading (e.g. batch_first=True
+        to declare the layout a caller expects).
+        """
+        import torch
+
+        missing = [name for name in _REQUIRED if not hasattr(module, name)]
+        if missing:
+            kind = type(module).__name__
+            names = ", ".join(repr(m) for m in missing)
+            raise SpecError(
+                f"{kind} has no attribute {names}: RNNSpec.from_module needs 'mode', 'input_size' "
+                f"and 'hidden_size' on the module. Pass a spec instead, e.g. "
+                f"spec=RNNSpec(mode='LSTM', input_size=4, hidden_size=2)"
+            )
+        is_torch = isinstance(module, torch.nn.RNNBase)
+        values: dict[str, Any] = {}
+        for field in dataclasses.fields(cls):
+            if hasattr(module, field.name):
+                values[field.name] = getattr(module, field.name)
+        mode = str(values["mode"])
+        if mode in _TORCH_MODES:
+            values["mode"], values["nonlinearity"] = _TORCH_MODES[mode]
+        if is_torch:
+            values["packed"] = True
+            values["unbatched"] = True
+        values.setdefault("packed", False)
+        values.setdefault("unbatched", False)
+        values["bidirectional"] = bool(values.get("bidirectional", False))
+        values["batch_first"] = bool(values.get("batch_first", False))
+        values["bias"] = bool(values.get("bias", True))
+        values.update(overrides)
+        return cls(**values)
+
+    def replace(self, **changes: Any) -> "RNNSpec":
+        """A copy with some fields changed (``dataclasses.replace``)."""
+        return dataclasses.replace(self, **changes)
+
+    # -- derived sizes --------------------------------------------------------------------------
+    @property
+    def num_directions(self) -> int:
+        """D in the torch docs: 2 if bidirectional else 1."""
+        return 2 if self.bidirectional else 1
+
+    @property
+    def h_out(self) -> int:
+        """H_out: proj_size if proj_size > 0 else hidden_size (size of h_n and of each direction's output)."""
+        return self.proj_size if self.proj_size else self.hidden_size
+
+    @property
+    def h_cell(self) -> int:
+        """H_cell: hidden_size (size of the LSTM cell state c_n)."""
+        return self.hidden_size
+
+    @property
+    def has_cell(self) -> bool:
+        return self.mode == "LSTM"
+
+    def dims(self) -> dict[str, int]:
+        """The dimension sizes the spec fixes, by name."""
+        return {
+            "dim": self.input_size,
+            "hidden": self.h_out,
+            "cell": self.h_cell,
+            "layers": self.num_layers,
+            "directions": self.num_directions,
+        }
+
+    # -- expected shapes ------------------------------------------------------------------------
+    def input_shape(self, batch: int | None, seq: int) -> NamedShape:
+        """Expected input shape; ``batch=None`` means unbatched (2-D) input."""
+        if batch is None:
+            return _shape(("seq", seq), ("dim", self.input_size))
+        if self.batch_first:
+            return _shape(("batch", batch), ("seq", seq), ("dim", self.input_size))
+        return _shape(("seq", seq), ("batch", batch), ("dim", self.input_size))
+
+    def output_shape(self, batch: int | None, seq: int) -> NamedShape:
+        """Expected output shape: the input's layout with directions*hidden features."""
+        feat = ("directions*hidden", self.num_directions * self.h_out)
+        if batch is None:
+            return _shape(("seq", seq), feat)
+        if self.batch_first:
+            return _shape(("batch", batch), ("seq", seq), feat)
+        return _shape(("seq", seq), ("batch", batch), feat)
+
+    def state_shape(self, batch: int | None, which: str = "h") -> NamedShape:
+        """Expected h_0/h_n (``which="h"``) or c_0/c_n (``which="c"``) shape, never batch-first."""
+        stacks = ("layers*directions", self.num_layers * self.num_directions)
+        last = ("hidden", self.h_out) if which == "h" else ("cell", self.h_cell)
+        if batch is None:
+            return _shape(stacks, last)
+        return _shape(stacks, ("batch", batch), last)
+
+    def packed_data_shape(self, total: int, which: str) -> NamedShape:
+        """Rows of a PackedSequence's ``data``: input (total, dim), output (total, directions*hidden)."""
+        if which == "input":
+            return _shape(("total", total), ("dim", self.input_size))
+        return _shape(("total", total), ("directions*hidden", self.num_directions * self.h_out))
+
+    def expected_shapes(self, batch: int | None, seq: int) -> dict[str, NamedShape]:
+        """Every tensor of one forward call, by the names the torch docs use."""
+        shapes = {
+            "input": self.input_shape(batch, seq),
+            "h_0": self.state_shape(batch, "h"),
+            "output": self.output_shape(batch, seq),
+            "h_n": self.state_shape(batch, "h"),
+        }
+        if self.has_cell:
+            shapes["c_0"] = self.state_shape(batch, "c")
+            shapes["c_n"] = self.state_shape(batch, "c")
+        return shapes
+
+    def describe(self) -> str:
+        """Short constructor-like text, e.g. ``LSTM(4, 2, num_layers=2, proj_size=1)``."""
+        parts = [str(self.input_size), str(self.hidden_size)]
+        defaults = RNNSpec(mode=self.mode, input_size=self.input_size, hidden_size=self.hidden_size)
+        for field in dataclasses.fields(self)[3:]:
+            if field.name in ("packed", "unbatched"):
+                continue  # capabilities, not constructor arguments
+            value = getattr(self, field.name)
+            if value != getattr(defaults, field.name):
+                parts.append(f"{field.name}={value!r}")
+        return f"{self.mode}({', '.join(parts)})"
