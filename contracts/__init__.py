@@ -23,14 +23,21 @@ from contracts.aliases import (
     UnbatchedOutput,
 )
 from contracts.checks import check_forward, check_inputs
+from contracts.probes import CONTRACT_NAMES
 from contracts.engine import get_checker, set_checker
 from contracts.errors import ContractViolation, SelfTestError, SpecError
 from contracts.selftest import selftest
+from contracts.report import ContractReport, ContractResult
 from contracts.spec import NamedShape, RNNSpec
+from contracts.verify import verify_rnn
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "CONTRACT_NAMES",
+    "ContractReport",
+    "ContractResult",
+    "verify_rnn",
     "BatchFirstInput",
     "BatchFirstOutput",
     "CellState",

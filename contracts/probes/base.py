@@ -1,0 +1,195 @@
+"""What every probe of verify_rnn shares: the run context, cached calls and evidence.
+
+A probe is a function ``probe(ctx) -> None`` that raises :class:`ProbeFailure` with evidence
+(tensor, position, expected, actual, difference) when the module breaks its contract, or
+:class:`NotApplicable` with the reason when the contract does not apply to the spec.
+
+Inputs come from a private ``torch.Generator`` seeded with 0 (the global RNG is never drawn
+from) and are built on the CPU, then moved, so they are identical on every device. Internally
+every tensor is held seq-first ((seq, batch, features)); ``ctx.feed`` / ``ctx.split`` translate
+to and from the module's layout.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from contracts.spec import RNNSpec
+
+#: assert_close's default (rtol, atol) per dtype, the tolerance of every value comparison unless a
+#: probe's docstring says otherwise.
+DEFAULT_TOLERANCES: dict[torch.dtype, tuple[float, float]] = {
+    torch.float16: (1e-3, 1e-5),
+    torch.bfloat16: (1.6e-2, 1e-5),
+    torch.float32: (1.3e-6, 1e-5),
+    torch.float64: (1e-7, 1e-7),
+}
+
+
+class ProbeFailure(Exception):
+    """The module broke the probe's contract; the message is the evidence."""
+
+
+class NotApplicable(Exception):
+    """The contract does not apply to this spec; the message is the reason."""
+
+
+@dataclass(frozen=True)
+class Result:
+    """One forward call, in the kit's canonical seq-first layout."""
+
+    output: torch.Tensor  # (seq, batch, D*H_out), or (seq, D*H_out) unbatched
+    h_n: torch.Tensor
+    c_n: torch.Tensor | None
+    raw: Any  # what the module returned
+
+
+def pick_sizes(spec: RNNSpec) -> tuple[int, int]:
+    """A (batch, seq) pair where no two dimensions of the call coincide.
+
+    batch, seq, input_size, hidden_size, H_out and num_layers * D all differ, so a swapped axis
+    can never hide behind equal sizes.
+    """
+    taken = {spec.input_size, spec.hidden_size, spec.h_out, spec.num_layers * spec.num_directions}
+    free = [n for n in range(3, 64) if n not in taken]
+    return free[0], free[1]
+
+
+class Context:
+    """The module under test, its spec, the device and dtype, and cached probe calls."""
+
+    def __init__(
+        self, module: Any, spec: RNNSpec, device: torch.device, dtype: torch.dtype, seed: int = 0
+    ) -> None:
+        self.module = module
+        self.spec = spec
+        self.device = device
+        self.dtype = dtype
+        self.generator = torch.Generator(device="cpu").manual_seed(seed)
+        self.batch, self.seq = pick_sizes(spec)
+        self.rtol, self.atol = DEFAULT_TOLERANCES.get(dtype, (1.3e-6, 1e-5))
+        self._cache: dict[str, Any] = {}
+
+    # -- inputs ---------------------------------------------------------------------------------
+    def randn(self, *shape: int, scale: float = 1.0) -> torch.Tensor:
+        """Normal values from the private generator, on the device and dtype under test."""
+        values = torch.randn(*shape, generator=self.generator, dtype=torch.float64) * scale
+        return values.to(device=self.device, dtype=self.dtype)
+
+    def cached(self, key: str, make: Callable[[], Any]) -> Any:
+        if key not in self._cache:
+            self._cache[key] = make()
+        return self._cache[key]
+
+    @property
+    def x(self) -> torch.Tensor:
+        """The main probe input, seq-first: (seq, batch, input_size)."""
+        return self.cached("x", lambda: self.randn(self.seq, self.batch, self.spec.input_size))
+
+    def state(self, which: str, batch: int | None = None, scale: float = 1.0) -> torch.Tensor:
+        """A random h_0 (``which="h"``) or c_0 (``which="c"``) for ``batch`` sequences."""
+        size = self.spec.h_out if which == "h" else self.spec.h_cell
+        stacks = self.spec.num_layers * self.spec.num_directions
+        batch = self.batch if batch is None else batch
+        return self.randn(stacks, batch, size, scale=scale)
+
+    def zero_state(self, which: str, batch: int | None = None) -> torch.Tensor:
+        """A zero h_0 / c_0 (draws nothing from the generator)."""
+        size = self.spec.h_out if which == "h" else self.spec.h_cell
+        stacks = self.spec.num_layers * self.spec.num_directions
+        batch = self.batch if batch is None else batch
+        return torch.zeros(stacks, batch, size, device=self.device, dtype=self.dtype)
+
+    def feed(self, xs: torch.Tensor) -> torch.Tensor:
+        """A seq-first (seq, batch, dim) tensor in the module's layout."""
+        return xs.transpose(0, 1).contiguous() if self.spec.batch_first else xs
+
+    # -- calls ----------------------------------------------------------------------------------
+    def call(self, x: Any, hx: Any = None, *, label: str) -> Any:
+        """Call the module; an exception it raises becomes evidence naming the input."""
+        try:
+            return self.module(x) if hx is None else self.module(x, hx)
+        except Exception as exc:  # the module's own error is evidence, never a bare crash
+            raise ProbeFailure(
+                f"the module raised {type(exc).__name__} on {label} "
+                f"({describe_input(x, hx)}): {first_line(exc)}"
+            ) from exc
+
+    def split(self, raw: Any, *, batched: bool = True) -> Result:
+        """(output, h_n[, c_n]) of a module result, output turned seq-first."""
+        if not isinstance(raw, (tuple, list)) or len(raw) != 2:
+            raise ProbeFailure(f"the module returned {type(raw).__name__}, not (output, h_n)")
+        output, state = raw
+        if self.spec.has_cell:
+            if not isinstance(state, (tuple, list)) or len(state) != 2:
+                raise ProbeFailure("an LSTM must return (output, (h_n, c_n))")
+            h_n, c_n = state
+        else:
+            h_n, c_n = state, None
+        if batched and self.spec.batch_first and isinstance(output, torch.Tensor):
+            output = output.transpose(0, 1)
+        return Result(output, h_n, c_n, raw)
+
+    def run(self, xs: torch.Tensor, hx: Any = None, *, label: str, key: str | None = None) -> Result:
+        """Run a seq-first input (cached under ``key`` when given) and split the result."""
+        def go() -> Result:
+            return self.split(self.call(self.feed(xs), hx, label=label))
+
+        return self.cached(key, go) if key else go()
+
+    @property
+    def main(self) -> Result:
+        """The main call: ctx.x with no hx."""
+        return self.run(self.x, label="the main probe input", key="main")
+
+    # -- evidence -------------------------------------------------------------------------------
+    def assert_close(self, what: str, actual: torch.Tensor, expected: torch.Tensor, why: str) -> None:
+        """Raise ProbeFailure with the worst position when actual and expected differ."""
+        if tuple(actual.shape) != tuple(expected.shape):
+            raise ProbeFailure(
+                f"{why}: {what} has shape {tuple(actual.shape)}, expected {tuple(expected.shape)}"
+            )
+        a = actual.detach().to(torch.float64)
+        e = expected.detach().to(torch.float64)
+        allowed = self.atol + self.rtol * e.abs()
+        excess = (a - e).abs() - allowed
+        bad = torch.isnan(a) != torch.isnan(e)
+        if bool((excess > 0).any()) or bool(bad.any()):
+            flat = int(torch.argmax(torch.where(bad, torch.full_like(excess, float("inf")), excess)))
+            pos = tuple(int(i) for i in torch.unravel_index(torch.tensor(flat), a.shape))
+            diff = float((a[pos] - e[pos]).abs())
+            raise ProbeFailure(
+                f"{why}: {what}[{', '.join(map(str, pos))}] expected {float(e[pos]):.6g}, "
+                f"actual {float(a[pos]):.6g}, |difference| {diff:.3g} "
+                f"(allowed atol {self.atol:g} + rtol {self.rtol:g} * |expected|)"
+            )
+
+    def assert_differs(self, what: str, a: torch.Tensor, b: torch.Tensor, why: str) -> None:
+        """Raise ProbeFailure when a and b agree everywhere within tolerance."""
+        close = torch.isclose(a.detach(), b.detach(), rtol=self.rtol, atol=self.atol)
+        if bool(close.all()):
+            raise ProbeFailure(f"{why}: {what} did not change at any position")
+
+
+def describe_input(x: Any, hx: Any = None) -> str:
+    from torch.nn.utils.rnn import PackedSequence
+
+    if isinstance(x, PackedSequence):
+        text = f"PackedSequence data {tuple(x.data.shape)}, batch_sizes {x.batch_sizes.tolist()}"
+    elif isinstance(x, torch.Tensor):
+        text = f"input {tuple(x.shape)} {str(x.dtype).replace('torch.', '')} on {x.device}"
+    else:
+        text = f"input of type {type(x).__name__}"
+    if isinstance(hx, torch.Tensor):
+        text += f", h_0 {tuple(hx.shape)}"
+    elif isinstance(hx, (tuple, list)):
+        text += ", hx (" + ", ".join(str(tuple(t.shape)) for t in hx) + ")"
+    return text
+
+
+def first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__

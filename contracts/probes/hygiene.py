@@ -1,0 +1,74 @@
+"""Contracts on the hygiene of a forward call: determinism, gradients, untouched inputs."""
+from __future__ import annotations
+
+import torch
+
+from contracts.probes.base import Context, NotApplicable, ProbeFailure
+
+
+def determinism(ctx: Context) -> None:
+    """In eval mode two calls on the same input, without reseeding in between, agree exactly
+    (dropout applies in training mode only: torch.nn.RNN docs, ``dropout``). Exact equality on
+    purpose: the same kernels on the same input leave no room for noise."""
+    main = ctx.main
+    again = ctx.run(ctx.x, label="the main probe input, a second time")
+    for name in ("output", "h_n", "c_n"):
+        first, second = getattr(main, name), getattr(again, name)
+        if first is None:
+            continue
+        if not torch.equal(first, second):
+            diff = (first.double() - second.double()).abs()
+            pos = tuple(int(i) for i in torch.unravel_index(torch.argmax(diff), diff.shape))
+            raise ProbeFailure(
+                f"two eval-mode calls on the same input disagree: {name}[{', '.join(map(str, pos))}] "
+                f"{float(first[pos]):.6g} then {float(second[pos]):.6g}"
+            )
+
+
+def differentiability(ctx: Context) -> None:
+    """Output and states require grad when parameters do; gradients reach every parameter that
+    requires grad; the gradient flows back through time, from the forward direction's last output
+    to the first input step. Uses torch.autograd.grad, so no ``.grad`` is touched."""
+    spec = ctx.spec
+    params = [(n, p) for n, p in ctx.module.named_parameters() if p.requires_grad]
+    if not params:
+        raise NotApplicable("no parameter requires grad")
+    x = ctx.x.clone().requires_grad_(True)
+    with torch.enable_grad():
+        got = ctx.split(ctx.call(ctx.feed(x), label="the main probe input with grad enabled"))
+        for name in ("output", "h_n", "c_n"):
+            value = getattr(got, name)
+            if value is not None and not value.requires_grad:
+                raise ProbeFailure(f"{name} does not require grad although the parameters do (detached?)")
+        loss = got.output.sum() + got.h_n.sum() + (got.c_n.sum() if got.c_n is not None else 0)
+        grads = torch.autograd.grad(loss, [p for _, p in params], allow_unused=True, retain_graph=True)
+        missing = [n for (n, _), g in zip(params, grads) if g is None or not bool(g.abs().sum() > 0)]
+        if missing:
+            raise ProbeFailure(f"no gradient reaches {', '.join(missing)}")
+        last = got.output[-1, :, : spec.h_out].sum()
+        (gx,) = torch.autograd.grad(last, [x], allow_unused=True)
+    if gx is None or not bool(gx[0].abs().sum() > 0):
+        raise ProbeFailure(
+            "no gradient flows back through time: d output[-1, :, :H_out] / d x[0] is zero "
+            "(is the state detached between steps?)"
+        )
+
+
+def inputs_untouched(ctx: Context) -> None:
+    """Forward does not modify x, h_0 or c_0 in place (values and version counters), nor the
+    module's own parameters and buffers."""
+    spec = ctx.spec
+    x = ctx.feed(ctx.x).clone()
+    h0 = ctx.state("h")
+    hx = (h0, ctx.state("c")) if spec.has_cell else h0
+    tensors = {"x": x, "h_0": h0}
+    if spec.has_cell:
+        tensors["c_0"] = hx[1]
+    tensors.update({f"parameter {n}": p for n, p in ctx.module.named_parameters()})
+    tensors.update({f"buffer {n}": b for n, b in ctx.module.named_buffers()})
+    before = {name: (t.detach().clone(), t._version) for name, t in tensors.items()}
+    ctx.call(x, hx, label="the main probe input with h_0")
+    for name, tensor in tensors.items():
+        values, version = before[name]
+        if tensor._version != version or not torch.equal(tensor.detach(), values):
+            raise ProbeFailure(f"forward modified {name} in place")

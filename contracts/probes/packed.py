@@ -1,0 +1,51 @@
+"""Packed sequences: torch.nn.utils.rnn.pack_padded_sequence in, PackedSequence out."""
+from __future__ import annotations
+
+import torch
+from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
+
+from contracts.probes.base import Context, NotApplicable, ProbeFailure
+
+#: A value no real output takes, so a padded position that kept real data is visible.
+PADDING_VALUE = -7.0
+
+
+def packed(ctx: Context) -> None:
+    """Packed in gives packed out (same batch_sizes and sorted/unsorted indices); h_n (and c_n) is
+    the state at each sequence's last valid step; each sequence's outputs equal running it alone;
+    padded positions hold padding_value after pad_packed_sequence; enforce_sorted=False restores
+    the original order (torch.nn.utils.rnn docs; lengths are a CPU int64 tensor,
+    pytorch/pytorch#43227). Sequences of equal length run alone together, in one call."""
+    spec, x = ctx.spec, ctx.x
+    if not spec.packed:
+        raise NotApplicable("the spec declares no PackedSequence support (RNNSpec.packed=False)")
+    # Unsorted lengths, longest in the middle, so enforce_sorted=False must reorder.
+    lengths = [max(1, ctx.seq // 2)] + [ctx.seq] + [ctx.seq - 1] * (ctx.batch - 2)
+    lengths_t = torch.tensor(lengths, dtype=torch.int64)
+    packed_in = pack_padded_sequence(ctx.feed(x), lengths_t, batch_first=spec.batch_first,
+                                     enforce_sorted=False)
+    raw = ctx.call(packed_in, label=f"a PackedSequence with lengths {lengths}")
+    got = ctx.split(raw, batched=False)
+    if not isinstance(got.output, PackedSequence):
+        raise ProbeFailure(f"a PackedSequence in must give a PackedSequence out, got {type(got.output).__name__}")
+    for attr in ("batch_sizes", "sorted_indices", "unsorted_indices"):
+        a, b = getattr(got.output, attr), getattr(packed_in, attr)
+        if (a is None) != (b is None) or (a is not None and not torch.equal(a.cpu(), b.cpu())):
+            raise ProbeFailure(f"the output PackedSequence's {attr} differ from the input's")
+    padded, out_lengths = pad_packed_sequence(got.output, batch_first=spec.batch_first,
+                                              padding_value=PADDING_VALUE, total_length=ctx.seq)
+    padded = padded.transpose(0, 1) if spec.batch_first else padded
+    if out_lengths.tolist() != lengths:
+        raise ProbeFailure(f"pad_packed_sequence gave lengths {out_lengths.tolist()}, expected {lengths} (original order)")
+    for b, n in enumerate(lengths):
+        if n < ctx.seq and not bool((padded[n:, b] == PADDING_VALUE).all()):
+            raise ProbeFailure(f"output[{n}:, {b}] (padding after length {n}) does not hold padding_value")
+    for n in sorted(set(lengths)):
+        idx = [b for b, m in enumerate(lengths) if m == n]
+        alone = ctx.run(x[:n, idx], label=f"the sequences of length {n} alone")
+        why = f"sequences {idx} (length {n}) packed must equal running them alone"
+        ctx.assert_close(f"output[:{n}, {idx}]", padded[:n, idx], alone.output, why)
+        ctx.assert_close(f"h_n[:, {idx}]", got.h_n[:, idx], alone.h_n,
+                         why + "; h_n is the state at each sequence's last valid step")
+        if spec.has_cell:
+            ctx.assert_close(f"c_n[:, {idx}]", got.c_n[:, idx], alone.c_n, why)

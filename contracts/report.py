@@ -1,0 +1,68 @@
+"""ContractReport: what verify_rnn found, contract by contract."""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+from contracts.spec import RNNSpec
+
+Status = Literal["passed", "failed", "not applicable"]
+
+
+@dataclass(frozen=True)
+class ContractResult:
+    """One contract's outcome: ``detail`` is the evidence (failed) or the reason (not applicable)."""
+
+    name: str
+    status: Status
+    detail: str = ""
+    seconds: float = 0.0
+
+
+@dataclass(frozen=True)
+class ContractReport:
+    """The outcome of verify_rnn for one module on one device and dtype."""
+
+    module: str
+    spec: RNNSpec
+    device: str
+    dtype: str
+    results: tuple[ContractResult, ...] = field(default_factory=tuple)
+
+    @property
+    def ok(self) -> bool:
+        """No contract failed."""
+        return not self.failures
+
+    @property
+    def failures(self) -> tuple[ContractResult, ...]:
+        return tuple(r for r in self.results if r.status == "failed")
+
+    def status_of(self, name: str) -> Status:
+        for result in self.results:
+            if result.name == name:
+                return result.status
+        raise KeyError(f"no contract named {name!r} in this report")
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict (the CLI's --json)."""
+        return {
+            "module": self.module,
+            "spec": asdict(self.spec),
+            "device": self.device,
+            "dtype": self.dtype,
+            "ok": self.ok,
+            "results": [asdict(r) for r in self.results],
+        }
+
+    def table(self) -> str:
+        """A plain-text table: contract, status, time, detail."""
+        width = max([len(r.name) for r in self.results] + [8])
+        lines = [f"{self.module} on {self.device} ({self.dtype})"]
+        for r in self.results:
+            detail = f"  {r.detail}" if r.status == "not applicable" else ""
+            lines.append(f"  {r.name:<{width}}  {r.status:<14} {r.seconds * 1e3:7.1f} ms{detail}")
+        return "\n".join(lines)
+
+    def __str__(self) -> str:
+        return self.table()
