@@ -1,0 +1,82 @@
+"""Text rendering of the command line's report: contracts x devices."""
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import torch
+
+from contracts import engine
+from contracts.report import ContractReport
+from contracts.spec import RNNSpec
+
+_MARK = {"passed": "ok", "failed": "FAIL", "not applicable": "n/a"}
+
+
+def _cell(status: str, seconds: float) -> str:
+    return f"{_MARK.get(status, status)} {seconds * 1e3:6.1f} ms"
+
+
+def _table(title: str, rows: list[tuple[str, list[str]]], devices: Sequence[str]) -> list[str]:
+    width = max([len(name) for name, _ in rows] + [len(title)])
+    cols = [max(len(d), 12) for d in devices]
+    lines = [f"{title:<{width}}  " + "  ".join(f"{d:<{w}}" for d, w in zip(devices, cols))]
+    lines.append("-" * len(lines[0]))
+    for name, cells in rows:
+        lines.append(f"{name:<{width}}  " + "  ".join(f"{c:<{w}}" for c, w in zip(cells, cols)))
+    return lines
+
+
+def render(
+    label: str,
+    spec: RNNSpec,
+    devices: Sequence[str],
+    reports: Mapping[str, ContractReport],
+    seed: Mapping[str, tuple[list[Any], torch.Tensor]] | None,
+    verdict: str | None,
+    ok: bool,
+) -> str:
+    """The whole report: header, seed checks (when the target is the seed), verify_rnn table,
+    evidence of every failure, the seed's output and layout verdict, and the summary line."""
+    lines = [
+        f"rnn-contracts · torch {torch.__version__} · checker {engine.get_checker()}",
+        f"target: {label}",
+        f"spec:   {spec.describe()}",
+        "",
+    ]
+    failures: list[str] = []
+    if seed:
+        names = [c.name for c in next(iter(seed.values()))[0]]
+        rows = []
+        for name in names:
+            cells = []
+            for d in devices:
+                check = next((c for c in seed[d][0] if c.name == name), None)
+                cells.append(_cell(check.status, check.seconds) if check else "-")
+                if check and check.status == "failed":
+                    failures.append(f"[{d}] {name}: {check.detail}")
+            rows.append((name, cells))
+        lines += _table("seed checks", rows, devices) + [""]
+    names = [r.name for r in next(iter(reports.values())).results] if reports else []
+    rows = []
+    for name in names:
+        cells = []
+        for d in devices:
+            result = next(r for r in reports[d].results if r.name == name)
+            cells.append(_cell(result.status, result.seconds))
+            if result.status == "failed":
+                failures.append(f"[{d}] {name}: {result.detail}")
+        rows.append((name, cells))
+    lines += _table("verify_rnn contract", rows, devices)
+    skipped = {r.name: r.detail for rep in reports.values() for r in rep.results if r.status == "not applicable"}
+    for name, why in skipped.items():
+        lines.append(f"  n/a {name}: {why}")
+    if seed:
+        cpu = next(iter(seed.values()))[1]
+        lines += ["", "seed output (the note's print, seq-first reading):", str(cpu)]
+    if verdict:
+        lines += ["", "layout verdict: " + verdict]
+    if failures:
+        lines += ["", "failures:"] + [f"  {f}" for f in failures]
+    lines += ["", "all contracts hold" if ok else f"{len(failures)} contract failure(s)"]
+    return "\n".join(lines)
