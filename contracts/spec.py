@@ -75,7 +75,7 @@ class RNNSpec:
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise SpecError(f"RNNSpec.{name} must be a positive int, got {value!r}")
-        if not isinstance(self.proj_size, int) or self.proj_size < 0:
+        if not isinstance(self.proj_size, int) or isinstance(self.proj_size, bool) or self.proj_size < 0:
             raise SpecError(f"RNNSpec.proj_size must be an int >= 0, got {self.proj_size!r}")
         if self.proj_size and self.mode != "LSTM":
             raise SpecError(f"proj_size is an LSTM feature; {self.mode} has none (got {self.proj_size})")
@@ -96,18 +96,19 @@ class RNNSpec:
         torch's ``mode`` "RNN_TANH" / "RNN_RELU" becomes "RNN" with that nonlinearity. Optional
         attributes that are missing take the field's default; for torch's own layers ``packed`` and
         ``unbatched`` are True. ``overrides`` replace fields after reading (e.g. batch_first=True
-        to declare the layout a caller expects).
+        to declare the layout a caller expects) and may supply required attributes the module lacks.
         """
         import torch
 
-        missing = [name for name in _REQUIRED if not hasattr(module, name)]
+        missing = [name for name in _REQUIRED if not hasattr(module, name) and name not in overrides]
         if missing:
             kind = type(module).__name__
-            names = ", ".join(repr(m) for m in missing)
+            quoted = [repr(m) for m in missing]
+            names = quoted[0] if len(quoted) == 1 else ", ".join(quoted[:-1]) + " or " + quoted[-1]
             raise SpecError(
                 f"{kind} has no attribute {names}: RNNSpec.from_module needs 'mode', 'input_size' "
-                f"and 'hidden_size' on the module. Pass a spec instead, e.g. "
-                f"spec=RNNSpec(mode='LSTM', input_size=4, hidden_size=2)"
+                f"and 'hidden_size' on the module. Pass a spec instead, e.g. check_forward(module, "
+                f"x, spec=RNNSpec(mode='LSTM', input_size=4, hidden_size=2))"
             )
         is_torch = isinstance(module, torch.nn.RNNBase)
         values: dict[str, Any] = {}
