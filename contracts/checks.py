@@ -40,7 +40,10 @@ class CallFacts:
         return self.batch is None and not self.packed
 
     def bound(self, spec: RNNSpec) -> dict[str, int]:
+        """The sizes a message reports; ``cell`` only where the mode has a cell state."""
         dims = dict(spec.dims())
+        if not spec.has_cell:
+            del dims["cell"]  # bound for the engine, but RNN and GRU have no c: noise in a message
         if self.batch is not None:
             dims["batch"] = self.batch
         dims["seq"] = self.seq

@@ -101,7 +101,7 @@ def _rank_hint(name: str, expected: NamedShape, actual: tuple[int, ...]) -> str 
     if len(actual) == len(expected) - 1:
         return f"{name} lost an axis: a batched call must keep the batch axis"
     if len(actual) == len(expected) + 1:
-        return f"{name} has an extra axis: an unbatched call returns states without a batch axis"
+        return f"{name} has an extra axis: with unbatched (2-D) input, states have no batch axis"
     return None
 
 
