@@ -30,6 +30,7 @@ from contracts.selftest import selftest
 from contracts.report import ContractReport, ContractResult
 from contracts.spec import NamedShape, RNNSpec
 from contracts.verify import verify_rnn
+from contracts.wrapper import CheckedModule, checked
 
 __version__ = "0.1.0"
 
@@ -38,6 +39,8 @@ __all__ = [
     "ContractReport",
     "ContractResult",
     "verify_rnn",
+    "checked",
+    "CheckedModule",
     "BatchFirstInput",
     "BatchFirstOutput",
     "CellState",
