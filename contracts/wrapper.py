@@ -100,6 +100,9 @@ class CheckedModule(torch.nn.Module):
         self.module = module
         self.spec = spec if spec is not None else RNNSpec.from_module(module)
         self._verdicts = _Verdicts()
+        # Capabilities are not attributes of torch's layers (RNNSpec.from_module infers them for
+        # RNNBase); carry them so RNNSpec.from_module(wrapper) equals the wrapped spec.
+        self.packed, self.unbatched = self.spec.packed, self.spec.unbatched
         # A plain reference beside the registered submodule: nn.Module.__getattr__ (the path
         # of self.module) costs more per call than the whole cached check.
         object.__setattr__(self, "_inner", module)
