@@ -1,0 +1,177 @@
+"""Faulty modules, part 1: the recurrent state and the structure of a call.
+
+Each class is a correct loop of zoo.loops with one realistic mistake in one overridden hook;
+ENTRIES names the contract that must catch it.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+from .loops import CellLoop, State, TorchLoop, ZooEntry
+
+
+def _is_batched_tensor(out: Any) -> bool:
+    return isinstance(out, torch.Tensor) and out.dim() == 3
+
+
+class IgnoresH0(TorchLoop):
+    """`h = self.init_hidden(batch)` at the top of forward: a given h_0 is never read."""
+
+    def initial(self, hx: Any, batch: int, like: torch.Tensor) -> State:
+        return super().initial(None, batch, like)
+
+
+class IgnoresC0(TorchLoop):
+    """Reads h_0 from hx but starts the cell state from zeros."""
+
+    def initial(self, hx: Any, batch: int, like: torch.Tensor) -> State:
+        h, c = super().initial(hx, batch, like)
+        return h, torch.zeros_like(c)
+
+
+class SwapsHnCn(TorchLoop):
+    """Returns (output, (c_n, h_n)): the LSTM state pair in the wrong order."""
+
+    def forward(self, x: Any, hx: Any = None) -> tuple[Any, Any]:
+        out, (h, c) = super().forward(x, hx)
+        return out, (c, h)
+
+
+class HnBatchFirst(TorchLoop):
+    """With batch_first=True, also returns h_n batch-first (batch, layers*D, hidden)."""
+
+    def forward(self, x: Any, hx: Any = None) -> tuple[Any, Any]:
+        out, h = super().forward(x, hx)
+        return out, (h.transpose(0, 1) if _is_batched_tensor(out) else h)
+
+
+class LayersReversed(TorchLoop):
+    """Stacks h_n top layer first (a loop that prepends each layer's final state)."""
+
+    def forward(self, x: Any, hx: Any = None) -> tuple[Any, Any]:
+        out, h = super().forward(x, hx)
+        return out, h.flip(0)
+
+
+class BackwardStateFromLastStep(TorchLoop):
+    """Bidirectional: builds h_n from output[-1], so the backward half is the state after ONE step."""
+
+    def forward(self, x: Any, hx: Any = None) -> tuple[Any, Any]:
+        out, h = super().forward(x, hx)
+        if isinstance(out, torch.Tensor):
+            h = torch.stack(out[-1].split(self.hidden_size, -1))
+        return out, h
+
+
+class OutputLagsOneStep(TorchLoop):
+    """Appends h to the outputs before updating it: output[t] is the state before step t."""
+
+    def run_direction(self, xs: torch.Tensor, state: State, mask: torch.Tensor,
+                      layer: int, direction: int) -> tuple[torch.Tensor, State]:
+        outs = []
+        for t in range(xs.shape[0]):
+            keep = mask[t].unsqueeze(-1)
+            outs.append(state[0] * keep)
+            new = self.cell(xs[t], state, layer, direction)
+            state = tuple(torch.where(keep, n, s) for n, s in zip(new, state))
+        return torch.stack(outs), state
+
+
+class StepFeatureFromCallStart(CellLoop):
+    """Adds a sinusoidal time-step feature counted from the start of each call."""
+
+    def prepare(self, xs: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        steps = torch.arange(xs.shape[0], device=xs.device, dtype=xs.dtype)
+        return xs + torch.sin(steps / 2).view(-1, 1, 1)
+
+
+class BridgesEveryH0(CellLoop):
+    """Passes every given h_0 through tanh(W h_0), an encoder->decoder bridge put inside the layer."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.bridge = nn.Linear(self.hidden_size, self.hidden_size, bias=False)
+
+    def initial(self, hx: Any, batch: int, like: torch.Tensor) -> State:
+        if hx is None:
+            return super().initial(hx, batch, like)
+        return (torch.tanh(self.bridge(hx)),)
+
+
+class ViewsH0(TorchLoop):
+    """Splits h_0 per layer with hx.view(layers * batch, hidden).split(batch)."""
+
+    def initial(self, hx: Any, batch: int, like: torch.Tensor) -> State:
+        if hx is None:
+            return super().initial(hx, batch, like)
+        per_layer = hx.view(self.num_layers * batch, self.hidden_size).split(batch)
+        return (torch.stack(per_layer),)
+
+
+class SqueezesOutput(CellLoop):
+    """Returns output.squeeze(), which also drops the batch (or seq) axis when it is 1."""
+
+    def forward(self, x: Any, hx: Any = None) -> tuple[Any, Any]:
+        out, state = super().forward(x, hx)
+        return (out.squeeze() if isinstance(out, torch.Tensor) else out), state
+
+
+class IgnoresBatchFirst(CellLoop):
+    """Declares batch_first=True but reads the input seq-first (no transpose)."""
+
+    def to_seq_first(self, x: torch.Tensor) -> torch.Tensor:
+        return x
+
+    def from_seq_first(self, out: torch.Tensor) -> torch.Tensor:
+        return out
+
+
+class UnbatchedAsBatch(TorchLoop):
+    """Adds the batch axis of an unbatched input with x.unsqueeze(0) in a seq-first layer."""
+
+    def unbatch_in(self, x: torch.Tensor) -> torch.Tensor:
+        return x.unsqueeze(0)
+
+
+ENTRIES = (
+    ZooEntry("ignores_h0", lambda: IgnoresH0("GRU", 4, 6), expect="initial_state",
+             about="calls init_hidden() inside forward, so a given h_0 is silently ignored "
+                   "(the stateless-tutorial pattern)"),
+    ZooEntry("ignores_c0", lambda: IgnoresC0("LSTM", 4, 6), expect="initial_state",
+             about="LSTM reads h_0 but starts c from zeros: a decoder loses the encoder's cell state"),
+    ZooEntry("lstm_state_swapped", lambda: SwapsHnCn("LSTM", 4, 6), expect="final_state",
+             about="returns (output, (c_n, h_n)) instead of (output, (h_n, c_n))"),
+    ZooEntry("h_n_batch_first", lambda: HnBatchFirst("GRU", 4, 6, batch_first=True), expect="shapes",
+             about="h_n laid out batch-first like the output; torch keeps h_n (layers*D, batch, H) "
+                   "whatever batch_first is (pytorch/pytorch#4145)"),
+    ZooEntry("h_n_layers_reversed", lambda: LayersReversed("RNN", 4, 6, num_layers=2), expect="final_state",
+             about="h_n stacked top layer first; torch orders h_n.view(layers, D, batch, H) from the "
+                   "bottom layer (OpenNMT/OpenNMT-py#61)"),
+    ZooEntry("bidir_h_n_from_last_step", lambda: BackwardStateFromLastStep("GRU", 4, 6, bidirectional=True),
+             expect="final_state",
+             about="h_n taken from output[-1]: the backward half is the state after one step, not "
+                   "the summary at output[0] (pytorch/pytorch#3587, yunjey/pytorch-tutorial#149)"),
+    ZooEntry("output_lags_one_step", lambda: OutputLagsOneStep("RNN", 4, 6), expect="final_state",
+             about="appends h to the outputs before the update (off by one): output[t] is h_{t-1}"),
+    ZooEntry("step_feature_from_call_start", lambda: StepFeatureFromCallStart("GRU", 4, 6),
+             expect="state_carry",
+             about="adds a sin(t) time feature counted from each call's first step: one run is fine, "
+                   "a stream fed in chunks restarts the clock"),
+    ZooEntry("bridge_on_every_h0", lambda: BridgesEveryH0("RNN", 4, 6), expect="state_carry",
+             about="applies an encoder->decoder bridge tanh(W h_0) to every given h_0 inside the layer, "
+                   "so carrying h_n into the next chunk transforms it again"),
+    ZooEntry("h0_view_needs_contiguous", lambda: ViewsH0("RNN", 4, 6, num_layers=2), expect="initial_state",
+             about="hx.view(layers * batch, H) crashes on a non-contiguous h_0 that torch accepts "
+                   "(crash case; cuDNN once refused it too: harvardnlp/namedtensor#58)"),
+    ZooEntry("squeeze_drops_batch", lambda: SqueezesOutput("LSTM", 4, 6), expect="shapes",
+             about="output.squeeze() also drops the batch (or seq) axis when it has size 1"),
+    ZooEntry("ignores_batch_first", lambda: IgnoresBatchFirst("RNN", 4, 6, batch_first=True), expect="shapes",
+             about="declares batch_first=True but reads (seq, batch, dim): silent when shapes line up "
+                   "(huyanxin/phasen#13, Cadene/vqa.pytorch#40; the seed note's nn.RNN(4, 2))"),
+    ZooEntry("unbatched_unsqueeze_0", lambda: UnbatchedAsBatch("GRU", 4, 6), expect="unbatched",
+             about="adds the batch axis of a 2-D (seq, dim) input with unsqueeze(0) in a seq-first "
+                   "layer: every step becomes its own sequence (unbatched input: pytorch/pytorch PR #70442)"),
+)
