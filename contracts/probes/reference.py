@@ -24,7 +24,10 @@ def reference(ctx: Context) -> None:
     outputs and states equal that layer's within the dtype's tolerance, with and without h_0
     (catches a wrong gate order or nonlinearity in a hand-written cell)."""
     spec = ctx.spec
-    ref = build_reference(spec)
+    # Moved to the device and dtype under test BEFORE loading: loading first copies the weights
+    # into the reference's float32 parameters, and a float64 module then differs from its own
+    # weights rounded to float32 by more than float64's tolerance (a false positive).
+    ref = build_reference(spec).to(device=ctx.device, dtype=ctx.dtype)
     state = ctx.module.state_dict()
     try:
         ref.load_state_dict(state, strict=True)
@@ -34,7 +37,7 @@ def reference(ctx: Context) -> None:
             f"the state_dict ({keys}{', ...' if len(state) > 4 else ''}) does not load strictly into "
             f"torch.nn.{spec.mode}: {str(exc).splitlines()[0]}"
         ) from None
-    ref = ref.to(device=ctx.device, dtype=ctx.dtype).eval()
+    ref = ref.eval()
     h0 = ctx.cached("h0", lambda: ctx.state("h"))
     hx = (h0, ctx.zero_state("c")) if spec.has_cell else h0
     runs = [("no h_0", ctx.main, None), ("a random h_0", ctx.run(ctx.x, hx, label="a random h_0", key="given_h0"), hx)]
