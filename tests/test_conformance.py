@@ -1,0 +1,191 @@
+"""The conformance suite (fixtures.conformance.RNNContractTests), run the way a project runs it:
+a subclass in a pytester project, collected and run in-process with the installed plugin.
+
+Every inner run passes ``--device cpu`` so its counts are exact on a machine with a GPU too, and
+leaves out plugins that only cost time in-process: unraisableexception and threadexception run
+gc.collect() several times at session end, about 1 s per inner run with torch's heap (measured
+here: 1.0 s -> 0.05 s for a collection); randomly and benchmark have nothing to do there.
+"""
+from __future__ import annotations
+
+import textwrap
+
+import pytest
+
+from contracts import CONTRACT_NAMES
+from fixtures import RNNContractTests
+from fixtures.conformance import missing_module_message
+
+pytest_plugins = ["pytester"]
+
+#: The top of every inner test module: the suite, and a layer that breaks one contract.
+HEADER = '''
+import pytest
+import torch
+from contracts import RNNSpec
+from fixtures import RNNContractTests
+
+
+class DetachedRNN(torch.nn.RNN):
+    """torch's RNN, but h_n is detached: breaks differentiability only."""
+
+    def forward(self, x, hx=None):
+        output, h_n = super().forward(x, hx)
+        return output, h_n.detach()
+'''
+
+
+INNER_ARGS = ("--device", "cpu", "-p", "no:randomly", "-p", "no:benchmark",
+              "-p", "no:unraisableexception", "-p", "no:threadexception")
+
+
+def _run(pytester: pytest.Pytester, body: str, *args: str) -> pytest.RunResult:
+    """Write ``body`` (a test class) under HEADER as test_scenario.py and run pytest on it."""
+    pytester.makepyfile(test_scenario=HEADER + "\n\n" + textwrap.dedent(body))
+    return pytester.runpytest(*INNER_ARGS, *args)
+
+
+#: (id, class source, outcomes, lines that must appear in the output, in order)
+SCENARIOS = [
+    ("torch-rnn-passes", '''
+        class TestRNN(RNNContractTests):
+            @pytest.fixture
+            def rnn_module(self):
+                return torch.nn.RNN(4, 3)
+     ''', {"passed": 12}, []),
+    ("not-applicable-skips-with-reason", '''
+        class TestGRU(RNNContractTests):
+            @pytest.fixture
+            def rnn_module(self):
+                return torch.nn.GRU(4, 3)
+
+            @pytest.fixture
+            def rnn_spec(self, rnn_module):
+                return RNNSpec.from_module(rnn_module, packed=False, unbatched=False)
+     ''', {"passed": 10, "skipped": 2}, [
+        "SKIPPED [[]1[]] *conformance.py:*: packed does not apply: the spec declares no "
+        "PackedSequence support (RNNSpec.packed=False)",
+        "SKIPPED [[]1[]] *conformance.py:*: unbatched does not apply: the spec declares no "
+        "unbatched support (RNNSpec.unbatched=False)",
+    ]),
+    ("known-failure-xfails", '''
+        class TestDetached(RNNContractTests):
+            known_failures = {"differentiability": "h_n is detached on purpose"}
+
+            @pytest.fixture
+            def rnn_module(self):
+                return DetachedRNN(4, 3)
+     ''', {"passed": 11, "xfailed": 1}, [
+        "XFAIL test_scenario.py::TestDetached::test_contract[[]cpu-differentiability[]] - "
+        "h_n is detached on purpose",
+    ]),
+    ("undeclared-failure-names-the-contract", '''
+        class TestDetached(RNNContractTests):
+            @pytest.fixture
+            def rnn_module(self):
+                return DetachedRNN(4, 3)
+     ''', {"passed": 11, "failed": 1}, [
+        "E*ContractViolation: verify_rnn: DetachedRNN(4, 3) broke 1 of 1 contracts on cpu "
+        "(float32): differentiability",
+        "E*[[]differentiability[]] h_n does not require grad although the parameters do (detached?)",
+        "FAILED test_scenario.py::TestDetached::test_contract[[]cpu-differentiability[]]*",
+    ]),
+    ("stale-known-failure-is-strict", '''
+        class TestRNN(RNNContractTests):
+            known_failures = {"determinism": "was flaky once"}
+
+            @pytest.fixture
+            def rnn_module(self):
+                return torch.nn.RNN(4, 3)
+     ''', {"passed": 11, "failed": 1}, [
+        "[[]XPASS(strict)[]] was flaky once",
+        "FAILED test_scenario.py::TestRNN::test_contract[[]cpu-determinism[]]*",
+    ]),
+    ("known-failure-never-hides-a-bad-spec", '''
+        class TestLinear(RNNContractTests):
+            known_failures = {"shapes": "not a recurrent layer"}
+
+            @pytest.fixture
+            def rnn_module(self):
+                return torch.nn.Linear(4, 3)
+     ''', {"failed": 12}, [
+        "*: SpecError",  # spec.py's own message, pinned in its own tests
+    ]),
+]
+
+
+@pytest.mark.parametrize(("source", "outcomes", "lines"),
+                         [pytest.param(*rest, id=sid) for sid, *rest in SCENARIOS])
+def test_outcomes(pytester: pytest.Pytester, source: str, outcomes: dict[str, int],
+                  lines: list[str]) -> None:
+    """Each contract is its own item; not applicable skips, known failures xfail strictly."""
+    result = _run(pytester, source, "-ra")
+    result.assert_outcomes(**outcomes)
+    result.stdout.fnmatch_lines(lines)
+
+
+def test_one_item_per_contract_and_device_with_readable_ids(pytester: pytest.Pytester) -> None:
+    """Ids are ``test_contract[<device>-<contract>]``; the imported base class is never collected,
+    even when ``python_classes`` would match its name."""
+    result = _run(pytester, '''
+        class TestRNN(RNNContractTests):
+            @pytest.fixture
+            def rnn_module(self):
+                return torch.nn.RNN(4, 3)
+    ''', "--collect-only", "-q", "-o", "python_classes=Test *Tests")
+    collected = [line for line in result.outlines if "::" in line]
+    assert collected == [f"test_scenario.py::TestRNN::test_contract[cpu-{name}]"
+                         for name in CONTRACT_NAMES]
+
+
+def test_missing_rnn_module_names_the_fixture_and_shows_the_code(pytester: pytest.Pytester) -> None:
+    result = _run(pytester, '''
+        class TestForgot(RNNContractTests):
+            pass
+    ''')
+    result.assert_outcomes(errors=len(CONTRACT_NAMES))
+    assert missing_module_message("TestForgot") in result.stdout.str()
+
+
+def test_missing_module_message_is_pinned() -> None:
+    assert missing_module_message("TestForgot") == (
+        "TestForgot subclasses RNNContractTests but does not define the fixture 'rnn_module'.\n"
+        "Add it to the class, returning a fresh module for each test:\n"
+        "\n"
+        "    @pytest.fixture\n"
+        "    def rnn_module(self):\n"
+        "        return MyRNN(...)\n"
+    )
+
+
+_ALL = ", ".join(CONTRACT_NAMES)
+
+
+@pytest.mark.parametrize(("known_failures", "message"), [
+    pytest.param({"determinsm": "flaky"},
+                 f"TestTypo.known_failures names no contract: 'determinsm' (did you mean "
+                 f"'determinism'?); contracts: {_ALL}", id="typo-with-hint"),
+    pytest.param({"speed": "slow"},
+                 f"TestTypo.known_failures names no contract: 'speed'; contracts: {_ALL}",
+                 id="unknown-name"),
+    pytest.param({"packed": ""},
+                 "TestTypo.known_failures['packed'] must be a non-empty reason (str), got ''",
+                 id="empty-reason"),
+    pytest.param(["packed"],
+                 "TestTypo.known_failures must be a dict of contract name -> reason, got list",
+                 id="not-a-mapping"),
+])
+def test_bad_known_failures_fail_at_class_creation(known_failures: object, message: str) -> None:
+    with pytest.raises(TypeError) as excinfo:
+        type("TestTypo", (RNNContractTests,), {"known_failures": known_failures})
+    assert str(excinfo.value) == message
+
+
+def test_only_subclasses_are_test_classes() -> None:
+    class TestMine(RNNContractTests):
+        pass
+
+    class Abstract(RNNContractTests):
+        __test__ = False
+
+    assert (RNNContractTests.__test__, TestMine.__test__, Abstract.__test__) == (False, True, False)
