@@ -1,0 +1,113 @@
+"""benchmarks/bench_overhead.py keeps running: a --quick pass in this process, its JSON, and the
+optional check_shapes peer skipped with one line when it cannot be imported.
+
+The timings of --quick are noise (a few rounds); only the structure is asserted here. The gates
+(wrapper within 5% of the bare forward, verify_rnn within 60 forward-equivalents) are enforced by
+a default run of the script itself, not by this test.
+"""
+from __future__ import annotations
+
+import importlib.util
+import json
+import subprocess
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+import torch
+
+SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_overhead.py"
+VARIANTS = ["bare", "asserts", "jaxtyping+typeguard", "jaxtyping+beartype", "checked"]
+
+
+def load_script(name: str, monkeypatch: pytest.MonkeyPatch) -> ModuleType:
+    """A fresh copy of the script as a module, registered (dataclasses need it) for this test only."""
+    spec = importlib.util.spec_from_file_location(name, SCRIPT)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, name, module)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture
+def restore_torch_state():
+    """The script sets one thread and seeds torch's RNG: give both back to the other tests."""
+    threads = torch.get_num_threads()
+    with torch.random.fork_rng(devices=[]):
+        yield
+    torch.set_num_threads(threads)
+
+
+def test_quick_run_prints_every_variant_and_writes_json(tmp_path, capsys, monkeypatch, restore_torch_state):
+    bench = load_script("bench_overhead_quick", monkeypatch)
+    out_json = tmp_path / "bench.json"
+
+    assert bench.main(["--quick", "--json", str(out_json)]) == 0
+
+    printed = capsys.readouterr().out
+    assert "negative controls: every checker rejects an h_n with the wrong batch size" in printed
+    assert "forward-equivalents" in printed
+    assert "verify_rnn in forward-equivalents on the larger module" in printed
+    assert "checked / bare on the seed module" in printed
+    data = json.loads(out_json.read_text())
+    assert data["quick"] is True and data["clock"] == "cpu"
+    names = [case["name"] for case in data["cases"]]
+    assert names[0].startswith("seed RNN(4, 2)") and names[1].startswith("large RNN(64, 256)")
+    expected = VARIANTS + (["check_shapes"] if bench.CHECK_SHAPES_VERSION else [])
+    for case in data["cases"]:
+        assert sorted(case["variants"]) == sorted(expected)
+        bare = case["variants"]["bare"]
+        assert bare["ratio"] == 1.0 and bare["median_us"] > 0
+        assert case["verify"]["forward_equivalents"] > 0
+        for row in case["variants"].values():
+            assert row["median_us"] > 0
+    assert [g["name"] for g in data["gates"]] == [
+        "checked / bare on the seed module",
+        "verify_rnn in forward-equivalents on the larger module",
+    ]
+
+
+def test_check_shapes_absent_is_skipped_with_one_line(monkeypatch, restore_torch_state):
+    monkeypatch.setitem(sys.modules, "check_shapes", None)  # import check_shapes -> ImportError
+    bench = load_script("bench_overhead_no_check_shapes", monkeypatch)
+
+    assert bench.CHECK_SHAPES_VERSION is None
+    torch.manual_seed(0)
+    module = torch.nn.RNN(4, 2)
+    assert list(bench.make_variants(module)) == VARIANTS
+    assert bench.negative_controls(module, torch.randn(5, 3, 4)) == []
+    lines = bench.header("cpu")
+    assert "check_shapes absent" in lines[0]
+    assert len(lines) == 2
+    assert lines[1].startswith("check_shapes: skipped (not importable: ModuleNotFoundError: ")
+    assert lines[1].endswith("); pip install check_shapes to add it")
+
+
+def test_negative_controls_catch_a_checker_that_checks_nothing(monkeypatch, restore_torch_state):
+    bench = load_script("bench_overhead_controls", monkeypatch)
+    torch.manual_seed(0)
+    module = torch.nn.LSTM(4, 2)
+    real = bench.make_variants
+
+    def with_a_blind_checker(m):
+        variants = real(m)
+        variants["asserts"] = variants["bare"]  # checks nothing
+        return variants
+
+    monkeypatch.setattr(bench, "make_variants", with_a_blind_checker)
+    assert bench.negative_controls(module, torch.randn(5, 3, 4)) == [
+        "asserts accepts an h_n with the wrong batch size"
+    ]
+
+
+@pytest.mark.slow
+def test_script_runs_as_a_command(tmp_path):
+    result = subprocess.run(
+        [sys.executable, str(SCRIPT), "--quick", "--json", str(tmp_path / "b.json")],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "forward-equivalents" in result.stdout
+    assert json.loads((tmp_path / "b.json").read_text())["quick"] is True
