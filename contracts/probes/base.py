@@ -168,9 +168,17 @@ class Context:
             )
 
     def assert_differs(self, what: str, a: torch.Tensor, b: torch.Tensor, why: str) -> None:
-        """Raise ProbeFailure when a and b agree everywhere within tolerance."""
-        close = torch.isclose(a.detach(), b.detach(), rtol=self.rtol, atol=self.atol)
-        if bool(close.all()):
+        """Raise ProbeFailure when a and b agree everywhere within tolerance.
+
+        A position that is exactly 0 in both is no evidence either way: it is relu's dead zone (a
+        correct nonlinearity="relu" layer whose units are inactive there outputs exact zeros
+        whatever the input; torch's own nn.RNN(4, 2, nonlinearity="relu") did so on the probe
+        inputs for some seeds). Such positions are left out; when no other position is left the
+        check has no evidence and passes. tanh / sigmoid outputs are never exactly 0 by chance."""
+        a, b = a.detach(), b.detach()
+        close = torch.isclose(a, b, rtol=self.rtol, atol=self.atol)
+        informative = (a != 0) | (b != 0)
+        if bool(informative.any()) and bool(close[informative].all()):
             raise ProbeFailure(f"{why}: {what} did not change at any position")
 
 

@@ -25,8 +25,13 @@ def causality(ctx: Context) -> None:
         ctx.assert_close(f"output[{t + 1}:, :, H_out:]", moved.output[t + 1:, :, h:],
                          main.output[t + 1:, :, h:], f"{why} later outputs of the backward direction")
         return
-    ctx.assert_differs(f"output[{t}:]", moved.output[t:], main.output[t:],
-                       f"perturbing step {t} must change the output from step {t} on")
+    # relu's dead zone: when step t's output is exactly zero on every unit of every sequence in
+    # both runs, a correct relu layer (torch's own nn.RNN(4, 1, nonlinearity="relu") for some
+    # seeds) passes nothing of x[t] on, so an unchanged later output is no evidence.
+    blocked = bool((moved.output[t] == 0).all()) and bool((main.output[t] == 0).all())
+    if not blocked:
+        ctx.assert_differs(f"output[{t}:]", moved.output[t:], main.output[t:],
+                           f"perturbing step {t} must change the output from step {t} on")
     prefix = ctx.run(x[:t], label=f"the first {t} steps", key="prefix")
     ctx.assert_close(f"output[:{t}]", prefix.output, main.output[:t],
                      f"a run on the first {t} steps must equal the first {t} steps of the full run")
