@@ -1,0 +1,4 @@
+"""tinyrnn: a hand-written recurrent layer with torch.nn.RNN's interface."""
+from tinyrnn.elman import ElmanRNN
+
+__all__ = ["ElmanRNN"]
