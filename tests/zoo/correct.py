@@ -45,6 +45,12 @@ class Encoder(nn.Module):
         return self.rnn(x, hx)
 
 
+def _seeded(seed: int, make: Any) -> Any:
+    """Build under another seed (ZooEntry.build has already forked the RNG)."""
+    torch.manual_seed(seed)
+    return make()
+
+
 def _torch(about: str, make: Any, id: str) -> ZooEntry:
     return ZooEntry(id, make, about, torch_names=True)
 
@@ -64,6 +70,16 @@ CORRECT: tuple[ZooEntry, ...] = (
     _torch("torch.nn.RNN relu, 2 layers, bidirectional, float64",
            lambda: nn.RNN(4, 6, num_layers=2, nonlinearity="relu", bidirectional=True, dtype=F64),
            "torch_rnn_relu_2l_bidir_f64"),
+    # relu with tiny hidden sizes: units inactive on the probe inputs give exact zeros (these
+    # three seeds were flagged by differentiability / causality / initial_state before the
+    # probes learnt that relu's dead zone is no evidence).
+    _torch("torch.nn.RNN relu, hidden 2: dead units break every gradient path back to x[0]",
+           lambda: _seeded(0, lambda: nn.RNN(4, 2, nonlinearity="relu")), "torch_rnn_relu_h2_dead_path"),
+    _torch("torch.nn.RNN relu, hidden 2, 2 layers, bias=False: the top layer is dead throughout",
+           lambda: _seeded(3, lambda: nn.RNN(4, 2, num_layers=2, nonlinearity="relu", bias=False)),
+           "torch_rnn_relu_h2_2l_dead_top"),
+    _torch("torch.nn.RNN relu, hidden 1: the perturbed step is dead in both runs",
+           lambda: _seeded(7, lambda: nn.RNN(4, 1, nonlinearity="relu")), "torch_rnn_relu_h1_dead_step"),
     _torch("hand-written Elman loop with torch's parameter names (packed, unbatched)",
            lambda: TorchLoop("RNN", 4, 6), "loop_rnn"),
     _torch("hand-written LSTM loop, torch's names, bidirectional, batch_first, packed",

@@ -152,6 +152,10 @@ ENTRIES = (
     ZooEntry("detach_every_step", lambda: DetachEveryStep("GRU", 4, 6), expect="differentiability",
              about="h = h.detach() inside the time loop (truncated BPTT gone wrong): no gradient "
                    "flows through time"),
+    ZooEntry("relu_detach_every_step",
+             lambda: DetachEveryStep("RNN", 4, 6, nonlinearity="relu", batch_first=True),
+             expect="differentiability",
+             about="the same detach in a relu loop: relu's exact zeros must not excuse a cut graph"),
     ZooEntry("detached_state", lambda: DetachedState("LSTM", 4, 6), expect="differentiability",
              about="returns (h_n.detach(), c_n.detach()): a decoder fed h_n cannot train the encoder"),
     ZooEntry("clamps_input_in_place", lambda: ClampsInputInPlace("RNN", 4, 6), expect="inputs_untouched",
