@@ -48,11 +48,17 @@ def _sig(value: Any) -> Any:
 
 
 def _call_sig(sig_in: Any, result: Any) -> Any:
-    """The signature of a whole call; a flat tuple for the common (Tensor, Tensor) result."""
-    if type(result) is tuple and len(result) == 2:
-        out, h = result
-        if type(out) is torch.Tensor and type(h) is torch.Tensor:  # same key as the inlined path
-            return (sig_in, out.shape, out.dtype, out.device, h.shape, h.dtype, h.device)
+    """The signature of a whole call: flat tuples for torch's two result structures,
+    (output, h_n) and (output, (h_n, c_n)), the generic nested form otherwise."""
+    if type(result) is tuple and len(result) == 2 and type(result[0]) is torch.Tensor:
+        out, state = result
+        if type(state) is torch.Tensor:
+            return (sig_in, out.shape, out.dtype, out.device, state.shape, state.dtype, state.device)
+        if type(state) is tuple and len(state) == 2:
+            h, c = state
+            if type(h) is torch.Tensor and type(c) is torch.Tensor:
+                return (sig_in, out.shape, out.dtype, out.device, h.shape, h.dtype, h.device,
+                        c.shape, c.dtype, c.device)
     return (sig_in, _sig(result))
 
 
@@ -115,12 +121,7 @@ class CheckedModule(torch.nn.Module):
                 check_inputs(self.spec, x, None, self._inner)
                 _remember(verdicts.inputs, sig_in)
             result = self._inner(x)
-            if (type(result) is tuple and len(result) == 2
-                    and type(result[0]) is torch.Tensor and type(result[1]) is torch.Tensor):
-                out, h = result
-                sig_call: Any = (sig_in, out.shape, out.dtype, out.device, h.shape, h.dtype, h.device)
-            else:
-                sig_call = _call_sig(sig_in, result)
+            sig_call = _call_sig(sig_in, result)
             if sig_call not in verdicts.calls:
                 check_call(self.spec, x, None, result, self._inner)
                 _remember(verdicts.calls, sig_call)
