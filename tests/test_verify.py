@@ -1,0 +1,248 @@
+"""verify_rnn's API: the report, the violation, contract selection, no trace on the module,
+crashes as evidence, device / dtype copies, and the spec it needs.
+
+What verify_rnn catches and that it never flags a correct module is measured by the zoo
+(tests/test_zoo.py); this file pins how it behaves around that.
+"""
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+import torch
+from torch import nn
+
+from contracts import (
+    CONTRACT_NAMES,
+    ContractReport,
+    ContractViolation,
+    RNNSpec,
+    SpecError,
+    verify_rnn,
+)
+from zoo import FAULTY
+from zoo.faulty_math import InputNoise
+from zoo.loops import TorchLoop
+
+
+def faulty(entry_id: str) -> nn.Module:
+    return next(e for e in FAULTY if e.id == entry_id).build()
+
+
+def violation(module: nn.Module, *args: object, **kwargs: object) -> ContractViolation:
+    with pytest.raises(ContractViolation) as info:
+        verify_rnn(module, *args, **kwargs)
+    return info.value
+
+
+class Constant(nn.Module):
+    """Output 0.25 everywhere, h_n 0.5 everywhere: exact values, so a whole message can be pinned."""
+
+    mode, input_size, hidden_size = "RNN", 4, 6
+
+    def forward(self, x: torch.Tensor, hx: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        seq, batch = x.shape[:2]
+        return x.new_full((seq, batch, 6), 0.25), x.new_full((1, batch, 6), 0.5)
+
+
+class RefusesHx(nn.Module):
+    """A GRU wrapper that raises whenever an h_0 is given."""
+
+    mode, input_size, hidden_size = "GRU", 4, 6
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.gru = nn.GRU(4, 6)
+
+    def forward(self, x: torch.Tensor, hx: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        if hx is not None:
+            raise ValueError("this layer keeps its own state; hx must be None")
+        return self.gru(x)
+
+
+class CountsCalls(TorchLoop):
+    """Increments a buffer in forward (in place) and draws from the global RNG."""
+
+    def __init__(self) -> None:
+        super().__init__("LSTM", 4, 6, num_layers=2, dropout=0.3)
+        self.register_buffer("calls", torch.zeros(()))
+        self.head = nn.Linear(6, 6)  # a submodule, left in eval mode below
+
+    def forward(self, x: object, hx: object = None) -> tuple[object, object]:
+        self.calls += 1
+        torch.rand(())
+        return super().forward(x, hx)
+
+
+# -- the report on success ----------------------------------------------------------------------
+def test_report_lists_every_contract_with_status_time_and_reasons(device: str) -> None:
+    module = nn.GRU(4, 6, bidirectional=True)
+    report = verify_rnn(module, device=device)
+    assert isinstance(report, ContractReport) and report.ok and not report.failures
+    assert [r.name for r in report.results] == list(CONTRACT_NAMES)
+    assert all(r.status in ("passed", "not applicable") for r in report.results)
+    assert all(isinstance(r.seconds, float) and r.seconds >= 0 for r in report.results)
+    assert report.status_of("reference") == "passed"
+    carry = next(r for r in report.results if r.name == "state_carry")
+    assert carry.status == "not applicable"
+    assert carry.detail == "bidirectional: the backward direction cannot be resumed from a chunk"
+    assert (report.module, report.device, report.dtype) == ("GRU(4, 6, bidirectional=True)", device, "float32")
+    lines = report.table().splitlines()
+    assert lines[0] == f"GRU(4, 6, bidirectional=True) on {device} (float32)"
+    assert re.fullmatch(r"  state_carry +not applicable +\d+\.\d ms  bidirectional: .*", lines[4])
+    assert re.fullmatch(r"  shapes +passed +\d+\.\d ms", lines[1])
+    data = json.loads(json.dumps(report.to_dict()))
+    assert data["ok"] is True and data["spec"]["bidirectional"] is True and len(data["results"]) == 12
+
+
+def test_not_applicable_reasons_of_a_custom_module() -> None:
+    report = verify_rnn(TorchLoop("GRU", 4, 6), RNNSpec("GRU", 4, 6))  # packed/unbatched not declared
+    reasons = {r.name: r.detail for r in report.results if r.status == "not applicable"}
+    assert reasons == {
+        "packed": "the spec declares no PackedSequence support (RNNSpec.packed=False)",
+        "unbatched": "the spec declares no unbatched support (RNNSpec.unbatched=False)",
+    }
+    cells = verify_rnn(next(e for e in __import__("zoo").CORRECT if e.id == "cell_lstm_2l").build())
+    detail = next(r.detail for r in cells.results if r.name == "reference")
+    assert detail.startswith("the state_dict (cells.0.bias_hh, cells.0.bias_ih, cells.0.weight_hh, "
+                             "cells.0.weight_ih, ...) does not load strictly into torch.nn.LSTM: ")
+
+
+# -- the violation ------------------------------------------------------------------------------
+def test_violation_message_is_pinned() -> None:
+    error = violation(Constant(), contracts=["initial_state", "final_state"])
+    assert str(error) == (
+        "verify_rnn: Constant() broke 2 of 2 contracts on cpu (float32): final_state, initial_state\n"
+        "\n"
+        "[final_state] the last layer's forward final state h_n.view(num_layers, D, batch, H_out)[-1, 0] "
+        "must equal output[-1, :, :H_out]: h_n[-1 layer, forward][0, 0] expected 0.25, actual 0.5, "
+        "|difference| 0.25 (allowed atol 1e-05 + rtol 1.3e-06 * |expected|)\n"
+        "\n"
+        "[initial_state] a given h_0 must change the result: output[0] did not change at any position"
+    )
+    assert error.title.endswith("final_state, initial_state")
+    assert [r.name for r in error.report.failures] == ["final_state", "initial_state"]
+    assert isinstance(error, AssertionError)  # pytest shows it as a test failure
+
+
+def test_violation_lists_each_failed_contract_with_evidence() -> None:
+    error = violation(faulty("forgets_bias_hh"))
+    names = [r.name for r in error.report.failures]
+    assert names == ["differentiability", "reference"]
+    assert error.title == ("verify_rnn: ForgetsBiasHh(RNN, 4, 6) broke 2 of 12 contracts on cpu "
+                           "(float32): differentiability, reference")
+    assert error.violations[0] == "[differentiability] no gradient reaches bias_hh_l0"
+    evidence = re.compile(
+        r"\[reference\] with no h_0 the module must compute what torch\.nn\.RNN computes with its "
+        r"weights: (output|h_n)\[\d+, \d+, \d+\] expected \S+, actual \S+, \|difference\| \S+ "
+        r"\(allowed atol 1e-05 \+ rtol 1\.3e-06 \* \|expected\|\)")
+    assert evidence.fullmatch(error.violations[1]), error.violations[1]
+    passed = [r.name for r in error.report.results if r.status == "passed"]
+    assert "final_state" in passed and "reference" not in passed
+
+
+# -- contract selection -------------------------------------------------------------------------
+def test_contracts_subset_runs_only_those_in_canonical_order() -> None:
+    report = verify_rnn(nn.LSTM(4, 6), contracts=("reference", "shapes"))
+    assert [r.name for r in report.results] == ["shapes", "reference"]
+    # A fault outside the subset is not looked for.
+    assert verify_rnn(faulty("rnn_sigmoid"), contracts=["shapes", "causality"]).ok
+
+
+def test_unknown_contract_name_is_a_value_error() -> None:
+    with pytest.raises(ValueError, match=r"unknown contract\(s\) shape, causal; known: shapes, final_state, "):
+        verify_rnn(nn.GRU(4, 6), contracts=["shape", "reference", "causal"])
+
+
+# -- no trace -----------------------------------------------------------------------------------
+def test_leaves_no_trace_on_module_grads_buffers_and_rng() -> None:
+    module = CountsCalls()
+    module.head.eval()  # mixed training flags must come back as they were
+    for i, p in enumerate(module.parameters()):
+        if i % 2:
+            p.grad = torch.full_like(p, 3.0)
+    grads = [p.grad for p in module.parameters()]
+    flags = [m.training for m in module.modules()]
+    state = {k: v.clone() for k, v in module.state_dict().items()}
+    rng = torch.get_rng_state()
+    error = violation(module)  # forward mutates its buffer: inputs_untouched fails
+    assert "[inputs_untouched] forward modified buffer calls in place" in str(error)
+    assert torch.equal(torch.get_rng_state(), rng)
+    assert [m.training for m in module.modules()] == flags and module.training and not module.head.training
+    assert all(torch.equal(v, state[k]) for k, v in module.state_dict().items())
+    assert float(module.calls) == 0.0
+    for p, g in zip(module.parameters(), grads):
+        assert p.grad is g and (g is None or bool((g == 3.0).all()))
+
+
+def test_rng_state_restored_for_a_module_that_draws_random_numbers() -> None:
+    noisy, lstm = InputNoise("GRU", 4, 6), nn.LSTM(4, 6, num_layers=2, dropout=0.5)
+    rng = torch.get_rng_state()
+    violation(noisy, contracts=["determinism"])
+    assert torch.equal(torch.get_rng_state(), rng)
+    verify_rnn(lstm)  # dropout would draw in training mode
+    assert torch.equal(torch.get_rng_state(), rng)
+
+
+def test_dtype_and_device_verify_a_copy_never_the_module(device: str) -> None:
+    if device == "mps":
+        pytest.skip("MPS has no float64")
+    module = nn.LSTM(4, 6, num_layers=2, dropout=0.2)
+    weight = module.weight_ih_l0
+    pointer, values = weight.data_ptr(), weight.detach().clone()
+    report = verify_rnn(module, device=device, dtype=torch.float64)
+    assert (report.device, report.dtype) == (device, "float64")
+    assert report.ok and report.status_of("reference") == "passed"
+    assert module.weight_ih_l0 is weight and weight.data_ptr() == pointer
+    assert weight.dtype == torch.float32 and weight.device.type == "cpu"
+    assert torch.equal(weight.detach(), values) and module.training
+
+
+def test_float64_reference_is_not_rounded_to_float32() -> None:
+    """Regression: the reference layer was loaded in float32 and then cast, so a float64 module
+    whose weights float32 cannot hold failed `reference` by ~5e-5."""
+    module = nn.RNN(4, 6, dtype=torch.float64)
+    with torch.no_grad():
+        module.bias_ih_l0 += 1000.00001  # float32 rounds this to 1000.0
+        module.bias_hh_l0 -= 1000.0
+    assert verify_rnn(module, contracts=["reference"]).status_of("reference") == "passed"
+
+
+# -- crashes are evidence -----------------------------------------------------------------------
+def test_an_exception_in_the_module_becomes_a_violation_naming_contract_and_input() -> None:
+    error = violation(RefusesHx())
+    failures = {r.name: r.detail for r in error.report.failures}
+    assert set(failures) == {"shapes", "initial_state", "state_carry", "inputs_untouched"}
+    assert failures["initial_state"] == (
+        "the module raised ValueError on an explicit zero h_0 (input (5, 3, 4) float32 on cpu, "
+        "h_0 (1, 3, 6)): this layer keeps its own state; hx must be None")
+    assert failures["state_carry"].startswith("the module raised ValueError on steps 2.. with the carried state")
+    assert failures["shapes"].startswith("the module raised ValueError on the main probe input with h_0 (5, 3, 4)")
+    assert all("hx must be None" in detail for detail in failures.values())
+
+
+def test_a_module_that_always_raises_fails_every_applicable_contract() -> None:
+    class Broken(Constant):
+        def forward(self, x: torch.Tensor, hx: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+            raise RuntimeError("boom")
+
+    error = violation(Broken())
+    skipped = {r.name: r.detail for r in error.report.results if r.status != "failed"}
+    # No parameters: differentiability and reference have nothing to work on; packed and
+    # unbatched are not declared. Every other contract reports the crash.
+    assert set(skipped) == {"differentiability", "reference", "packed", "unbatched"}
+    assert skipped["differentiability"] == "no parameter requires grad"
+    assert all("RuntimeError" in r.detail and "boom" in r.detail for r in error.report.failures)
+
+
+# -- the spec -----------------------------------------------------------------------------------
+def test_module_without_spec_attributes_needs_a_spec() -> None:
+    with pytest.raises(SpecError, match="Linear has no attribute 'mode'"):
+        verify_rnn(nn.Linear(4, 6))
+
+
+def test_explicit_spec_overrides_the_module_attributes() -> None:
+    # Declared batch_first although the layer is seq-first: the spec is what gets checked.
+    error = violation(nn.GRU(4, 6), RNNSpec("GRU", 4, 6, batch_first=True), contracts=["shapes"])
+    assert error.report.failures[0].name == "shapes"
