@@ -21,7 +21,7 @@ from contracts import (
     SpecError,
     verify_rnn,
 )
-from zoo import FAULTY
+from zoo import CORRECT, FAULTY
 from zoo.faulty_math import InputNoise
 from zoo.loops import TorchLoop
 
@@ -103,7 +103,7 @@ def test_not_applicable_reasons_of_a_custom_module() -> None:
         "packed": "the spec declares no PackedSequence support (RNNSpec.packed=False)",
         "unbatched": "the spec declares no unbatched support (RNNSpec.unbatched=False)",
     }
-    cells = verify_rnn(next(e for e in __import__("zoo").CORRECT if e.id == "cell_lstm_2l").build())
+    cells = verify_rnn(next(e for e in CORRECT if e.id == "cell_lstm_2l").build())
     detail = next(r.detail for r in cells.results if r.name == "reference")
     assert detail.startswith("the state_dict (cells.0.bias_hh, cells.0.bias_ih, cells.0.weight_hh, "
                              "cells.0.weight_ih, ...) does not load strictly into torch.nn.LSTM: ")
