@@ -15,3 +15,19 @@ def pytest_configure(config: pytest.Config) -> None:
             "the rnn-contracts plugin is not registered: install the repo first "
             "(python -m pip install -e '.[test]'), or run: bash .ci/run"
         )
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Under pytest-xdist, give each worker its share of the cores.
+
+    torch's default intra-op pool uses every core in every worker; with ``-n 2`` on 2 cores the
+    half-precision kernels then stall (test_shapes.py took 31 s instead of 5 s). This is the
+    repo's policy, not the plugin's: a project using the plugin keeps its own thread settings.
+    """
+    import os
+
+    workers = os.environ.get("PYTEST_XDIST_WORKER_COUNT")
+    if workers:
+        import torch
+
+        torch.set_num_threads(max(1, (os.cpu_count() or 1) // int(workers)))

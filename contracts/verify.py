@@ -29,29 +29,15 @@ def _module_device_dtype(module: Any) -> tuple[torch.device, torch.dtype]:
 
 @contextlib.contextmanager
 def _tf32_off(device: torch.device) -> Iterator[None]:
-    """TF32 off for cuDNN and matmul while probing on CUDA (cuDNN RNNs use TF32 by default on
-    Ampere and later, about 1e-3 off, which would fail float32 comparisons); restored after."""
+    """TF32 off while probing on CUDA (cuDNN RNNs use TF32 by default on Ampere and later, about
+    1e-3 off, which would fail float32 comparisons); every flag restored after."""
     if device.type != "cuda":
         yield
         return
-    backends = torch.backends
-    saved: list[tuple[Any, str, Any]] = []
-    for obj, attr, off in ((backends.cuda.matmul, "allow_tf32", False), (backends.cudnn, "allow_tf32", False)):
-        try:
-            saved.append((obj, attr, getattr(obj, attr)))
-            setattr(obj, attr, off)
-        except RuntimeError:  # torch refuses the legacy flag once fp32_precision is set
-            pass
-    rnn = getattr(backends.cudnn, "rnn", None)
-    if rnn is not None and hasattr(rnn, "fp32_precision"):
-        saved.append((rnn, "fp32_precision", rnn.fp32_precision))
-        rnn.fp32_precision = "ieee"
-    try:
+    from fixtures.precision import tf32_disabled
+
+    with tf32_disabled():
         yield
-    finally:
-        for obj, attr, value in reversed(saved):
-            with contextlib.suppress(RuntimeError):
-                setattr(obj, attr, value)
 
 
 @contextlib.contextmanager
