@@ -30,6 +30,8 @@ def differentiability(ctx: Context) -> None:
     requires grad; the gradient flows back through time, from the forward direction's last output
     to the first input step. Uses torch.autograd.grad, so no ``.grad`` is touched."""
     spec = ctx.spec
+    if not isinstance(ctx.module, torch.nn.Module):  # verify_rnn accepts any callable
+        raise NotApplicable(f"{type(ctx.module).__name__} is not a torch.nn.Module: no parameters to follow")
     params = [(n, p) for n, p in ctx.module.named_parameters() if p.requires_grad]
     if not params:
         raise NotApplicable("no parameter requires grad")
@@ -75,8 +77,9 @@ def inputs_untouched(ctx: Context) -> None:
     tensors = {"x": x, "h_0": h0}
     if spec.has_cell:
         tensors["c_0"] = hx[1]
-    tensors.update({f"parameter {n}": p for n, p in ctx.module.named_parameters()})
-    tensors.update({f"buffer {n}": b for n, b in ctx.module.named_buffers()})
+    if isinstance(ctx.module, torch.nn.Module):  # verify_rnn accepts any callable
+        tensors.update({f"parameter {n}": p for n, p in ctx.module.named_parameters()})
+        tensors.update({f"buffer {n}": b for n, b in ctx.module.named_buffers()})
     before = {name: (t.detach().clone(), t._version) for name, t in tensors.items()}
     ctx.call(x, hx, label="the main probe input with h_0")
     for name, tensor in tensors.items():
