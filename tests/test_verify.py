@@ -246,3 +246,18 @@ def test_explicit_spec_overrides_the_module_attributes() -> None:
     # Declared batch_first although the layer is seq-first: the spec is what gets checked.
     error = violation(nn.GRU(4, 6), RNNSpec("GRU", 4, 6, batch_first=True), contracts=["shapes"])
     assert error.report.failures[0].name == "shapes"
+
+
+def test_a_plain_callable_is_verified_without_module_only_contracts() -> None:
+    """verify_rnn accepts any callable with torch's calling convention; the contracts that need
+    a torch.nn.Module say so instead of failing (regression: they broke on .named_parameters)."""
+    gru = nn.GRU(4, 6)
+
+    def layer(x: torch.Tensor, hx: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        return gru(x, hx)
+
+    report = verify_rnn(layer, RNNSpec("GRU", 4, 6))
+    reasons = {r.name: r.detail for r in report.results if r.status == "not applicable"}
+    assert reasons["differentiability"] == "function is not a torch.nn.Module: no parameters to follow"
+    assert reasons["reference"] == "function is not a torch.nn.Module: no state_dict to load"
+    assert report.status_of("inputs_untouched") == "passed"
