@@ -167,7 +167,8 @@ def test_wheel_carries_packages_data_and_entry_points(installed: Installed) -> N
         parser.read_string(zf.read(entry_points).decode())
     wanted = _repo_files("contracts", "*.py") | _repo_files("fixtures", "*.py") | {
         "fixtures/data/goldens.json"}
-    assert sorted(wanted - names) == []
+    missing = sorted(wanted - names)
+    assert missing == [], f"the wheel lacks {', '.join(missing)} (pyproject.toml [tool.setuptools])"
     assert {n.split("/")[0] for n in names if not n.split("/")[0].endswith(".dist-info")} == {
         "contracts", "fixtures"}
     assert dict(parser["pytest11"]) == {"rnn_contracts": "fixtures.plugin"}
