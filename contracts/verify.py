@@ -89,8 +89,12 @@ def _run_one(contract: Contract, ctx: Context) -> ContractResult:
 
 
 def describe_module(module: Any) -> str:
+    """torch's one-line repr (``LSTM(4, 6, num_layers=2)``), or ``Name(...)`` for a module whose
+    repr spans several lines."""
     text = repr(module).splitlines()
-    return text[0] + (" ...)" if len(text) > 1 else "")
+    if len(text) == 1:
+        return text[0]
+    return f"{type(module).__name__}(...)"
 
 
 def verify_rnn(

@@ -218,7 +218,8 @@ def test_an_exception_in_the_module_becomes_a_violation_naming_contract_and_inpu
         "the module raised ValueError on an explicit zero h_0 (input (5, 3, 4) float32 on cpu, "
         "h_0 (1, 3, 6)): this layer keeps its own state; hx must be None")
     assert failures["state_carry"].startswith("the module raised ValueError on steps 2.. with the carried state")
-    assert failures["shapes"].startswith("the module raised ValueError on the main probe input with h_0 (5, 3, 4)")
+    assert failures["shapes"].startswith(
+        "the module raised ValueError on the main probe input with h_0 (input (5, 3, 4) float32 on cpu, h_0 (1, 3, 6))")
     assert all("hx must be None" in detail for detail in failures.values())
 
 

@@ -104,8 +104,11 @@ class Context:
         return torch.zeros(stacks, batch, size, device=self.device, dtype=self.dtype)
 
     def feed(self, xs: torch.Tensor) -> torch.Tensor:
-        """A seq-first (seq, batch, dim) tensor in the module's layout."""
-        return xs.transpose(0, 1).contiguous() if self.spec.batch_first else xs
+        """A fresh copy of a seq-first (seq, batch, dim) tensor, in the module's layout.
+
+        Always a copy: a module that writes into its input must not change the input of the
+        probes that run after it (inputs_untouched reports the write itself)."""
+        return xs.transpose(0, 1).contiguous() if self.spec.batch_first else xs.clone()
 
     # -- calls ----------------------------------------------------------------------------------
     def call(self, x: Any, hx: Any = None, *, label: str) -> Any:

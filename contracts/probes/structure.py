@@ -5,7 +5,7 @@ import torch
 
 from contracts.checks import check_forward
 from contracts.errors import ContractViolation
-from contracts.probes.base import Context, NotApplicable, ProbeFailure
+from contracts.probes.base import Context, NotApplicable, ProbeFailure, describe_input, first_line
 
 
 def shapes(ctx: Context) -> None:
@@ -26,13 +26,15 @@ def shapes(ctx: Context) -> None:
 
 
 def _check(ctx: Context, label: str, xs: torch.Tensor, hx: object = None) -> None:
+    x = ctx.feed(xs)
     try:
-        check_forward(ctx.module, ctx.feed(xs), hx, spec=ctx.spec)
+        check_forward(ctx.module, x, hx, spec=ctx.spec)
     except ContractViolation as exc:
         raise ProbeFailure(f"on {label}: {exc}") from exc
     except Exception as exc:
         raise ProbeFailure(
-            f"the module raised {type(exc).__name__} on {label} {tuple(xs.shape)} (seq-first): {exc}"
+            f"the module raised {type(exc).__name__} on {label} ({describe_input(x, hx)}): "
+            f"{first_line(exc)}"
         ) from exc
 
 
