@@ -85,9 +85,9 @@ SCENARIOS = [
             def rnn_module(self):
                 return DetachedRNN(4, 3)
      ''', {"passed": 11, "failed": 1}, [
-        "E*ContractViolation: verify_rnn: DetachedRNN(4, 3) broke 1 of 1 contracts on cpu "
-        "(float32): differentiability",
-        "E*[[]differentiability[]] h_n does not require grad although the parameters do (detached?)",
+        # verify_rnn's title and evidence (their wording is pinned in verify_rnn's own tests)
+        "E*ContractViolation: *DetachedRNN(4, 3)*differentiability",
+        "E*[[]differentiability[]] *",
         "FAILED test_scenario.py::TestDetached::test_contract[[]cpu-differentiability[]]*",
     ]),
     ("stale-known-failure-is-strict", '''
