@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import pytest
 
+from contracts import engine
+
 
 def pytest_configure(config: pytest.Config) -> None:
     if not config.pluginmanager.has_plugin("rnn_contracts"):
@@ -31,3 +33,12 @@ def pytest_sessionstart(session: pytest.Session) -> None:
         import torch
 
         torch.set_num_threads(max(1, (os.cpu_count() or 1) // int(workers)))
+
+
+@pytest.fixture(params=engine.CHECKERS)
+def checker(request: pytest.FixtureRequest):
+    """Each runtime checker in turn (typeguard, beartype), restoring the one in use afterwards."""
+    previous = engine.get_checker()
+    engine.set_checker(request.param)
+    yield request.param
+    engine.set_checker(previous)

@@ -221,12 +221,7 @@ def _describe(value: Any) -> str:
 
 
 def _title(spec: RNNSpec, x: Any, stage: str) -> str:
-    if isinstance(x, PackedSequence):
-        what = f"a PackedSequence with data {diagnose.shape_text(tuple(x.data.shape))}"
-    elif isinstance(x, torch.Tensor):
-        what = f"input {diagnose.shape_text(tuple(x.shape))}"
-    else:
-        what = f"input of type {type(x).__name__}"
+    what = diagnose.describe_input(x)
     return f"{spec.describe()} broke its contract {stage} on {what} [checker: {engine.get_checker()}]"
 
 

@@ -14,6 +14,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+import torch
+from torch.nn.utils.rnn import PackedSequence
+
 from contracts.spec import NamedShape, RNNSpec
 
 
@@ -155,3 +158,24 @@ def tuple_hx_hint(spec: RNNSpec) -> str:
 def attribute_violation(name: str, what: str, got: Any, want: Any, whose: str) -> str:
     """The paragraph for a dtype or device mismatch."""
     return f"{name}: {what} {got}, expected {want} ({whose})"
+
+
+def describe_input(x: Any, hx: Any = None) -> str:
+    """``input (3, 5, 4) float32 on cpu, h_0 (1, 5, 2)``: what a call was given."""
+    if isinstance(x, PackedSequence):
+        text = f"PackedSequence data {tuple(x.data.shape)}, batch_sizes {x.batch_sizes.tolist()}"
+    elif isinstance(x, torch.Tensor):
+        text = f"input {tuple(x.shape)} {str(x.dtype).replace('torch.', '')} on {x.device}"
+    else:
+        text = f"input of type {type(x).__name__}"
+    if isinstance(hx, torch.Tensor):
+        text += f", h_0 {tuple(hx.shape)}"
+    elif isinstance(hx, (tuple, list)):
+        text += ", hx (" + ", ".join(str(tuple(t.shape)) for t in hx) + ")"
+    return text
+
+
+def first_line(exc: BaseException) -> str:
+    """The first line of an exception's message (torch's errors run long)."""
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__

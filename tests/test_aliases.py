@@ -58,14 +58,6 @@ def _cases():
 CASES = _cases()
 
 
-@pytest.fixture(params=engine.CHECKERS)
-def checker(request):
-    """Each checker in turn, restoring the one in use afterwards."""
-    previous = engine.get_checker()
-    engine.set_checker(request.param)
-    yield request.param
-    engine.set_checker(previous)
-
 
 def test_table_covers_every_alias():
     assert set(TABLE) == set(aliases.ALIASES)

@@ -15,17 +15,9 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence
 
-from contracts import ContractViolation, RNNSpec, check_forward, engine
+from contracts import ContractViolation, RNNSpec, check_forward
 from fixtures.hello import hello_one_hot
 
-
-@pytest.fixture(params=engine.CHECKERS)
-def checker(request):
-    """Each checker in turn, restoring the one in use afterwards."""
-    previous = engine.get_checker()
-    engine.set_checker(request.param)
-    yield request.param
-    engine.set_checker(previous)
 
 
 class Fake(nn.Module):
@@ -84,7 +76,7 @@ MESSAGE_CASES = [
     MessageCase(
         "seed-batch-first", lambda: nn.RNN(4, 2), RNNSpec.from_module(nn.RNN(4, 2)).replace(batch_first=True),
         lambda: (hello_one_hot(), None),
-        "RNN(4, 2, batch_first=True) broke its contract in its result on input (3, 5, 4) [checker: {checker}]\n\n"
+        "RNN(4, 2, batch_first=True) broke its contract in its result on input (3, 5, 4) float32 on cpu [checker: {checker}]\n\n"
         "h_n: expected (layers*directions=1, batch=3, hidden=2), got (1, 5, 2)\n"
         "  bound: batch=3 seq=5 dim=4 hidden=2 layers=1 directions=1\n"
         "  hint: h_n's batch is 5, the input's seq length: the module read the input as (seq, batch, dim), "
@@ -92,7 +84,7 @@ MESSAGE_CASES = [
     ),
     MessageCase(
         "h0-batch-first", lambda: nn.GRU(4, 7, batch_first=True), None, lambda: (zeros(3, 5, 4), zeros(3, 1, 7)),
-        "GRU(4, 7, batch_first=True) broke its contract before the call on input (3, 5, 4) [checker: {checker}]\n\n"
+        "GRU(4, 7, batch_first=True) broke its contract before the call on input (3, 5, 4) float32 on cpu [checker: {checker}]\n\n"
         "h_0: expected (layers*directions=1, batch=3, hidden=7), got (3, 1, 7)\n"
         f"{BOUND}\n"
         "  hint: h_0 is laid out batch-first; torch keeps h and c states as (num_layers * D, batch, H_out) "
@@ -100,21 +92,21 @@ MESSAGE_CASES = [
     ),
     MessageCase(
         "lstm-one-tensor-hx", lambda: nn.LSTM(4, 7), None, lambda: (zeros(5, 3, 4), zeros(1, 3, 7)),
-        "LSTM(4, 7) broke its contract before the call on input (5, 3, 4) [checker: {checker}]\n\n"
+        "LSTM(4, 7) broke its contract before the call on input (5, 3, 4) float32 on cpu [checker: {checker}]\n\n"
         "hx: LSTM takes hx as a tuple (h_0, c_0); one tensor (1, 3, 7) was passed\n"
         "  hint: pass (h_0, c_0), with c_0 of shape (layers*directions, batch, cell=7)",
     ),
     MessageCase(
         "c0-with-proj-size", lambda: nn.LSTM(4, 7, proj_size=6), None,
         lambda: (zeros(5, 3, 4), (zeros(1, 3, 6), zeros(1, 3, 6))),
-        "LSTM(4, 7, proj_size=6) broke its contract before the call on input (5, 3, 4) [checker: {checker}]\n\n"
+        "LSTM(4, 7, proj_size=6) broke its contract before the call on input (5, 3, 4) float32 on cpu [checker: {checker}]\n\n"
         "c_0: expected (layers*directions=1, batch=3, cell=7), got (1, 3, 6)\n"
         f"{BOUND_PROJ}\n"
         "  hint: c_0 / c_n keep hidden_size=7 even with proj_size=6",
     ),
     MessageCase(
         "wrong-input-features", lambda: nn.GRU(4, 7), None, lambda: (zeros(5, 3, 3), None),
-        "GRU(4, 7) broke its contract before the call on input (5, 3, 3) [checker: {checker}]\n\n"
+        "GRU(4, 7) broke its contract before the call on input (5, 3, 3) float32 on cpu [checker: {checker}]\n\n"
         "input: expected (seq=5, batch=3, dim=4), got (5, 3, 3)\n"
         f"{BOUND}\n"
         "  hint: the last axis of the input holds its features: dim = input_size = 4",
@@ -122,7 +114,7 @@ MESSAGE_CASES = [
     MessageCase(
         "output-batch-seq-swapped", lambda: Fake(lambda x: (zeros(3, 5, 7), zeros(1, 3, 7))), GRU47,
         lambda: (zeros(5, 3, 4), None),
-        "GRU(4, 7) broke its contract in its result on input (5, 3, 4) [checker: {checker}]\n\n"
+        "GRU(4, 7) broke its contract in its result on input (5, 3, 4) float32 on cpu [checker: {checker}]\n\n"
         "output: expected (seq=5, batch=3, directions*hidden=7), got (3, 5, 7)\n"
         f"{BOUND}\n"
         "  hint: batch and seq are swapped: the layer laid out output as (batch, seq, ...). "
@@ -131,7 +123,7 @@ MESSAGE_CASES = [
     MessageCase(
         "bidirectional-H-not-2H", lambda: Fake(lambda x: (zeros(5, 3, 7), zeros(2, 3, 7))),
         GRU47.replace(bidirectional=True), lambda: (zeros(5, 3, 4), None),
-        "GRU(4, 7, bidirectional=True) broke its contract in its result on input (5, 3, 4) [checker: {checker}]\n\n"
+        "GRU(4, 7, bidirectional=True) broke its contract in its result on input (5, 3, 4) float32 on cpu [checker: {checker}]\n\n"
         "output: expected (seq=5, batch=3, directions*hidden=14), got (5, 3, 7)\n"
         "  bound: batch=3 seq=5 dim=4 hidden=7 layers=1 directions=2\n"
         "  hint: a bidirectional layer concatenates both directions: output has D * H_out = 14 features, "
@@ -140,64 +132,64 @@ MESSAGE_CASES = [
     MessageCase(
         "lstm-single-state", lambda: Fake(lambda x: (zeros(5, 3, 7), zeros(1, 3, 7))), LSTM47,
         lambda: (zeros(5, 3, 4), None),
-        "LSTM(4, 7) broke its contract in its result on input (5, 3, 4) [checker: {checker}]\n\n"
+        "LSTM(4, 7) broke its contract in its result on input (5, 3, 4) float32 on cpu [checker: {checker}]\n\n"
         "h_n: LSTM returns (output, (h_n, c_n)), but the module returned a single state tensor (1, 3, 7)",
     ),
     MessageCase(
         "float64-out-of-float32", lambda: Fake(lambda x: (zeros(5, 3, 7, dtype=torch.float64), zeros(1, 3, 7))),
         GRU47, lambda: (zeros(5, 3, 4), None),
-        "GRU(4, 7) broke its contract in its result on input (5, 3, 4) [checker: {checker}]\n\n"
+        "GRU(4, 7) broke its contract in its result on input (5, 3, 4) float32 on cpu [checker: {checker}]\n\n"
         "output: dtype torch.float64, expected torch.float32 (the input's dtype)",
     ),
     MessageCase(
         "output-on-another-device",
         lambda: Fake(lambda x: (torch.zeros(5, 3, 7, device="meta"), zeros(1, 3, 7))),
         GRU47, lambda: (zeros(5, 3, 4), None),
-        "GRU(4, 7) broke its contract in its result on input (5, 3, 4) [checker: {checker}]\n\n"
+        "GRU(4, 7) broke its contract in its result on input (5, 3, 4) float32 on cpu [checker: {checker}]\n\n"
         "output: device meta, expected cpu (the input's device)",
     ),
     MessageCase(
         "result-not-a-pair", lambda: Fake(lambda x: zeros(5, 3, 7)), GRU47, lambda: (zeros(5, 3, 4), None),
-        "GRU(4, 7) broke its contract in its result on input (5, 3, 4) [checker: {checker}]\n\n"
+        "GRU(4, 7) broke its contract in its result on input (5, 3, 4) float32 on cpu [checker: {checker}]\n\n"
         "result: torch's recurrent layers return (output, h_n), got a Tensor (5, 3, 7)",
     ),
     MessageCase(
         "result-a-triple", lambda: Fake(lambda x: (zeros(5, 3, 7), zeros(1, 3, 7), None)), GRU47,
         lambda: (zeros(5, 3, 4), None),
-        "GRU(4, 7) broke its contract in its result on input (5, 3, 4) [checker: {checker}]\n\n"
+        "GRU(4, 7) broke its contract in its result on input (5, 3, 4) float32 on cpu [checker: {checker}]\n\n"
         "result: torch's recurrent layers return (output, h_n), got a tuple of length 3",
     ),
     MessageCase(
         "unbatched-not-declared", lambda: Fake(lambda x: (zeros(5, 7), zeros(1, 7))), GRU47,
         lambda: (zeros(5, 4), None),
-        "GRU(4, 7) broke its contract before the call on input (5, 4) [checker: {checker}]\n\n"
+        "GRU(4, 7) broke its contract before the call on input (5, 4) float32 on cpu [checker: {checker}]\n\n"
         "input: a 2-D (unbatched) tensor (5, 4) was passed, but the spec declares no unbatched support "
         "(RNNSpec.unbatched=False)",
     ),
     MessageCase(
         "input-4d", lambda: nn.GRU(4, 7, batch_first=True), None, lambda: (zeros(2, 3, 5, 4), None),
-        "GRU(4, 7, batch_first=True) broke its contract before the call on input (2, 3, 5, 4) "
+        "GRU(4, 7, batch_first=True) broke its contract before the call on input (2, 3, 5, 4) float32 on cpu "
         "[checker: {checker}]\n\n"
         "input: expected a 3-D tensor (batch, seq, dim) or a 2-D unbatched one, got 4-D (2, 3, 5, 4)",
     ),
     MessageCase(
         "packed-in-padded-out", lambda: Fake(lambda x: (zeros(5, 3, 7), zeros(1, 3, 7))),
         GRU47.replace(packed=True), lambda: (packed(), None),
-        "GRU(4, 7) broke its contract in its result on a PackedSequence with data (10, 4) [checker: {checker}]\n\n"
+        "GRU(4, 7) broke its contract in its result on PackedSequence data (10, 4), batch_sizes [3, 3, 2, 1, 1] [checker: {checker}]\n\n"
         "output: a PackedSequence in must give a PackedSequence out, got a Tensor (5, 3, 7)",
     ),
     MessageCase(
         "packed-out-with-other-lengths",
         lambda: Fake(lambda x: nn.GRU(4, 7)(pack_padded_sequence(zeros(5, 3, 4), torch.tensor([5, 3, 1])))),
         GRU47.replace(packed=True), lambda: (packed((5, 3, 2)), None),
-        "GRU(4, 7) broke its contract in its result on a PackedSequence with data (10, 4) [checker: {checker}]\n\n"
+        "GRU(4, 7) broke its contract in its result on PackedSequence data (10, 4), batch_sizes [3, 3, 2, 1, 1] [checker: {checker}]\n\n"
         "output: batch_sizes [3, 2, 2, 1, 1] differ from the input's [3, 3, 2, 1, 1]\n\n"
         "output: expected (total=10, directions*hidden=7), got (9, 7)\n"
         "  bound: batch=3 seq=5 total=10 dim=4 hidden=7 layers=1 directions=1",
     ),
     MessageCase(
         "packed-not-declared", lambda: Fake(lambda x: None), GRU47, lambda: (packed(), None),
-        "GRU(4, 7) broke its contract before the call on a PackedSequence with data (10, 4) "
+        "GRU(4, 7) broke its contract before the call on PackedSequence data (10, 4), batch_sizes [3, 3, 2, 1, 1] "
         "[checker: {checker}]\n\n"
         "input: a PackedSequence was passed, but the spec declares no packed support (RNNSpec.packed=False)",
     ),
@@ -205,7 +197,7 @@ MESSAGE_CASES = [
         "several-violations-listed-together",
         lambda: Fake(lambda x: (zeros(3, 5, 6), (zeros(3, 1, 6), zeros(1, 3, 6)))), LSTM_PROJ,
         lambda: (zeros(5, 3, 4), None),
-        "LSTM(4, 7, proj_size=6) broke its contract in its result on input (5, 3, 4) [checker: {checker}]\n\n"
+        "LSTM(4, 7, proj_size=6) broke its contract in its result on input (5, 3, 4) float32 on cpu [checker: {checker}]\n\n"
         "output: expected (seq=5, batch=3, directions*hidden=6), got (3, 5, 6)\n"
         f"{BOUND_PROJ}\n"
         "  hint: batch and seq are swapped: the layer laid out output as (batch, seq, ...). "

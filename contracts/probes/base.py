@@ -17,6 +17,7 @@ from typing import Any
 
 import torch
 
+from contracts.diagnose import describe_input, first_line
 from contracts.spec import RNNSpec
 
 #: assert_close's default (rtol, atol) per dtype, the tolerance of every value comparison unless a
@@ -183,24 +184,3 @@ class Context:
         informative = (a != 0) | (b != 0)
         if bool(informative.any()) and bool(close[informative].all()):
             raise ProbeFailure(f"{why}: {what} did not change at any position")
-
-
-def describe_input(x: Any, hx: Any = None) -> str:
-    from torch.nn.utils.rnn import PackedSequence
-
-    if isinstance(x, PackedSequence):
-        text = f"PackedSequence data {tuple(x.data.shape)}, batch_sizes {x.batch_sizes.tolist()}"
-    elif isinstance(x, torch.Tensor):
-        text = f"input {tuple(x.shape)} {str(x.dtype).replace('torch.', '')} on {x.device}"
-    else:
-        text = f"input of type {type(x).__name__}"
-    if isinstance(hx, torch.Tensor):
-        text += f", h_0 {tuple(hx.shape)}"
-    elif isinstance(hx, (tuple, list)):
-        text += ", hx (" + ", ".join(str(tuple(t.shape)) for t in hx) + ")"
-    return text
-
-
-def first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__

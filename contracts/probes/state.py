@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import torch
 
-from contracts.probes.base import Context, NotApplicable, ProbeFailure
+from contracts.probes.base import Context, NotApplicable
 
 
 def _hx(ctx: Context, h: torch.Tensor, c: torch.Tensor | None) -> object:

@@ -5,7 +5,8 @@ import torch
 
 from contracts.checks import check_forward
 from contracts.errors import ContractViolation
-from contracts.probes.base import Context, NotApplicable, ProbeFailure, describe_input, first_line
+from contracts.diagnose import describe_input, first_line
+from contracts.probes.base import Context, NotApplicable, ProbeFailure
 
 
 def shapes(ctx: Context) -> None:
