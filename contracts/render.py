@@ -10,7 +10,7 @@ from contracts import engine
 from contracts.report import ContractReport
 from contracts.spec import RNNSpec
 
-_MARK = {"passed": "ok", "failed": "FAIL", "not applicable": "n/a"}
+_MARK = {"passed": "ok", "failed": "FAIL", "not applicable": "n/a", "known limitation": "known"}
 
 
 def _cell(status: str, seconds: float) -> str:
@@ -71,6 +71,9 @@ def render(
     skipped = {r.name: r.detail for rep in reports.values() for r in rep.results if r.status == "not applicable"}
     for name, why in skipped.items():
         lines.append(f"  n/a {name}: {why}")
+    known = {r.name: r.detail for rep in reports.values() for r in rep.results if r.status == "known limitation"}
+    for name, why in known.items():
+        lines.append(f"  known {name}: {why}")
     if seed:
         cpu = next(iter(seed.values()))[1]
         lines += ["", "seed output (the note's print, seq-first reading):", str(cpu)]

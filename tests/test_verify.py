@@ -262,3 +262,40 @@ def test_a_plain_callable_is_verified_without_module_only_contracts() -> None:
     assert reasons["differentiability"] == "function is not a torch.nn.Module: no parameters to follow"
     assert reasons["reference"] == "function is not a torch.nn.Module: no state_dict to load"
     assert report.status_of("inputs_untouched") == "passed"
+
+
+class CudnnLikeGRU(torch.nn.GRU):
+    """torch's GRU that rejects a non-contiguous h_0 with cuDNN's own message, as torch's layers
+    do on CUDA (aten/src/ATen/native/cudnn/RNN.cpp), so the CPU can exercise that path."""
+
+    def forward(self, x, hx=None):
+        if hx is not None and not hx.is_contiguous():
+            raise RuntimeError("rnn: hx is not contiguous")
+        return super().forward(x, hx)
+
+
+class ViewsHx(torch.nn.GRU):
+    """Rejects a non-contiguous h_0 with an error of its own: a bug, not torch's limitation."""
+
+    def forward(self, x, hx=None):
+        if hx is not None and not hx.is_contiguous():
+            raise ValueError("h_0 must be contiguous")
+        return super().forward(x, hx)
+
+
+def test_cudnn_noncontiguous_rejection_is_a_known_limitation_not_a_failure(seeded) -> None:
+    report = verify_rnn(CudnnLikeGRU(4, 6), contracts=["initial_state"])
+    (result,) = report.results
+    assert report.ok
+    assert result.status == "known limitation"
+    assert result.detail.startswith(
+        "every other check held; a non-contiguous h_0 was rejected with torch's cuDNN error "
+        "'rnn: hx is not contiguous' (torch's own layers on CUDA do the same: harvardnlp/namedtensor#58)"
+    )
+
+
+def test_any_other_noncontiguous_rejection_still_fails(seeded) -> None:
+    with pytest.raises(ContractViolation) as caught:
+        verify_rnn(ViewsHx(4, 6), contracts=["initial_state"])
+    assert caught.value.report.status_of("initial_state") == "failed"
+    assert "on a non-contiguous h_0" in str(caught.value)

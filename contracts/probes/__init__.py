@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from contracts.probes.base import Context, NotApplicable, ProbeFailure
+from contracts.probes.base import Context, KnownLimitation, NotApplicable, ProbeFailure
 from contracts.probes.hygiene import determinism, differentiability, inputs_untouched
 from contracts.probes.packed import packed
 from contracts.probes.reference import reference
@@ -35,4 +35,6 @@ CONTRACTS: tuple[Contract, ...] = tuple(
 )
 CONTRACT_NAMES: tuple[str, ...] = tuple(c.name for c in CONTRACTS)
 
-__all__ = ["CONTRACTS", "CONTRACT_NAMES", "Context", "Contract", "NotApplicable", "ProbeFailure"]
+__all__ = [
+    "CONTRACTS", "CONTRACT_NAMES", "Context", "Contract", "KnownLimitation", "NotApplicable", "ProbeFailure",
+]

@@ -38,6 +38,11 @@ class NotApplicable(Exception):
     """The contract does not apply to this spec; the message is the reason."""
 
 
+class KnownLimitation(Exception):
+    """The module failed in a way torch's own layers fail on this path (documented upstream);
+    the message says which limitation and where it is documented."""
+
+
 @dataclass(frozen=True)
 class Result:
     """One forward call, in the kit's canonical seq-first layout."""

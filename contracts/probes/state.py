@@ -3,7 +3,11 @@ from __future__ import annotations
 
 import torch
 
-from contracts.probes.base import Context, NotApplicable
+from contracts.probes.base import Context, KnownLimitation, NotApplicable, ProbeFailure
+
+#: torch's cuDNN kernels reject non-contiguous states with these messages (aten/src/ATen/native/
+#: cudnn/RNN.cpp); the CPU path accepts them. harvardnlp/namedtensor#58, fastai/fastai2#141.
+CUDNN_NONCONTIGUOUS = ("rnn: hx is not contiguous", "rnn: cx is not contiguous")
 
 
 def _hx(ctx: Context, h: torch.Tensor, c: torch.Tensor | None) -> object:
@@ -14,7 +18,9 @@ def initial_state(ctx: Context) -> None:
     """h_0 defaults to zeros (an explicit zero h_0 equals no h_0); a given h_0 (and, for LSTM, a
     given c_0) changes the result; a non-contiguous h_0 is accepted and gives the same result as
     its contiguous copy (torch.nn.RNN docs, "h_0 ... Defaults to zeros if not provided";
-    non-contiguous hx: harvardnlp/namedtensor#58)."""
+    non-contiguous hx: harvardnlp/namedtensor#58). torch's cuDNN path (CUDA) rejects a
+    non-contiguous h_0 with "rnn: hx is not contiguous": that rejection, and only that one, is
+    reported as a known limitation, not a failure."""
     spec, x, main = ctx.spec, ctx.x, ctx.main
     zeros_h = ctx.zero_state("h")
     zeros_c = ctx.zero_state("c") if spec.has_cell else None
@@ -27,11 +33,24 @@ def initial_state(ctx: Context) -> None:
         c0 = ctx.state("c")
         with_c = ctx.run(x, (zeros_h, c0), label="a random c_0")
         ctx.assert_differs("output[0]", with_c.output[0], main.output[0], "a given c_0 must change the result")
-    # The same values laid out (batch, stacks, H) in memory, viewed as (stacks, batch, H).
-    strided_h = h0.transpose(0, 1).contiguous().transpose(0, 1)
-    if strided_h.is_contiguous() and h0.shape[0] > 1 and h0.shape[1] > 1:  # pragma: no cover
+    # The same values laid out batch-major in memory AND with a stride of 2 on the last axis:
+    # the transpose alone is still contiguous when an axis has size 1; the stride never is.
+    stacks, batch, size = h0.shape
+    wide = torch.zeros(batch, stacks, 2 * size, dtype=h0.dtype, device=h0.device)
+    wide[..., ::2] = h0.transpose(0, 1)
+    strided_h = wide.transpose(0, 1)[..., ::2]
+    if strided_h.is_contiguous():  # pragma: no cover - a stride-2 view never is
         raise AssertionError("internal: the non-contiguous h_0 probe built a contiguous tensor")
-    strided = ctx.run(x, _hx(ctx, strided_h, zeros_c), label="a non-contiguous h_0")
+    try:
+        strided = ctx.run(x, _hx(ctx, strided_h, zeros_c), label="a non-contiguous h_0")
+    except ProbeFailure as exc:
+        if any(text in str(exc) for text in CUDNN_NONCONTIGUOUS):
+            raise KnownLimitation(
+                "every other check held; a non-contiguous h_0 was rejected with torch's cuDNN error "
+                "'rnn: hx is not contiguous' (torch's own layers on CUDA do the same: "
+                "harvardnlp/namedtensor#58). Call .contiguous() on states you slice or transpose"
+            ) from exc
+        raise
     ctx.assert_close("output", strided.output, given.output,
                      "a non-contiguous h_0 must give the result of its contiguous copy")
 
