@@ -23,7 +23,6 @@ CPU-vs-CPU (float32 against the float64 reference, CPU tolerance), with a negati
 from __future__ import annotations
 
 import contextlib
-import os
 import warnings
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -32,6 +31,7 @@ import pytest
 import torch
 
 import contracts
+import fixtures.plugin
 from fixtures import devices
 from fixtures.plugin import CONTIGUOUS_WARNING
 from fixtures.precision import Tolerance, tf32_active, tolerance_for
@@ -182,11 +182,10 @@ _CUDA_KEY = pytest.StashKey[tuple[list[str], str]]()
 def cuda_under_test(config: pytest.Config) -> tuple[list[str], str]:
     """The cuda:N devices the plugin's ``device`` fixture offers in this run, and why none
     when empty. Same inputs as the plugin's selection: --device, RNN_CONTRACTS_DEVICES and
-    discovery (fixtures.devices)."""
+    discovery, as the plugin resolved them."""
     if _CUDA_KEY not in config.stash:
-        available = devices.discover_devices()
-        selected = devices.select_devices(config.getoption("rnn_devices"),
-                                          os.environ.get(devices.ENV_DEVICES), available)
+        available = fixtures.plugin.available_devices(config)
+        selected = fixtures.plugin.selected_devices(config)
         cudas = [d for d in selected if d.startswith("cuda:")]
         if any(d.startswith("cuda:") for d in available):
             why = f"CUDA devices are excluded by the device selection ({', '.join(selected)})"
