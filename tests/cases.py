@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass
+from typing import Any
 
 import pytest
 import torch
@@ -172,3 +173,22 @@ def main_sizes() -> dict[str, int]:
              "2*hidden": 2 * HIDDEN, "2*proj": 2 * PROJ}
     sizes.update({f"layers*D={v}": v for v in sorted(stacked_values())})
     return sizes
+
+
+def draw_call(
+    case: ShapeCase, dtype: torch.dtype, device: str = "cpu", seed: int = 1
+) -> tuple[torch.Tensor, Any]:
+    """Input and hx of ``case``: drawn in float64 on the CPU from a local generator (the global
+    RNG is untouched), rounded to ``dtype``, then moved to ``device``."""
+    gen = torch.Generator().manual_seed(seed)
+
+    def draw(shape: tuple[int, ...]) -> torch.Tensor:
+        return torch.randn(shape, generator=gen, dtype=torch.float64).to(device=device, dtype=dtype)
+
+    x = draw(case.input_shape)
+    if not case.with_h0:
+        return x, None
+    if case.mode == "LSTM":
+        return x, (draw(case.h_shape), draw(case.c_shape))
+    return x, draw(case.h_shape)
+

@@ -74,21 +74,6 @@ def torch_mode(case: cases.ShapeCase) -> str:
 # --------------------------------------------------------------------------------------------
 # the parity body (device-generic)
 # --------------------------------------------------------------------------------------------
-def draw_call(case: cases.ShapeCase, dtype: torch.dtype, seed: int = 1) -> tuple[torch.Tensor, Any]:
-    """Input and hx of ``case`` on the CPU: drawn in float64 from a local generator, rounded to dtype."""
-    gen = torch.Generator().manual_seed(seed)
-
-    def draw(shape: tuple[int, ...]) -> torch.Tensor:
-        return torch.randn(shape, generator=gen, dtype=torch.float64).to(dtype)
-
-    x = draw(case.input_shape)
-    if not case.with_h0:
-        return x, None
-    if case.mode == "LSTM":
-        return x, (draw(case.h_shape), draw(case.c_shape))
-    return x, draw(case.h_shape)
-
-
 def moved(value: Any, **to: Any) -> Any:
     """A tensor, a tuple of tensors or None, moved with ``Tensor.to(**to)``."""
     if value is None:
@@ -163,7 +148,7 @@ def check_parity(make_module: Callable[..., torch.nn.Module], case: cases.ShapeC
     synchronising, agrees with the CPU float64 run of the same rounded weights and inputs."""
     module = make_module(case.build, device=device, dtype=dtype).eval()
     reference = make_module(case.build, device="cpu", dtype=dtype).double().eval()
-    x, hx = draw_call(case, dtype)
+    x, hx = cases.draw_call(case, dtype)
     with torch.no_grad():
         expected = named_results(reference(x.double(), moved(hx, dtype=torch.float64)))
         x_dev, hx_dev = x.to(device), moved(hx, device=device)
@@ -255,7 +240,7 @@ def test_noncontiguous_h0_on_cuda(cuda_device: str, case: cases.ShapeCase,
     """A non-contiguous h_0 (and c_0) on CUDA gives the result of its contiguous copy, as on
     the CPU (the initial_state contract of verify_rnn)."""
     module = make_module(case.build, device=cuda_device).eval()
-    x, hx = draw_call(case, torch.float32)
+    x, hx = cases.draw_call(case, torch.float32)
     x, hx = x.to(cuda_device), moved(hx, device=cuda_device)
     strided = noncontiguous(hx)
     assert not (strided[0] if isinstance(strided, tuple) else strided).is_contiguous()

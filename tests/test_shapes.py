@@ -40,21 +40,6 @@ def _dtype_id(dtype: torch.dtype) -> str:
     return str(dtype).removeprefix("torch.")
 
 
-def make_call(case: cases.ShapeCase, device: str, dtype: torch.dtype, seed: int = 1):
-    """Input and hx of ``case`` (drawn on the CPU from a local generator, then moved)."""
-    gen = torch.Generator().manual_seed(seed)
-
-    def draw(shape):
-        return torch.randn(shape, generator=gen).to(device=device, dtype=dtype)
-
-    x = draw(case.input_shape)
-    if not case.with_h0:
-        return x, None
-    if case.mode == "LSTM":
-        return x, (draw(case.h_shape), draw(case.c_shape))
-    return x, draw(case.h_shape)
-
-
 def assert_doc_shapes(case: cases.ShapeCase, result, x: torch.Tensor) -> None:
     """Every returned tensor has the case table's shape and the input's dtype and device."""
     output, state = result
@@ -102,7 +87,7 @@ def test_torch_layer_meets_contract(case, dtype, device, seeded, request):
     if reason is not None:
         request.applymarker(pytest.mark.xfail(strict=True, reason=reason))
     module = module.to(device=device, dtype=dtype)
-    x, hx = make_call(case, device, dtype)
+    x, hx = cases.draw_call(case, dtype, device)
     assert tuple(x.shape) == case.input_shape
     result = contracts.check_forward(module, x, hx)
     assert_doc_shapes(case, result, x)
@@ -159,7 +144,7 @@ class TransposedHn(torch.nn.Module):
 @given(case=shape_cases())
 def test_property_torch_layers_pass(case, device, seeded):
     module = case.build().to(device)
-    x, hx = make_call(case, device, torch.float32)
+    x, hx = cases.draw_call(case, torch.float32, device)
     result = contracts.check_forward(module, x, hx)
     assert_doc_shapes(case, result, x)
 
@@ -171,6 +156,6 @@ def test_property_transposed_h_n_is_rejected(case, device, seeded):
     transposed = (case.h_shape[1], case.h_shape[0], *case.h_shape[2:])
     assume(transposed != case.h_shape)  # e.g. batch == num_layers * D: no shape can tell
     inner = case.build().to(device)
-    x, hx = make_call(case, device, torch.float32)
+    x, hx = cases.draw_call(case, torch.float32, device)
     with pytest.raises(ContractViolation, match=r"(?m)^h_n: expected "):
         contracts.check_forward(TransposedHn(inner), x, hx, spec=RNNSpec.from_module(inner))
