@@ -1,16 +1,10 @@
 #!/usr/bin/env python
 """What a shape check costs per forward call, side by side, and what verify_rnn costs.
 
-Variants (each one call = the module's forward plus that variant's check of the input and of
-both outputs, with the dims bound across them: seq, batch, hidden, layers):
-
-    bare                 module(x)
-    asserts              plain ``assert t.shape == ...`` before and after
-    jaxtyping+typeguard  ``with jaxtyped("context"): typeguard.check_type(t, Float[Tensor, "..."])``
-    jaxtyping+beartype   the same with ``beartype.door.die_if_unbearable``
-    check_shapes         GPflow's ``@check_shapes(...)`` on a function calling the module
-                         (optional: skipped with one line when not installed)
-    checked              this kit's ``contracts.checked(module)``, in steady state
+Variants: bare, asserts, jaxtyping+typeguard, jaxtyping+beartype, check_shapes (optional: skipped
+with one line when not installed) and checked, each one call = the module's forward plus that
+variant's check of the input and of both outputs; benchmarks/bench_variants.py builds them and
+their negative controls. This script times them, prints the tables and enforces the gates.
 
 Cases: the seed (torch.nn.RNN(4, 2) under torch.manual_seed(0), input (5, 3, 4) seq-first) and
 a larger nn.RNN(64, 256) on (64, 32, 64) (seq 64, batch 32, input_size 64); the default run adds
@@ -28,10 +22,14 @@ Before timing, each checker is shown to reject a module whose h_n has the wrong 
 (negative control), so no row measures a check that checks nothing.
 
 verify_rnn(module) is timed (median of several runs after a warm-up one, printed as "cold") over
-the median bare forward of the same module on its benchmark input: "forward-equivalents".
+the median bare forward of the same module on its benchmark input: "forward-equivalents at the
+benchmark input", the gated unit. verify_rnn's probes run on small inputs (batch and seq from
+contracts.probes.base.pick_sizes), so on the larger module that ratio reads about 1 whatever
+verify_rnn does; the second, ungated figure divides by one forward at verify_rnn's own main probe
+size (seq-first, timed in blocks interleaved with the verify_rnn runs): the real multiple.
 
 Gates (exit 1, except in --quick): checked / bare > 1.05 on the seed module; verify_rnn > 60
-forward-equivalents on the larger module.
+forward-equivalents at the benchmark input on the larger module.
 
     python benchmarks/bench_overhead.py            # about 15 s of CPU (30 s wall on a busy box)
     python benchmarks/bench_overhead.py --quick    # about 1 s after imports; gates not enforced
@@ -53,28 +51,21 @@ from typing import Any
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout, installed or not
+HERE = Path(__file__).resolve().parent
+# The checkout's contracts (run from a checkout, installed or not) and the sibling bench_variants.
+for _path in (str(HERE.parent), str(HERE)):
+    if _path not in sys.path:
+        sys.path.insert(0, _path)
 
 import beartype  # noqa: E402
 import jaxtyping  # noqa: E402
-import typeguard  # noqa: E402
-from beartype.door import die_if_unbearable  # noqa: E402
-from jaxtyping import Float, jaxtyped  # noqa: E402
 from torch import Tensor  # noqa: E402
 
+import bench_variants  # noqa: E402
 import contracts  # noqa: E402
 import contracts.wrapper  # noqa: E402
-
-CHECK_SHAPES_MISSING = ""
-try:
-    from check_shapes import check_shapes as _check_shapes
-    import check_shapes as _check_shapes_pkg
-
-    CHECK_SHAPES_VERSION: str | None = getattr(_check_shapes_pkg, "__version__", "installed")
-except Exception as exc:  # absent or broken: an optional peer
-    _check_shapes = None
-    CHECK_SHAPES_VERSION = None
-    CHECK_SHAPES_MISSING = f"{type(exc).__name__}: {exc}"
+from contracts.probes.base import pick_sizes  # noqa: E402
+from contracts.spec import RNNSpec  # noqa: E402
 
 #: The team's notes: torch 2.13 CPU, one thread, the seed module, bare forward about 81 us.
 REFERENCE_RATIO = {
@@ -86,134 +77,7 @@ REFERENCE_RATIO = {
     "checked": 1.05,  # a bound, not a measurement
 }
 WRAPPER_MAX_RATIO = 1.05
-VERIFY_MAX_FORWARDS = 60.0
-
-Variant = Callable[[Tensor], Any]
-
-
-# ---------------------------------------------------------------------------------------------
-# Variants
-
-
-def _layout(module: torch.nn.RNNBase) -> tuple[int, int, int]:
-    """(layers, out features, h_n features) of a torch recurrent layer (seq-first, batched)."""
-    dirs = 2 if module.bidirectional else 1
-    proj = getattr(module, "proj_size", 0) or 0
-    h_feat = proj or module.hidden_size
-    return module.num_layers * dirs, dirs * h_feat, h_feat
-
-
-def make_variants(module: torch.nn.RNNBase) -> dict[str, Variant]:
-    """The checked-call variants for ``module``: each returns the module's result."""
-    is_lstm = module.mode == "LSTM"
-    layers, out_feat, h_feat = _layout(module)
-    in_feat, cell = module.input_size, module.hidden_size
-
-    def bare(x: Tensor) -> Any:
-        return module(x)
-
-    if is_lstm:
-        def asserts(x: Tensor) -> Any:
-            assert x.dim() == 3 and x.shape[2] == in_feat, x.shape
-            seq, batch = x.shape[0], x.shape[1]
-            result = module(x)
-            out, (h, c) = result
-            assert out.shape == (seq, batch, out_feat), out.shape
-            assert h.shape == (layers, batch, h_feat), h.shape
-            assert c.shape == (layers, batch, cell), c.shape
-            return result
-    else:
-        def asserts(x: Tensor) -> Any:
-            assert x.dim() == 3 and x.shape[2] == in_feat, x.shape
-            seq, batch = x.shape[0], x.shape[1]
-            result = module(x)
-            out, h = result
-            assert out.shape == (seq, batch, out_feat), out.shape
-            assert h.shape == (layers, batch, h_feat), h.shape
-            return result
-
-    x_t = Float[Tensor, "seq batch dim"]
-    out_t = Float[Tensor, "seq batch out"]
-    h_t = Float[Tensor, "layers batch hidden"]
-    c_t = Float[Tensor, "layers batch cell"]
-
-    def jaxtyping_variant(check: Callable[[Any, Any], Any]) -> Variant:
-        if is_lstm:
-            def run(x: Tensor) -> Any:
-                with jaxtyped("context"):
-                    check(x, x_t)
-                    result = module(x)
-                    out, (h, c) = result
-                    check(out, out_t)
-                    check(h, h_t)
-                    check(c, c_t)
-                return result
-        else:
-            def run(x: Tensor) -> Any:
-                with jaxtyped("context"):
-                    check(x, x_t)
-                    result = module(x)
-                    out, h = result
-                    check(out, out_t)
-                    check(h, h_t)
-                return result
-        return run
-
-    variants: dict[str, Variant] = {
-        "bare": bare,
-        "asserts": asserts,
-        "jaxtyping+typeguard": jaxtyping_variant(typeguard.check_type),
-        "jaxtyping+beartype": jaxtyping_variant(die_if_unbearable),
-    }
-    if _check_shapes is not None:
-        state_specs = (
-            ("return[1][0]: [layers, batch, hidden]", "return[1][1]: [layers, batch, cell]")
-            if is_lstm else ("return[1]: [layers, batch, hidden]",)
-        )
-
-        @_check_shapes("x: [seq, batch, dim]", "return[0]: [seq, batch, out]", *state_specs)
-        def check_shapes_variant(x: Tensor) -> Any:
-            return module(x)
-
-        variants["check_shapes"] = check_shapes_variant
-    variants["checked"] = contracts.checked(module)
-    return variants
-
-
-def _liar(module: torch.nn.RNNBase) -> torch.nn.RNNBase:
-    """A copy of ``module`` whose h_n drops one batch entry: every checker must reject it."""
-    base = type(module)
-
-    def forward(self: Any, x: Any, hx: Any = None) -> Any:
-        out, state = base.forward(self, x, hx)
-        if isinstance(state, tuple):
-            return out, (state[0][:, :-1], state[1])
-        return out, state[:, :-1]
-
-    liar = copy.deepcopy(module)
-    liar.__class__ = type(f"Liar{base.__name__}", (base,), {"forward": forward})
-    return liar
-
-
-def negative_controls(module: torch.nn.RNNBase, x: Tensor) -> list[str]:
-    """The variants (bare excepted) that do NOT reject a wrong h_n, or fail on a right one."""
-    broken = []
-    liar = _liar(module)
-    good, bad = make_variants(module), make_variants(liar)
-    for name, fn in bad.items():
-        if name == "bare":
-            continue
-        try:
-            good[name](x)
-        except Exception as exc:
-            broken.append(f"{name} rejects a correct call: {type(exc).__name__}: {exc}")
-            continue
-        try:
-            fn(x)
-        except Exception:
-            continue
-        broken.append(f"{name} accepts an h_n with the wrong batch size")
-    return broken
+VERIFY_MAX_FORWARDS = 60.0  # in forwards at the benchmark input
 
 
 # ---------------------------------------------------------------------------------------------
@@ -237,22 +101,27 @@ CLOCKS: dict[str, Callable[[], float]] = {"cpu": time.process_time, "wall": time
 clock: Callable[[], float] = CLOCKS["cpu"]
 
 
-def _block(fn: Variant, x: Tensor, n: int) -> float:
+def _block(fn: bench_variants.Variant, x: Tensor, n: int) -> float:
     start = clock()
     for _ in range(n):
         fn(x)
     return (clock() - start) / n
 
 
+def _calls_per_block(fn: bench_variants.Variant, x: Tensor, block_s: float) -> int:
+    """About block_s of calls to ``fn`` (at least one)."""
+    probe = statistics.median(_block(fn, x, 3) for _ in range(3))
+    return max(1, round(block_s / probe))
+
+
 def bench_case(case: Case, warmup: int) -> dict[str, Any]:
-    variants = make_variants(case.module)
+    variants = bench_variants.make_variants(case.module)
     x = case.x
     for fn in variants.values():
         for _ in range(warmup):
             fn(x)
-    # Calls per block: about block_s of bare forwards (at least one call).
-    probe = statistics.median(_block(variants["bare"], x, 3) for _ in range(3))
-    n = max(1, round(case.block_s / probe))
+    # Calls per block: about block_s of bare forwards.
+    n = _calls_per_block(variants["bare"], x, case.block_s)
     names = list(variants)
     per_round: dict[str, list[float]] = {name: [] for name in names}
     for r in range(case.rounds):
@@ -283,21 +152,39 @@ def first_call_us(case: Case) -> float:
     return (clock() - start) * 1e6
 
 
+def probe_size_input(module: torch.nn.RNNBase) -> Tensor:
+    """A seq-first input at verify_rnn's main probe size: (seq, batch) from pick_sizes."""
+    batch, seq = pick_sizes(RNNSpec.from_module(module))
+    dtype = next(module.parameters()).dtype
+    return torch.randn(seq, batch, module.input_size, dtype=dtype,
+                       generator=torch.Generator().manual_seed(0))
+
+
 def bench_verify(case: Case, bare_s: float) -> dict[str, Any]:
+    """verify_rnn's median time over one bare forward at the benchmark input (the gated unit) and
+    over one forward at verify_rnn's own probe size (ungated), each block of those forwards timed
+    right after a verify_rnn run so that drift hits both alike."""
+    small_x = probe_size_input(case.module)
+    forward = case.module.__call__
     start = clock()
     contracts.verify_rnn(case.module)  # raises if the module breaks a contract
     cold = clock() - start
-    times = []
+    n = _calls_per_block(forward, small_x, case.block_s)
+    times, small = [], []
     for _ in range(case.verify_runs):
         start = clock()
         contracts.verify_rnn(case.module)
         times.append(clock() - start)
-    med = statistics.median(times)
+        small.append(_block(forward, small_x, n))
+    med, small_s = statistics.median(times), statistics.median(small)
     return {
         "cold_ms": cold * 1e3,
         "median_ms": med * 1e3,
         "runs": len(times),
         "forward_equivalents": med / bare_s,
+        "probe_size": {"seq": small_x.shape[0], "batch": small_x.shape[1]},
+        "probe_size_forward_us": small_s * 1e6,
+        "forward_equivalents_at_probe_size": med / small_s,
     }
 
 
@@ -347,7 +234,12 @@ def fmt_table(case: Case) -> str:
     v = res["verify"]
     lines.append(
         f"  verify_rnn: median {v['median_ms']:.2f} ms over {v['runs']} runs (cold {v['cold_ms']:.2f} ms)"
-        f" = {v['forward_equivalents']:.1f} forward-equivalents"
+        f" = {v['forward_equivalents']:.1f} forward-equivalents at the benchmark input"
+    )
+    size = v["probe_size"]
+    lines.append(
+        f"{'':14}= {v['forward_equivalents_at_probe_size']:.1f} forward-equivalents at verify_rnn's probe size"
+        f" (batch {size['batch']}, seq {size['seq']}: one forward {v['probe_size_forward_us']:.1f} us), not gated"
     )
     return "\n".join(lines)
 
@@ -357,10 +249,10 @@ def header(clock_name: str) -> list[str]:
     lines = [
         f"torch {torch.__version__}, python {platform.python_version()}, threads {torch.get_num_threads()}, "
         f"jaxtyping {jaxtyping.__version__}, typeguard {_version('typeguard')}, beartype {beartype.__version__}, "
-        f"check_shapes {CHECK_SHAPES_VERSION or 'absent'}; clock: {clock_name}"
+        f"check_shapes {bench_variants.CHECK_SHAPES_VERSION or 'absent'}; clock: {clock_name}"
     ]
-    if _check_shapes is None:
-        lines.append(f"check_shapes: skipped (not importable: {CHECK_SHAPES_MISSING}); "
+    if bench_variants.CHECK_SHAPES_VERSION is None:
+        lines.append(f"check_shapes: skipped (not importable: {bench_variants.CHECK_SHAPES_MISSING}); "
                      "pip install check_shapes to add it")
     return lines
 
@@ -386,10 +278,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{contracts.wrapper.ENV_OFF} is set: contracts.checked() is the identity, nothing to measure")
         return 2
     cases = build_cases(args.quick)
-    broken = negative_controls(cases[0].module, cases[0].x)
+    broken = bench_variants.negative_controls(cases[0].module, cases[0].x)
     lstm = next((c for c in cases if c.module.mode == "LSTM"), None)
     if lstm is not None:
-        broken += [f"LSTM: {b}" for b in negative_controls(lstm.module, lstm.x)]
+        broken += [f"LSTM: {b}" for b in bench_variants.negative_controls(lstm.module, lstm.x)]
     if broken:
         print("negative controls FAILED:\n  " + "\n  ".join(broken))
         return 1
@@ -437,7 +329,7 @@ def main(argv: list[str] | None = None) -> int:
                 "jaxtyping": jaxtyping.__version__,
                 "typeguard": _version("typeguard"),
                 "beartype": beartype.__version__,
-                "check_shapes": CHECK_SHAPES_VERSION,
+                "check_shapes": bench_variants.CHECK_SHAPES_VERSION,
             },
             "quick": args.quick,
             "clock": args.clock,

@@ -1,5 +1,6 @@
-"""benchmarks/bench_overhead.py keeps running: a --quick pass in this process, its JSON, and the
-optional check_shapes peer skipped with one line when it cannot be imported.
+"""benchmarks/bench_overhead.py (with its sibling bench_variants.py) keeps running: a --quick pass in
+this process, its JSON, and the optional check_shapes peer skipped with one line when it cannot be
+imported.
 
 The timings of --quick are noise (a few rounds); only the structure is asserted here. The gates
 (wrapper within 5% of the bare forward, verify_rnn within 60 forward-equivalents) are enforced by
@@ -18,17 +19,26 @@ import pytest
 import torch
 
 SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_overhead.py"
+VARIANTS_MODULE = SCRIPT.with_name("bench_variants.py")
 VARIANTS = ["bare", "asserts", "jaxtyping+typeguard", "jaxtyping+beartype", "checked"]
 
 
-def load_script(name: str, monkeypatch: pytest.MonkeyPatch) -> ModuleType:
-    """A fresh copy of the script as a module, registered (dataclasses need it) for this test only."""
-    spec = importlib.util.spec_from_file_location(name, SCRIPT)
+def _load(name: str, path: Path, monkeypatch: pytest.MonkeyPatch) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(name, path)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     monkeypatch.setitem(sys.modules, name, module)
     spec.loader.exec_module(module)
     return module
+
+
+def load_script(name: str, monkeypatch: pytest.MonkeyPatch) -> ModuleType:
+    """A fresh copy of the script as a module, registered (dataclasses need it) for this test only,
+    with a fresh bench_variants under it (its check_shapes import runs again): ``bench.bench_variants``.
+    sys.path, which the script extends, is restored after the test."""
+    monkeypatch.syspath_prepend(str(SCRIPT.parent))
+    _load("bench_variants", VARIANTS_MODULE, monkeypatch)
+    return _load(name, SCRIPT, monkeypatch)
 
 
 @pytest.fixture
@@ -48,19 +58,23 @@ def test_quick_run_prints_every_variant_and_writes_json(tmp_path, capsys, monkey
 
     printed = capsys.readouterr().out
     assert "negative controls: every checker rejects an h_n with the wrong batch size" in printed
-    assert "forward-equivalents" in printed
+    assert "forward-equivalents at the benchmark input" in printed
+    assert "forward-equivalents at verify_rnn's probe size (batch 3, seq 5: one forward " in printed
+    assert "forward-equivalents at verify_rnn's probe size (batch 3, seq 4: one forward " in printed
     assert "verify_rnn in forward-equivalents on the larger module" in printed
     assert "checked / bare on the seed module" in printed
     data = json.loads(out_json.read_text())
     assert data["quick"] is True and data["clock"] == "cpu"
     names = [case["name"] for case in data["cases"]]
     assert names[0].startswith("seed RNN(4, 2)") and names[1].startswith("large RNN(64, 256)")
-    expected = VARIANTS + (["check_shapes"] if bench.CHECK_SHAPES_VERSION else [])
+    expected = VARIANTS + (["check_shapes"] if bench.bench_variants.CHECK_SHAPES_VERSION else [])
     for case in data["cases"]:
         assert sorted(case["variants"]) == sorted(expected)
         bare = case["variants"]["bare"]
         assert bare["ratio"] == 1.0 and bare["median_us"] > 0
-        assert case["verify"]["forward_equivalents"] > 0
+        verify = case["verify"]
+        assert verify["forward_equivalents"] > 0 and verify["forward_equivalents_at_probe_size"] > 0
+        assert verify["probe_size_forward_us"] > 0
         for row in case["variants"].values():
             assert row["median_us"] > 0
     assert [g["name"] for g in data["gates"]] == [
@@ -72,12 +86,13 @@ def test_quick_run_prints_every_variant_and_writes_json(tmp_path, capsys, monkey
 def test_check_shapes_absent_is_skipped_with_one_line(monkeypatch, restore_torch_state):
     monkeypatch.setitem(sys.modules, "check_shapes", None)  # import check_shapes -> ImportError
     bench = load_script("bench_overhead_no_check_shapes", monkeypatch)
+    variants = bench.bench_variants
 
-    assert bench.CHECK_SHAPES_VERSION is None
+    assert variants.CHECK_SHAPES_VERSION is None
     torch.manual_seed(0)
     module = torch.nn.RNN(4, 2)
-    assert list(bench.make_variants(module)) == VARIANTS
-    assert bench.negative_controls(module, torch.randn(5, 3, 4)) == []
+    assert list(variants.make_variants(module)) == VARIANTS
+    assert variants.negative_controls(module, torch.randn(5, 3, 4)) == []
     lines = bench.header("cpu")
     assert "check_shapes absent" in lines[0]
     assert len(lines) == 2
@@ -86,18 +101,18 @@ def test_check_shapes_absent_is_skipped_with_one_line(monkeypatch, restore_torch
 
 
 def test_negative_controls_catch_a_checker_that_checks_nothing(monkeypatch, restore_torch_state):
-    bench = load_script("bench_overhead_controls", monkeypatch)
+    variants = load_script("bench_overhead_controls", monkeypatch).bench_variants
     torch.manual_seed(0)
     module = torch.nn.LSTM(4, 2)
-    real = bench.make_variants
+    real = variants.make_variants
 
     def with_a_blind_checker(m):
         variants = real(m)
         variants["asserts"] = variants["bare"]  # checks nothing
         return variants
 
-    monkeypatch.setattr(bench, "make_variants", with_a_blind_checker)
-    assert bench.negative_controls(module, torch.randn(5, 3, 4)) == [
+    monkeypatch.setattr(variants, "make_variants", with_a_blind_checker)
+    assert variants.negative_controls(module, torch.randn(5, 3, 4)) == [
         "asserts accepts an h_n with the wrong batch size"
     ]
 
