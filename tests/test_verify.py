@@ -119,7 +119,8 @@ def test_violation_message_is_pinned() -> None:
         "must equal output[-1, :, :H_out]: h_n[-1 layer, forward][0, 0] expected 0.25, actual 0.5, "
         "|difference| 0.25 (allowed atol 1e-05 + rtol 1.3e-06 * |expected|)\n"
         "\n"
-        "[initial_state] a given h_0 must change the result: output[0] did not change at any position"
+        "[initial_state] a given h_0 in layer 0 (h_0[0], 8 tries) must change the result: "
+        "output and final states did not change at any position"
     )
     assert error.title.endswith("final_state, initial_state")
     assert [r.name for r in error.report.failures] == ["final_state", "initial_state"]
@@ -299,3 +300,37 @@ def test_any_other_noncontiguous_rejection_still_fails(seeded) -> None:
         verify_rnn(ViewsHx(4, 6), contracts=["initial_state"])
     assert caught.value.report.status_of("initial_state") == "failed"
     assert "on a non-contiguous h_0" in str(caught.value)
+
+
+class BackwardIgnoresH0(torch.nn.Module):
+    """A bidirectional loop of two GRU cells whose backward direction always starts from zeros:
+    an initial state carried over from a previous chunk is silently dropped there."""
+
+    mode, input_size, hidden_size, bidirectional = "GRU", 4, 6, True
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fwd, self.bwd = torch.nn.GRUCell(4, 6), torch.nn.GRUCell(4, 6)
+
+    def forward(self, x, hx=None):
+        batch = x.shape[1]
+        h_f = x.new_zeros(batch, 6) if hx is None else hx[0]
+        h_b = x.new_zeros(batch, 6)  # the fault: hx[1] is ignored
+        outs_f, outs_b = [], []
+        for step in x:
+            h_f = self.fwd(step, h_f)
+            outs_f.append(h_f)
+        for step in x.flip(0):
+            h_b = self.bwd(step, h_b)
+            outs_b.append(h_b)
+        out = torch.cat([torch.stack(outs_f), torch.stack(outs_b[::-1])], dim=-1)
+        return out, torch.stack([h_f, h_b])
+
+
+def test_a_direction_that_ignores_its_h0_is_caught(seeded) -> None:
+    """Review finding: the old probe accepted it because output[0] changed through the forward
+    direction. Every layer and direction of h_0 must now matter on its own."""
+    with pytest.raises(ContractViolation) as caught:
+        verify_rnn(BackwardIgnoresH0(), contracts=["initial_state"])
+    assert ("[initial_state] a given h_0 in layer 0, backward direction (h_0[1], 8 tries) must "
+            "change the result") in str(caught.value)

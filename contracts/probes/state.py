@@ -15,24 +15,22 @@ def _hx(ctx: Context, h: torch.Tensor, c: torch.Tensor | None) -> object:
 
 
 def initial_state(ctx: Context) -> None:
-    """h_0 defaults to zeros (an explicit zero h_0 equals no h_0); a given h_0 (and, for LSTM, a
-    given c_0) changes the result; a non-contiguous h_0 is accepted and gives the same result as
-    its contiguous copy (torch.nn.RNN docs, "h_0 ... Defaults to zeros if not provided";
-    non-contiguous hx: harvardnlp/namedtensor#58). torch's cuDNN path (CUDA) rejects a
-    non-contiguous h_0 with "rnn: hx is not contiguous": that rejection, and only that one, is
-    reported as a known limitation, not a failure."""
+    """h_0 defaults to zeros (an explicit zero h_0 equals no h_0); the h_0 (and, for LSTM, the
+    c_0) of EVERY layer and direction is used: a random state in one stack alone changes the
+    result; a non-contiguous h_0 is accepted and gives the result of its contiguous copy
+    (torch.nn.RNN docs, "h_0 ... Defaults to zeros if not provided"; stacks ordered as
+    h_0.view(num_layers, D, batch, H_out); non-contiguous hx: harvardnlp/namedtensor#58).
+    torch's cuDNN path (CUDA) rejects a non-contiguous h_0 with "rnn: hx is not contiguous": that
+    rejection, and only that one, is reported as a known limitation, not a failure."""
     spec, x, main = ctx.spec, ctx.x, ctx.main
-    zeros_h = ctx.zero_state("h")
     zeros_c = ctx.zero_state("c") if spec.has_cell else None
-    zero = ctx.run(x, _hx(ctx, zeros_h, zeros_c), label="an explicit zero h_0")
+    zero = ctx.run(x, _hx(ctx, ctx.zero_state("h"), zeros_c), label="an explicit zero h_0")
     ctx.assert_close("output", zero.output, main.output, "an explicit zero h_0 must equal no h_0")
+    _every_stack_is_used(ctx, "h")
+    if spec.has_cell:
+        _every_stack_is_used(ctx, "c")
     h0 = ctx.cached("h0", lambda: ctx.state("h"))
     given = ctx.run(x, _hx(ctx, h0, zeros_c), label="a random h_0", key="given_h0")
-    ctx.assert_differs("output[0]", given.output[0], main.output[0], "a given h_0 must change the result")
-    if spec.has_cell:
-        c0 = ctx.state("c")
-        with_c = ctx.run(x, (zeros_h, c0), label="a random c_0")
-        ctx.assert_differs("output[0]", with_c.output[0], main.output[0], "a given c_0 must change the result")
     # The same values laid out batch-major in memory AND with a stride of 2 on the last axis:
     # the transpose alone is still contiguous when an axis has size 1; the stride never is.
     stacks, batch, size = h0.shape
@@ -53,6 +51,58 @@ def initial_state(ctx: Context) -> None:
         raise
     ctx.assert_close("output", strided.output, given.output,
                      "a non-contiguous h_0 must give the result of its contiguous copy")
+
+
+#: Initial states tried per layer and direction: _TRIES // 2 random sign patterns of magnitude
+#: _SCALE, each with its negation (see _every_stack_is_used). 1000: a relu unit whose recurrent weight is
+#: 0.03 and whose input drives it to -1.5 at the first step (torch.nn.RNN(4, 1, "relu") under
+#: seed 8 does) still comes alive; 10 did not. Safe in float16 (max 65504).
+_TRIES = 8
+_SCALE = 1000.0
+
+
+def _every_stack_is_used(ctx: Context, which: str) -> None:
+    """One batched call: each group of _TRIES sequences is sequence 0 of the probe input, with a
+    ``which``_0 that is non-zero in stack k only (layer k // D, direction k % D). For every stack,
+    at least one try must differ from sequence 0 run with no initial state (batch independence is
+    its own contract). Several large tries because a relu layer's dead zone can swallow a state:
+    relu(a + u.v) == relu(a) == 0 when u.v <= -a; a sign pattern and its negation of magnitude
+    _SCALE escape it unless u.v is near 0, and several patterns make that unlikely too. tanh and
+    sigmoid saturate at this scale but still move away from the zero-state result."""
+    spec = ctx.spec
+    directions = spec.num_directions
+    stacks = spec.num_layers * directions
+    n = _TRIES * stacks
+    h, c = ctx.zero_state("h", n), ctx.zero_state("c", n) if spec.has_cell else None
+    target = h if which == "h" else c
+    assert target is not None
+    patterns = ctx.state(which, batch=stacks * _TRIES // 2).sign() * _SCALE
+    for k in range(stacks):
+        for t in range(_TRIES // 2):
+            pattern = patterns[k, k * _TRIES // 2 + t]
+            target[k, _TRIES * k + 2 * t] = pattern
+            target[k, _TRIES * k + 2 * t + 1] = -pattern
+    got = ctx.run(ctx.x[:, :1].repeat(1, n, 1), _hx(ctx, h, c),
+                  label=f"a {which}_0 in one layer and direction per sequence")
+    base = ctx.run(ctx.x[:, :1], label="batch 1", key="batch1")
+
+    def flat(result: object, j: int) -> torch.Tensor:
+        parts = [result.output[:, j], result.h_n[:, j]]  # type: ignore[attr-defined]
+        if result.c_n is not None:  # type: ignore[attr-defined]
+            parts.append(result.c_n[:, j])  # type: ignore[attr-defined]
+        return torch.cat([p.flatten() for p in parts])
+
+    for k in range(stacks):
+        layer, direction = divmod(k, directions)
+        where = f"layer {layer}" + (", backward direction" if direction else "") * (directions > 1)
+        why = f"a given {which}_0 in {where} ({which}_0[{k}], {_TRIES} tries) must change the result"
+        for t in range(_TRIES):
+            try:
+                ctx.assert_differs("output and final states", flat(got, _TRIES * k + t), flat(base, 0), why)
+                break
+            except ProbeFailure:
+                if t == _TRIES - 1:
+                    raise
 
 
 def state_carry(ctx: Context) -> None:
