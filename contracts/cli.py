@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import importlib
+import inspect
 import json
 import sys
 from collections.abc import Sequence
@@ -62,12 +63,18 @@ def _load_target(target: str) -> tuple[Any, str]:
     if isinstance(owner, torch.nn.Module):
         return owner, target
     if callable(owner):
+        try:
+            inspect.signature(owner).bind()
+        except TypeError as exc:
+            raise UsageError(f"{target} must be callable with no arguments: {exc}") from None
+        except ValueError:
+            pass  # no introspectable signature (a builtin): just call it
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(0)
             try:
                 made = owner()
-            except TypeError as exc:
-                raise UsageError(f"{target} must be callable with no arguments: {exc}") from None
+            except Exception as exc:  # the target's own error: a usage error, not a violation
+                raise UsageError(f"building {target} failed: {type(exc).__name__}: {exc}") from None
         if not callable(made):
             raise UsageError(f"{target}() returned {type(made).__name__}, not a module")
         return made, target
@@ -125,8 +132,12 @@ def _devices(requested: Sequence[str]) -> list[str]:
 def run(argv: Sequence[str] | None = None) -> int:
     """The command line's body; returns the exit status."""
     args = _parser().parse_args(argv)
-    if args.checker:
-        engine.set_checker(args.checker)
+    try:
+        checker = args.checker or engine.checker_from_env()
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    if checker:
+        engine.set_checker(checker)
     devices = _devices(args.device)
     if args.target:
         module, label = _load_target(args.target)

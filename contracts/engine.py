@@ -123,6 +123,22 @@ def selftest(checker: str | None = None) -> None:
         _state["checker"] = previous
 
 
-_env = os.environ.get(ENV_CHECKER)
-if _env:
-    set_checker(_env)
+def checker_from_env() -> str | None:
+    """The checker RNN_CONTRACTS_CHECKER names, or None; ValueError for an unknown name.
+
+    Read at import, but an unknown name does not break ``import contracts``: the default stays,
+    and the plugin and the CLI call this to report the bad value as a usage error."""
+    name = os.environ.get(ENV_CHECKER, "").strip()
+    if not name:
+        return None
+    if name not in CHECKERS:
+        raise ValueError(f"{ENV_CHECKER}={name!r}: unknown contract checker; choose one of {', '.join(CHECKERS)}")
+    return name
+
+
+try:
+    _from_env = checker_from_env()
+    if _from_env:
+        set_checker(_from_env)
+except ValueError:
+    pass  # reported by the plugin / CLI, which call checker_from_env() again

@@ -36,6 +36,12 @@ TARGETS = textwrap.dedent(
         return torch.nn.GRU(4, 3, bidirectional=True)
 
     NOT_A_MODULE = 3
+
+    def needs_args(hidden):
+        return torch.nn.GRU(4, hidden)
+
+    def broken_factory():
+        raise RuntimeError("no weights file")
     """
 )
 
@@ -104,6 +110,9 @@ def test_a_factory_target_and_spec_override(targets: str, tmp_path: Path, capsys
          "num_layers, bidirectional, batch_first, proj_size, nonlinearity, bias, packed, unbatched"),
         (["--spec", "num_layers=two"], "--spec num_layers=two: expected an integer"),
         (["--spec", "batch_first"], "--spec 'batch_first': expected KEY=VALUE"),
+        (["cli_targets:needs_args"], "cli_targets:needs_args must be callable with no arguments: "
+         "missing a required argument: 'hidden'"),
+        (["cli_targets:broken_factory"], "building cli_targets:broken_factory failed: RuntimeError: no weights file"),
         (["--device", "cuda:7"], None),
     ],
 )
@@ -128,3 +137,13 @@ def test_console_script_and_module_entry_points(command: list[str]) -> None:
     done = subprocess.run(command + ["--device", "cpu"], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "all contracts hold" in done.stdout
+
+
+def test_an_unknown_checker_in_the_environment_is_a_usage_error(monkeypatch, capsys) -> None:
+    monkeypatch.setenv("RNN_CONTRACTS_CHECKER", "mypy")
+    assert main(["--device", "cpu"]) == 2
+    assert capsys.readouterr().err.strip() == (
+        "rnn-contracts: error: RNN_CONTRACTS_CHECKER='mypy': unknown contract checker; "
+        "choose one of typeguard, beartype"
+    )
+
