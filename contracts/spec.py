@@ -105,10 +105,15 @@ class RNNSpec:
             kind = type(module).__name__
             quoted = [repr(m) for m in missing]
             names = quoted[0] if len(quoted) == 1 else ", ".join(quoted[:-1]) + " or " + quoted[-1]
+            # The example shows what the module does carry, and ... for what it lacks.
+            known = {**{n: getattr(module, n) for n in _REQUIRED if hasattr(module, n)}, **overrides}
+            if "mode" in known:
+                known["mode"] = _TORCH_MODES.get(str(known["mode"]), (known["mode"],))[0]
+            example = ", ".join(f"{n}={known[n]!r}" if n in known else f"{n}=..." for n in _REQUIRED)
             raise SpecError(
                 f"{kind} has no attribute {names}: RNNSpec.from_module needs 'mode', 'input_size' "
                 f"and 'hidden_size' on the module. Pass a spec instead, e.g. check_forward(module, "
-                f"x, spec=RNNSpec(mode='LSTM', input_size=4, hidden_size=2))"
+                f"x, spec=RNNSpec({example}))"
             )
         is_torch = isinstance(module, torch.nn.RNNBase)
         values: dict[str, Any] = {}

@@ -135,22 +135,28 @@ def test_overrides_replace_fields_and_supply_missing_ones():
         RNNSpec.from_module(nn.GRU(3, 5), proj_size=2)
 
 
-HOW = ("RNNSpec.from_module needs 'mode', 'input_size' and 'hidden_size' on the module. Pass a spec "
-       "instead, e.g. check_forward(module, x, spec=RNNSpec(mode='LSTM', input_size=4, hidden_size=2))")
+def how(example: str) -> str:
+    return ("RNNSpec.from_module needs 'mode', 'input_size' and 'hidden_size' on the module. Pass a "
+            f"spec instead, e.g. check_forward(module, x, spec=RNNSpec({example}))")
 
 
 @pytest.mark.parametrize(
     "module, message",
     [
-        pytest.param(nn.Linear(4, 2), f"Linear has no attribute 'mode', 'input_size' or 'hidden_size': {HOW}",
+        pytest.param(nn.Linear(4, 2), "Linear has no attribute 'mode', 'input_size' or 'hidden_size': "
+                     + how("mode=..., input_size=..., hidden_size=..."),
                      id="linear"),
-        pytest.param(Lookalike(input_size=4, hidden_size=2), f"Lookalike has no attribute 'mode': {HOW}",
+        pytest.param(Lookalike(input_size=4, hidden_size=2), "Lookalike has no attribute 'mode': "
+                     + how("mode=..., input_size=4, hidden_size=2"),
                      id="no-mode"),
-        pytest.param(Lookalike(mode="GRU", hidden_size=2), f"Lookalike has no attribute 'input_size': {HOW}",
+        pytest.param(Lookalike(mode="GRU", hidden_size=2), "Lookalike has no attribute 'input_size': "
+                     + how("mode='GRU', input_size=..., hidden_size=2"),
                      id="no-input-size"),
-        pytest.param(Lookalike(mode="GRU", input_size=4), f"Lookalike has no attribute 'hidden_size': {HOW}",
+        pytest.param(Lookalike(mode="GRU", input_size=4), "Lookalike has no attribute 'hidden_size': "
+                     + how("mode='GRU', input_size=4, hidden_size=..."),
                      id="no-hidden-size"),
-        pytest.param(Lookalike(mode="GRU"), f"Lookalike has no attribute 'input_size' or 'hidden_size': {HOW}",
+        pytest.param(Lookalike(mode="GRU"), "Lookalike has no attribute 'input_size' or 'hidden_size': "
+                     + how("mode='GRU', input_size=..., hidden_size=..."),
                      id="no-sizes"),
     ],
 )
