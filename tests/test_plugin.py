@@ -1,9 +1,10 @@
 """The rnn-contracts pytest plugin itself, through pytester.
 
 Most runs are in-process (fast; each inner session restores what the plugin changed in
-pytest_unconfigure). Runs that must see a fresh process (the --require-device failure as a user
-sees it, the self-test abort with a patched-out checker) use runpytest_subprocess. GPU cases use
-a faked device list: they test the plugin's logic, not a GPU.
+pytest_unconfigure). Runs that must see a fresh process (the self-test abort with a patched-out
+checker) use runpytest_subprocess. The GPU side (CUDA parametrization, --device over faked GPUs,
+--require-device, xdist pinning) is in tests/test_plugin_gpu.py; shared helpers in
+tests/plugin_helpers.py.
 """
 from __future__ import annotations
 
@@ -17,47 +18,17 @@ import torch
 import contracts
 import fixtures.plugin
 from fixtures import devices, goldens
-from fixtures.devices import DeviceInfo
 
-pytest_plugins = ["pytester"]
+try:  # tests/ is on sys.path under pytest's default "prepend" import mode
+    import plugin_helpers
+except ImportError:  # tests/ became a package
+    from tests import plugin_helpers
+
+pytest_plugins = ["pytester", plugin_helpers.__name__]  # plugin_helpers: the clean_env fixture
+
+QUIET, _errors = plugin_helpers.QUIET, plugin_helpers.errors
 
 REPO = Path(__file__).resolve().parents[1]
-FAKE = ["cpu", "cuda:0", "cuda:1"]
-QUIET = ("-p", "no:randomly", "-p", "no:cacheprovider", "-p", "no:hypothesispytest", "-p", "no:benchmark")
-
-
-@pytest.fixture
-def fake_gpus(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Pretend discovery found two GPUs, with descriptions; no test body touches them."""
-    monkeypatch.setattr(devices, "discover_devices", lambda: list(FAKE))
-    infos = {"cuda:0": DeviceInfo("cuda:0", "NVIDIA H200", (9, 0), 139.8),
-             "cuda:1": DeviceInfo("cuda:1", "NVIDIA H200", (9, 0), 139.8)}
-    real = devices.describe_device
-    monkeypatch.setattr(devices, "describe_device", lambda d: infos.get(d) or real(d))
-
-
-@pytest.fixture
-def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in (devices.ENV_DEVICES, devices.ENV_REQUIRE, fixtures.plugin.ENV_CHECKER):
-        monkeypatch.delenv(name, raising=False)
-
-
-DEVICE_TESTS = """
-import warnings
-def test_dev(device):
-    assert isinstance(device, str)
-def test_warns(device):
-    warnings.warn("RNN module weights are not part of single contiguous chunk of memory. "
-                  "This means they need to be compacted at every call.", UserWarning)
-"""
-
-
-def _ids(result: pytest.RunResult) -> list[str]:
-    return [line for line in result.outlines if "::" in line]
-
-
-def _errors(result: pytest.RunResult) -> list[str]:
-    return [line for line in result.errlines if line.strip()]
 
 
 # --- device parametrization ------------------------------------------------------------------
@@ -66,19 +37,6 @@ def test_device_fixture_is_parametrized_with_readable_ids(pytester: pytest.Pytes
     result = pytester.runpytest_inprocess(*QUIET, "-v")
     result.assert_outcomes(passed=1)
     result.stdout.fnmatch_lines(["*test_d.py::test_dev[[]cpu[]] PASSED*"])
-
-
-def test_cuda_params_carry_the_marker_and_the_warning_filter(
-    pytester: pytest.Pytester, fake_gpus: None, clean_env: None
-) -> None:
-    pytester.makepyfile(test_d=DEVICE_TESTS)
-    result = pytester.runpytest_inprocess(*QUIET, "--co", "-q")
-    assert _ids(result) == [f"test_d.py::test_{t}[{d}]" for t in ("dev", "warns") for d in FAKE]
-    result = pytester.runpytest_inprocess(*QUIET, "-q", "-m", "cuda", "--strict-markers")
-    # the contiguity warning is a failure on CUDA params only; -m cuda deselects the cpu ones
-    result.assert_outcomes(passed=2, failed=2, deselected=2)
-    result.stdout.fnmatch_lines(["FAILED test_d.py::test_warns[[]cuda:0[]] - UserWarning: RNN module weights*"])
-    pytester.runpytest_inprocess(*QUIET, "-q", "-m", "not cuda").assert_outcomes(passed=2, deselected=4)
 
 
 def test_user_parametrization_of_device_is_left_alone(pytester: pytest.Pytester, clean_env: None) -> None:
@@ -93,44 +51,6 @@ def test_markers_are_registered(pytester: pytest.Pytester, clean_env: None) -> N
                                  "@pytest.mark.mps: parametrized on the MPS device*"])
 
 
-# --- --device / RNN_CONTRACTS_DEVICES ---------------------------------------------------------
-@pytest.mark.parametrize(
-    ("args", "env", "expected"),
-    [
-        (["--device", "cpu", "--device", "cuda:1"], None, ["cpu", "cuda:1"]),
-        (["--device", "cuda"], None, ["cuda:0", "cuda:1"]),
-        ([], "cuda:0", ["cuda:0"]),
-        (["--device", "cpu"], "cuda:0", ["cpu"]),
-    ],
-)
-def test_device_selection(pytester: pytest.Pytester, fake_gpus: None, clean_env: None,
-                          monkeypatch: pytest.MonkeyPatch, args: list[str], env: str | None,
-                          expected: list[str]) -> None:
-    if env is not None:
-        monkeypatch.setenv(devices.ENV_DEVICES, env)
-    pytester.makepyfile(test_d="def test_dev(device):\n    pass\n")
-    result = pytester.runpytest_inprocess(*QUIET, "--co", "-q", *args)
-    assert _ids(result) == [f"test_d.py::test_dev[{d}]" for d in expected]
-
-
-@pytest.mark.parametrize(
-    ("args", "env", "message"),
-    [
-        (["--device", "cuda:5"], None, "--device cuda:5: not available: visible CUDA devices are cuda:0, cuda:1"),
-        ([], "mps", "RNN_CONTRACTS_DEVICES mps: not available: MPS is not available on this machine"),
-        (["--device", "tpu"], None, "--device 'tpu': not a device name (use cpu, cuda, cuda:N or mps)"),
-    ],
-)
-def test_unavailable_device_is_a_usage_error(pytester: pytest.Pytester, fake_gpus: None, clean_env: None,
-                                             monkeypatch: pytest.MonkeyPatch, args: list[str],
-                                             env: str | None, message: str) -> None:
-    if env is not None:
-        monkeypatch.setenv(devices.ENV_DEVICES, env)
-    pytester.makepyfile(test_d="def test_dev(device):\n    pass\n")
-    result = pytester.runpytest_inprocess(*QUIET, *args)
-    assert result.ret == pytest.ExitCode.USAGE_ERROR
-    assert _errors(result) == [f"ERROR: rnn-contracts: {message}"]
-
 
 # --- header ----------------------------------------------------------------------------------
 def test_header_on_this_machine(pytester: pytest.Pytester, clean_env: None) -> None:
@@ -142,61 +62,6 @@ def test_header_on_this_machine(pytester: pytest.Pytester, clean_env: None) -> N
         "rnn-contracts devices: cpu*",
     ])
 
-
-def test_header_with_a_faked_cuda_description(pytester: pytest.Pytester, fake_gpus: None, clean_env: None) -> None:
-    pytester.makepyfile(test_d="def test_x():\n    pass\n")
-    result = pytester.runpytest_inprocess(*QUIET, "--device", "cuda", "--co")
-    result.stdout.fnmatch_lines([
-        "rnn-contracts devices: cuda:0, cuda:1",
-        "  cuda:0: NVIDIA H200, compute capability 9.0, 139.8 GiB",
-        "  cuda:1: NVIDIA H200, compute capability 9.0, 139.8 GiB",
-    ])
-
-
-# --- --require-device ------------------------------------------------------------------------
-def test_require_cuda_fails_at_start_on_this_machine(pytester: pytest.Pytester, clean_env: None) -> None:
-    if torch.cuda.is_available():
-        pytest.skip("this machine has CUDA")
-    pytester.makepyfile(test_d="def test_dev(device):\n    pass\n")
-    result = pytester.runpytest_subprocess(*QUIET, "--require-device", "cuda")
-    assert result.ret == pytest.ExitCode.USAGE_ERROR
-    assert _errors(result) == [
-        "ERROR: rnn-contracts: --require-device cuda: not available: no CUDA device is visible "
-        f"(torch {torch.__version__}, built without CUDA)"
-    ]
-    assert "passed" not in result.stdout.str() and "skipped" not in result.stdout.str()
-
-
-def test_require_through_the_env_var(pytester: pytest.Pytester, clean_env: None,
-                                     monkeypatch: pytest.MonkeyPatch) -> None:
-    if torch.cuda.is_available():
-        pytest.skip("this machine has CUDA")
-    monkeypatch.setenv(devices.ENV_REQUIRE, "cuda")
-    pytester.makepyfile(test_d="def test_dev(device):\n    pass\n")
-    result = pytester.runpytest_inprocess(*QUIET)
-    assert result.ret == pytest.ExitCode.USAGE_ERROR
-    assert "ERROR: rnn-contracts: --require-device cuda: not available: no CUDA" in result.errlines[0]
-
-
-def test_require_fails_on_a_broken_gpu_and_on_an_excluded_one(
-    pytester: pytest.Pytester, fake_gpus: None, clean_env: None, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    probed: list[str] = []
-
-    def probe(d: str) -> str | None:
-        probed.append(d)
-        return "cuda:1: probe computed 0.0, expected 263168.0" if d == "cuda:1" else None
-
-    monkeypatch.setattr(devices, "probe_device", probe)
-    pytester.makepyfile(test_d="def test_dev(device):\n    pass\n")
-    result = pytester.runpytest_inprocess(*QUIET, "--require-device", "cuda")
-    assert result.ret == pytest.ExitCode.USAGE_ERROR and probed == ["cuda:0", "cuda:1"]
-    assert result.errlines[0] == ("ERROR: rnn-contracts: --require-device cuda: cuda:1: probe computed "
-                                  "0.0, expected 263168.0")
-    result = pytester.runpytest_inprocess(*QUIET, "--require-device", "cuda:0", "--device", "cpu")
-    assert result.ret == pytest.ExitCode.USAGE_ERROR
-    assert "cuda:0 is excluded by the device selection (cpu)" in result.errlines[0]
-    pytester.runpytest_inprocess(*QUIET, "--require-device", "cuda:0").assert_outcomes(passed=3)
 
 
 # --- contract checker and its self-test ------------------------------------------------------
@@ -238,6 +103,7 @@ def test_checker_option_and_env_select_the_checker_and_are_restored(
     assert result.ret == pytest.ExitCode.USAGE_ERROR and "unknown contract checker 'nope'" in result.errlines[0]
 
 
+
 # --- seeded isolation ------------------------------------------------------------------------
 def test_seeded_does_not_leak_into_the_next_test(pytester: pytest.Pytester, clean_env: None) -> None:
     pytester.makepyfile(test_s="""
@@ -256,6 +122,7 @@ def test_3_after():
     assert torch.equal(torch.get_rng_state(), SAVED["state"])
 """)
     pytester.runpytest_inprocess(*QUIET).assert_outcomes(passed=3)
+
 
 
 # --- registration ----------------------------------------------------------------------------
@@ -294,6 +161,7 @@ def test_help_lists_options_and_env_vars(pytester: pytest.Pytester, clean_env: N
         assert name in text, name
 
 
+
 # --- --deterministic -------------------------------------------------------------------------
 @pytest.fixture(scope="session")
 def inductor_imported() -> None:
@@ -323,69 +191,6 @@ def test_on():
     result.assert_outcomes(passed=1)
     result.stdout.fnmatch_lines(["rnn-contracts: --deterministic (CUBLAS_WORKSPACE_CONFIG=:16:8*"])
 
-
-# --- xdist pinning ---------------------------------------------------------------------------
-def test_controller_hands_workers_the_gpu_count() -> None:
-    class Node:
-        workerinput: dict = {}
-
-    node = Node()
-    fixtures.plugin._XdistController(2, True).pytest_configure_node(node)
-    assert node.workerinput == {fixtures.plugin._WI_COUNT: 2, fixtures.plugin._WI_PIN: True}
-
-
-FAKE_WORKER = """
-import pytest
-@pytest.hookimpl(tryfirst=True)
-def pytest_configure(config):
-    # what xdist's worker sets up before pytest_configure; registered after the plugin, this
-    # tryfirst impl runs before the plugin's.
-    config.workerinput = {"workerid": "gw1", "rnn_contracts_gpu_count": 2, "rnn_contracts_pin_gpus": True}
-"""
-
-
-def test_worker_is_pinned_before_discovery_respecting_the_outer_list(
-    pytester: pytest.Pytester, clean_env: None, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    seen: list[str | None] = []
-    monkeypatch.setattr(devices, "discover_devices", lambda: seen.append(os.environ.get("CUDA_VISIBLE_DEVICES")) or ["cpu"])
-    monkeypatch.setattr(torch.cuda, "is_initialized", lambda: False)
-    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "GPU-aaaa,GPU-bbbb")
-    pytester.makeconftest(FAKE_WORKER)
-    pytester.makepyfile(test_w="import os\ndef test_w():\n    assert os.environ['CUDA_VISIBLE_DEVICES'] == 'GPU-bbbb'\n")
-    pytester.runpytest_inprocess(*QUIET).assert_outcomes(passed=1)
-    assert seen == ["GPU-bbbb"]  # discovery ran after pinning
-    assert os.environ["CUDA_VISIBLE_DEVICES"] == "GPU-aaaa,GPU-bbbb"  # restored at unconfigure
-
-
-def test_pinning_refuses_when_cuda_is_already_initialised(
-    pytester: pytest.Pytester, clean_env: None, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(devices, "discover_devices", lambda: ["cpu"])
-    monkeypatch.setattr(torch.cuda, "is_initialized", lambda: True)
-    pytester.makeconftest(FAKE_WORKER)
-    pytester.makepyfile(test_w="def test_w():\n    pass\n")
-    result = pytester.runpytest_inprocess(*QUIET)
-    assert result.ret == pytest.ExitCode.USAGE_ERROR
-    assert "CUDA was initialised before the xdist worker could be pinned" in result.errlines[0]
-
-
-@pytest.mark.slow
-def test_real_xdist_workers_get_one_gpu_each(pytester: pytest.Pytester, clean_env: None,
-                                            monkeypatch: pytest.MonkeyPatch) -> None:
-    # End to end with real workers: the controller (told by a conftest that it sees 2 GPUs)
-    # passes the count through pytest_configure_node; each worker pins before discovery.
-    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
-    pytester.makeconftest("import fixtures.devices as d\nd.cuda_count = lambda: 2\n")
-    pytester.makepyfile(test_w="""
-import os
-def test_w(worker_id):
-    assert os.environ["CUDA_VISIBLE_DEVICES"] == {"gw0": "0", "gw1": "1"}[worker_id]
-""")
-    pytester.makepyfile(test_w2="def test_w2():\n    pass\n")
-    result = pytester.runpytest_subprocess(*QUIET, "-n", "2", "-p", "xdist")
-    result.assert_outcomes(passed=2)
-    result.stdout.fnmatch_lines(["  xdist workers pinned round robin over CUDA_VISIBLE_DEVICES 0,1"])
 
 
 # --- goldens through the plugin --------------------------------------------------------------
@@ -421,3 +226,4 @@ def test_regen_goldens_refuses_xdist(pytester: pytest.Pytester, clean_env: None)
     result = pytester.runpytest_inprocess(*QUIET, "-p", "xdist", "-n", "2", "--regen-goldens")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     assert "--regen-goldens rewrites one file: run it without -n" in result.errlines[0]
+

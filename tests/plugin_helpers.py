@@ -1,0 +1,29 @@
+"""What tests/test_plugin.py and tests/test_plugin_gpu.py share: the options that keep a pytester
+run quiet, the ``clean_env`` fixture and the error lines of a run.
+
+Both modules list this one in ``pytest_plugins`` (that is how a fixture outside a conftest reaches
+a test module) and import it for the rest. The docstring's PYTEST_DONT_REWRITE keeps pytest from
+warning that a module imported before it was registered as a plugin cannot be assert-rewritten:
+it holds no assert.
+"""
+from __future__ import annotations
+
+import pytest
+
+import fixtures.plugin
+from fixtures import devices
+
+#: Inner sessions without the plugins that would add noise or state (random order, cache, ...).
+QUIET = ("-p", "no:randomly", "-p", "no:cacheprovider", "-p", "no:hypothesispytest", "-p", "no:benchmark")
+
+
+@pytest.fixture
+def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """None of the plugin's environment variables set, whatever the outer session has."""
+    for name in (devices.ENV_DEVICES, devices.ENV_REQUIRE, fixtures.plugin.ENV_CHECKER):
+        monkeypatch.delenv(name, raising=False)
+
+
+def errors(result: pytest.RunResult) -> list[str]:
+    """The non-blank lines a run wrote to stderr."""
+    return [line for line in result.errlines if line.strip()]
