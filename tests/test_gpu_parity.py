@@ -34,7 +34,7 @@ import contracts
 import fixtures.plugin
 from fixtures import devices
 from fixtures.plugin import CONTIGUOUS_WARNING
-from fixtures.precision import Tolerance, tf32_active, tolerance_for
+from fixtures.precision import Tolerance, run_context, tf32_active, tolerance_for
 from fixtures.support import unsupported_reason
 
 try:  # tests/ is on sys.path under pytest's default "prepend" import mode
@@ -119,12 +119,14 @@ def parity_mismatch(name: str, actual: torch.Tensor, expected: torch.Tensor,
 
 
 def assert_parity(actual: dict[str, torch.Tensor], expected: dict[str, torch.Tensor],
-                  tol: Tolerance, label: str) -> None:
-    """Raise AssertionError listing every returned tensor outside the tolerance."""
+                  tol: Tolerance, label: str, device: str, dtype: torch.dtype) -> None:
+    """Raise AssertionError listing every returned tensor outside the tolerance, then the
+    tolerance's reason and the run's context (torch, GPU model, dtype, precision flags, cuDNN)."""
     problems = [p for name in expected
                 if (p := parity_mismatch(name, actual[name], expected[name], tol)) is not None]
     if problems:
-        raise AssertionError(f"{label}:\n" + "\n".join(problems) + f"\ntolerance: {tol.why}")
+        raise AssertionError(f"{label}:\n" + "\n".join(problems) + f"\ntolerance: {tol.why}"
+                             f"\nrun: {run_context(device, dtype)}")
 
 
 @contextlib.contextmanager
@@ -155,7 +157,7 @@ def check_parity(make_module: Callable[..., torch.nn.Module], case: cases.ShapeC
         with sync_forbidden(device):
             result = contracts.check_forward(module, x_dev, hx_dev)
     label = f"{case.id} {_dtype_id(dtype)} on {device} vs the CPU float64 reference"
-    assert_parity(named_results(result), expected, tol, label)
+    assert_parity(named_results(result), expected, tol, label, device, dtype)
 
 
 # --------------------------------------------------------------------------------------------
@@ -248,7 +250,8 @@ def test_noncontiguous_h0_on_cuda(cuda_device: str, case: cases.ShapeCase,
         expected = named_results(module(x, hx))
         actual = named_results(module(x, strided))
     assert_parity(actual, expected, tolerance_for("cuda", torch.float32),
-                  f"{case.id} on {cuda_device}: non-contiguous h_0 vs its contiguous copy")
+                  f"{case.id} on {cuda_device}: non-contiguous h_0 vs its contiguous copy",
+                  cuda_device, torch.float32)
 
 
 # --------------------------------------------------------------------------------------------
@@ -291,8 +294,11 @@ def test_parity_body_catches_a_changed_weight(make_module: Callable[..., torch.n
         check_parity(nudged, case, torch.float32, "cpu", tolerance_for("cpu", torch.float32))
     lines = str(excinfo.value).splitlines()
     assert lines[0] == "LSTM-sf-bi-L2-h0 float32 on cpu vs the CPU float64 reference:"
-    assert [line.split("[")[0] for line in lines[1:-1]] == ["output", "h_n", "c_n"]
-    assert lines[-1] == "tolerance: torch.testing.assert_close default for this dtype"
+    assert [line.split("[")[0] for line in lines[1:-2]] == ["output", "h_n", "c_n"]
+    assert lines[-2] == "tolerance: torch.testing.assert_close default for this dtype"
+    assert lines[-1].startswith(f"run: torch {torch.__version__}, device cpu")
+    for part in ("dtype float32, TF32 ", "cudnn.allow_tf32=", ", cuDNN "):  # flags, precision, cuDNN
+        assert part in lines[-1]
 
 
 def test_parity_mismatch_message_is_pinned() -> None:
