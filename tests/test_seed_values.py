@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from fixtures import goldens
+from fixtures import goldens, precision
 from fixtures import plugin
 from fixtures.goldens import GoldenChecker, GoldenMissing, GoldenStore
 
@@ -109,7 +109,7 @@ def store_copy(tmp_path: Path) -> GoldenStore:
 def test_a_perturbed_golden_fails_with_the_run_context(store_copy: GoldenStore) -> None:
     entry = store_copy._matching(NAME, "cpu", torch.float32, torch.__version__)[0]
     entry["values"][1][2][0] = round(entry["values"][1][2][0] + 2e-4, 4)  # 2 units of the 4th decimal
-    checker = GoldenChecker(store_copy, context=plugin.run_context)
+    checker = GoldenChecker(store_copy, context=precision.run_context)
     with pytest.raises(AssertionError) as info:
         checker.check(NAME, _seed_output())
     text = str(info.value)
