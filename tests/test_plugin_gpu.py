@@ -143,7 +143,7 @@ def test_require_through_the_env_var(pytester: pytest.Pytester, clean_env: None,
     pytester.makepyfile(test_d="def test_dev(device):\n    pass\n")
     result = pytester.runpytest_inprocess(*QUIET)
     assert result.ret == pytest.ExitCode.USAGE_ERROR
-    assert "ERROR: rnn-contracts: --require-device cuda: not available: no CUDA" in result.errlines[0]
+    assert "ERROR: rnn-contracts: RNN_CONTRACTS_REQUIRE_DEVICE cuda: not available: no CUDA" in result.errlines[0]
 
 
 def test_require_fails_on_a_broken_gpu_and_on_an_excluded_one(
