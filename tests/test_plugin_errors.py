@@ -1,0 +1,40 @@
+"""The plugin's protections against a session that would check nothing, seen from a project of
+its own (pytester): typeguard's InstrumentationWarning is an error there too, and a bad
+RNN_CONTRACTS_CHECKER is a one-line usage error at session start, not an import crash."""
+from __future__ import annotations
+
+import pytest
+
+from plugin_helpers import QUIET, errors
+
+pytest_plugins = ["pytester"]
+
+
+def test_instrumentation_warning_fails_a_downstream_test(pytester: pytest.Pytester) -> None:
+    # typeguard 4 under @jaxtyped(typechecker=typechecked) warns and then checks nothing; a
+    # project without this repo's pyproject filter must not get a green run from it.
+    pytester.makeini("[pytest]\n")  # no filterwarnings of the project's own
+    pytester.makepyfile(
+        test_warn="""
+        import warnings
+        from typeguard import InstrumentationWarning
+
+        def test_silently_unchecked():
+            warnings.warn("instrumentor did not find the target function -- not typechecking",
+                          InstrumentationWarning)
+        """
+    )
+    result = pytester.runpytest_inprocess(*QUIET)
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*InstrumentationWarning: instrumentor did not find the target function*"])
+
+
+def test_unknown_checker_in_the_environment(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RNN_CONTRACTS_CHECKER", "mypy")
+    pytester.makepyfile(test_x="def test_x():\n    pass\n")
+    result = pytester.runpytest_subprocess(*QUIET)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert errors(result) == [
+        "ERROR: rnn-contracts: RNN_CONTRACTS_CHECKER='mypy': unknown contract checker; "
+        "choose one of typeguard, beartype"
+    ]
