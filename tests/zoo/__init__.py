@@ -10,6 +10,9 @@ from __future__ import annotations
 
 from .correct import CORRECT
 from .faulty import FAULTY
+from .faulty_subchecks import ENTRIES as _SUBCHECKS
 from .loops import ZooEntry
+
+FAULTY = FAULTY + _SUBCHECKS  # negative controls for sub-checks (tests/test_subchecks.py)
 
 __all__ = ["CORRECT", "FAULTY", "ZooEntry"]

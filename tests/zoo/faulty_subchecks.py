@@ -1,0 +1,240 @@
+"""Faulty modules, part 4: negative controls for the sub-checks inside a probe.
+
+Each entry is a realistic mistake that only ONE assertion inside its contract's probe catches;
+``evidence`` is a fragment of that assertion's message (tests/test_subchecks.py checks it), so
+deleting the assertion fails the test even where another assertion of the same probe, or another
+contract, still rejects the module. The comment above each entry names the mutation it kills;
+"alone" means verify_rnn accepts the module outright once that assertion is deleted.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from .loops import CellLoop, State, TorchLoop, ZooEntry
+
+
+@dataclass(frozen=True)
+class SubcheckEntry(ZooEntry):
+    """A ZooEntry whose rejection must carry ``evidence`` in the ``expect`` contract's detail."""
+
+    evidence: str = ""
+
+
+def _unbatched(x: Any) -> bool:
+    return isinstance(x, torch.Tensor) and x.dim() == 2
+
+
+# -- causality ----------------------------------------------------------------------------------
+class ForwardLookahead(CellLoop):
+    """Bidirectional; the forward direction reads x[t] + 0.5 * x[t + 1] (a one-frame lookahead)."""
+
+    def run_direction(self, xs: torch.Tensor, state: State, mask: torch.Tensor,
+                      layer: int, direction: int) -> tuple[torch.Tensor, State]:
+        if direction == 0 and layer == 0:  # padding after a sequence's end is zero, like x[T]
+            xs = xs + 0.5 * torch.cat([xs[1:], torch.zeros_like(xs[:1])])
+        return super().run_direction(xs, state, mask, layer, direction)
+
+
+class RelativePosition(CellLoop):
+    """Adds the relative position t / length to every input feature."""
+
+    def prepare(self, xs: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        steps = torch.arange(xs.shape[0], dtype=xs.dtype).unsqueeze(1)
+        fraction = steps / lengths.to(xs.dtype).unsqueeze(0)
+        return xs + fraction.unsqueeze(-1).to(xs.device)
+
+
+# -- batch_independence -------------------------------------------------------------------------
+class StateUnitRMS(CellLoop):
+    """Rescales the returned h_n (``which="h"``) or c_n (``which="c"``) to unit RMS over the whole
+    tensor, batch included, to keep the state bounded between TBPTT chunks."""
+
+    def __init__(self, *args: Any, which: str = "h", **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.which = which
+
+    def forward(self, x: Any, hx: Any = None) -> tuple[Any, Any]:
+        out, state = super().forward(x, hx)
+        if self.mode != "LSTM":
+            return out, state / state.pow(2).mean().sqrt()
+        h, c = state
+        if self.which == "h":
+            return out, (h / h.pow(2).mean().sqrt(), c)
+        return out, (h, c / c.pow(2).mean().sqrt())
+
+
+# -- unbatched ----------------------------------------------------------------------------------
+class UnbatchedDirectionsSwapped(CellLoop):
+    """Bidirectional; the unbatched branch concatenates the output as (backward, forward)."""
+
+    def forward(self, x: Any, hx: Any = None) -> tuple[Any, Any]:
+        out, state = super().forward(x, hx)
+        if _unbatched(x):
+            out = torch.cat([out[:, self.hidden_size:], out[:, : self.hidden_size]], -1)
+        return out, state
+
+
+class UnbatchedStateCopyPaste(CellLoop):
+    """LSTM whose unbatched branch squeezes the state pair with a copy-pasted line:
+    ``(c.squeeze(1), c.squeeze(1))`` (``copied="c"``) or ``(h.squeeze(1), h.squeeze(1))``
+    (``copied="h"``)."""
+
+    def __init__(self, *args: Any, copied: str = "c", **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.copied = copied
+
+    def forward(self, x: Any, hx: Any = None) -> tuple[Any, Any]:
+        out, (h, c) = super().forward(x, hx)
+        if _unbatched(x):
+            h, c = (c, c) if self.copied == "c" else (h, h)
+        return out, (h, c)
+
+
+# -- state_carry --------------------------------------------------------------------------------
+class ReturnsGivenState(CellLoop):
+    """The `hx given` branch returns the state it was handed instead of the final one: h_0 as h_n
+    (RNN / GRU), c_0 as c_n (LSTM). The `hx is None` branch is right."""
+
+    def forward(self, x: Any, hx: Any = None) -> tuple[Any, Any]:
+        out, state = super().forward(x, hx)
+        if hx is None:
+            return out, state
+        return out, ((state[0], hx[1]) if self.mode == "LSTM" else hx)
+
+
+# -- reference ----------------------------------------------------------------------------------
+class TopStateForEveryLayer(TorchLoop):
+    """Returns output[-1] repeated for every layer as h_n: right for the top layer only."""
+
+    def forward(self, x: Any, hx: Any = None) -> tuple[Any, Any]:
+        out, h = super().forward(x, hx)
+        if isinstance(out, torch.Tensor):
+            last = out[-1]  # seq-first (batch_first=False), or unbatched (seq, H)
+            h = last.unsqueeze(0).repeat(self.num_layers, *([1] * last.dim()))
+        return out, h
+
+
+class H0DirectionMajor(TorchLoop):
+    """Reads a given h_0 direction-major (h_0[direction * num_layers + layer]); torch's layout is
+    h_0.view(num_layers, D, batch, H). h_n is stacked layer-major, as torch does."""
+
+    def initial(self, hx: Any, batch: int, like: torch.Tensor) -> State:
+        if hx is None:
+            return super().initial(hx, batch, like)
+        rest = hx.shape[1:]
+        return (hx.reshape(self.num_directions, self.num_layers, *rest).transpose(0, 1).reshape(hx.shape),)
+
+
+# -- inputs_untouched ---------------------------------------------------------------------------
+class StandardisesInPlace(CellLoop):
+    """x.sub_(mean).div_(std) with the identity statistics of a fresh model (mean 0, std 1)."""
+
+    input_mean, input_std = 0.0, 1.0
+
+    def prepare(self, xs: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        return xs.sub_(self.input_mean).div_(self.input_std)
+
+
+class MaxNormInForward(TorchLoop):
+    """Applies a max-norm constraint to weight_ih_l0 in place at every forward (like
+    nn.Embedding(max_norm=...)): weight_ih_l0.renorm_(2, 0, 0.3) under no_grad."""
+
+    def forward(self, x: Any, hx: Any = None) -> tuple[Any, Any]:
+        with torch.no_grad():
+            self.weight_ih_l0.renorm_(2, 0, 0.3)
+        return super().forward(x, hx)
+
+
+class CountsSteps(CellLoop):
+    """Increments a registered step-counter buffer in every forward, eval mode included."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.register_buffer("steps", torch.zeros((), dtype=torch.int64))
+
+    def forward(self, x: Any, hx: Any = None) -> tuple[Any, Any]:
+        self.steps += 1
+        return super().forward(x, hx)
+
+
+def _entry(id: str, make: Any, expect: str, evidence: str, about: str) -> SubcheckEntry:
+    return SubcheckEntry(id, make, about, expect=expect, evidence=evidence)
+
+
+ENTRIES: tuple[SubcheckEntry, ...] = (
+    # kills: causality without "earlier outputs of the forward direction" (alone: bidirectional,
+    # so the prefix run is skipped and nothing else looks at the forward half's past)
+    _entry("bidir_forward_lookahead", lambda: ForwardLookahead("GRU", 4, 6, bidirectional=True),
+           "causality", "earlier outputs of the forward direction",
+           "a one-frame lookahead (x[t] + 0.5 x[t+1], Deep Speech 2's row-convolution trick for "
+           "streaming models) fed to the forward direction inside a bidirectional layer"),
+    # kills: causality without the prefix run (state_carry also fails: its first chunk IS the
+    # prefix run, so at the verify_rnn level the prefix check only matters for contracts=[...])
+    _entry("relative_position_feature", lambda: RelativePosition("RNN", 4, 6), "causality",
+           "a run on the first",
+           "adds the relative position t / length as an input feature: every output depends on how "
+           "many steps follow, though perturbing one step changes nothing earlier"),
+    # kills: batch_independence without h_n[:, 1:] (final_state and packed also fail: the top
+    # layer's h_n is pinned to output[-1], and packed compares with sequences run alone)
+    _entry("h_n_rms_over_batch", lambda: StateUnitRMS("GRU", 4, 6, bidirectional=True),
+           "batch_independence", "h_n[:, 1:]",
+           "rescales the returned h_n to unit RMS over the whole tensor, batch included (state "
+           "normalisation between TBPTT chunks): each sequence's h_n depends on the others"),
+    # kills: batch_independence without c_n[:, 1:] (packed also fails: it compares with the
+    # sequences run alone, a batch of one; bidirectional, so no state_carry)
+    _entry("c_n_rms_over_batch", lambda: StateUnitRMS("LSTM", 4, 6, bidirectional=True, which="c"),
+           "batch_independence", "c_n[:, 1:]",
+           "rescales the returned c_n to unit RMS over the whole tensor, batch included: output "
+           "and h_n are right, each sequence's c_n depends on the others"),
+    # kills: unbatched without the output equality (alone)
+    _entry("unbatched_directions_swapped",
+           lambda: UnbatchedDirectionsSwapped("GRU", 4, 6, bidirectional=True), "unbatched",
+           "unbatched output",
+           "a separate unbatched branch concatenates the directions as (backward, forward); "
+           "torch's output is (forward, backward)"),
+    # kills: unbatched without the h_n equality (alone)
+    _entry("unbatched_h_n_is_c_n", lambda: UnbatchedStateCopyPaste("LSTM", 4, 6, copied="c"),
+           "unbatched", "unbatched h_n",
+           "the unbatched branch squeezes the LSTM state with a copy-pasted (c, c): h_n is c_n"),
+    # kills: unbatched without the c_n equality (alone)
+    _entry("unbatched_c_n_is_h_n", lambda: UnbatchedStateCopyPaste("LSTM", 4, 6, copied="h"),
+           "unbatched", "unbatched c_n",
+           "the unbatched branch squeezes the LSTM state with a copy-pasted (h, h): c_n is h_n"),
+    # kills: state_carry without the h_n equality (alone: CellLoop, so no reference)
+    _entry("returns_given_h0", lambda: ReturnsGivenState("GRU", 4, 6), "state_carry", "one run: h_n[",
+           "the `hx given` branch returns the h_0 it was handed as h_n (a stale name after a "
+           "refactor); without h_0 all is right, so a stream fed in chunks reports a stale state"),
+    # kills: state_carry without the c_n equality (alone: CellLoop, so no reference)
+    _entry("returns_given_c0", lambda: ReturnsGivenState("LSTM", 4, 6), "state_carry", "one run: c_n[",
+           "the `hx given` branch of an LSTM returns the c_0 it was handed as c_n (stale name)"),
+    # kills: reference without the h_n comparison (state_carry and packed also fail: the lower
+    # layer's h_n is carried into the next chunk, and packed compares h_n with runs alone)
+    _entry("top_state_for_every_layer", lambda: TopStateForEveryLayer("GRU", 4, 6, num_layers=2),
+           "reference", "computes with its weights: h_n[",
+           "returns out[-1].repeat(num_layers, 1, 1) as h_n: right for the top layer only"),
+    # kills: reference without the run with a random h_0 (alone: bidirectional, 2 layers)
+    _entry("h0_direction_major", lambda: H0DirectionMajor("GRU", 4, 6, num_layers=2, bidirectional=True),
+           "reference", "with a random h_0",
+           "reads a given h_0 direction-major (h_0[d * num_layers + layer]); torch's layout is "
+           "h_0.view(num_layers, D, batch, H)"),
+    # kills: inputs_untouched without the version counter (alone: the values never change). The
+    # evidence cannot name the version: hygiene.py words a changed value and a bumped version alike
+    _entry("standardises_input_in_place", lambda: StandardisesInPlace("RNN", 4, 6),
+           "inputs_untouched", "forward modified x in place",
+           "x.sub_(mean).div_(std) with a fresh model's identity statistics: the values stay, but "
+           "the caller's tensor is written (autograd's version check fails on a later backward)"),
+    # kills: inputs_untouched without parameters (alone); also needs the version counter, since
+    # earlier probes already renormed the weight, so the write that inputs_untouched sees is
+    # value-preserving
+    _entry("max_norm_in_forward", lambda: MaxNormInForward("GRU", 4, 6), "inputs_untouched",
+           "forward modified parameter weight_ih_l0 in place",
+           "a max-norm constraint applied in place in forward (weight.renorm_, as "
+           "nn.Embedding(max_norm=...) does): every call rewrites a parameter"),
+    # kills: inputs_untouched without buffers (alone; test_verify's CountsCalls kills it too)
+    _entry("step_counter_buffer", lambda: CountsSteps("LSTM", 4, 6), "inputs_untouched",
+           "forward modified buffer steps in place",
+           "increments a registered step-counter buffer in every forward, eval mode included"),
+)
