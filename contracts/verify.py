@@ -49,7 +49,10 @@ def _no_trace(module: Any, device: torch.device) -> Iterator[None]:
     modes = [(m, m.training) for m in module.modules()] if is_module else []
     tensors = list(module.parameters()) + list(module.buffers()) if is_module else []
     saved = [(t, t._version, t.detach().clone()) for t in tensors]
-    grads = [(p, p.grad) for p in (module.parameters() if is_module else [])]
+    # The .grad tensor itself AND its values: a forward may replace .grad or write into it
+    # (clip_grad_norm_ inside forward scaled a caller's 3.0 to 0.068 before this kept values).
+    grads = [(p, p.grad, None if p.grad is None else p.grad.detach().clone())
+             for p in (module.parameters() if is_module else [])]
     cuda = [device.index or 0] if device.type == "cuda" else []
     with torch.random.fork_rng(devices=cuda):
         try:
@@ -59,8 +62,11 @@ def _no_trace(module: Any, device: torch.device) -> Iterator[None]:
                 for tensor, version, values in saved:
                     if tensor._version != version:
                         tensor.copy_(values)
-            for param, grad in grads:
+            for param, grad, values in grads:
                 param.grad = grad
+                if grad is not None and values is not None and not torch.equal(grad, values):
+                    with torch.no_grad():
+                        grad.copy_(values)
             for sub, training in modes:
                 sub.training = training
 
