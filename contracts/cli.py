@@ -69,8 +69,9 @@ def _load_target(target: str) -> tuple[Any, str]:
             raise UsageError(f"{target} must be callable with no arguments: {exc}") from None
         except ValueError:
             pass  # no introspectable signature (a builtin): just call it
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(0)
+        from fixtures.devices import seeded_rng
+
+        with seeded_rng(0):  # manual_seed seeds CUDA too: every generator is forked and restored
             try:
                 made = owner()
             except Exception as exc:  # the target's own error: a usage error, not a violation

@@ -27,6 +27,23 @@ def _table(title: str, rows: list[tuple[str, list[str]]], devices: Sequence[str]
     return lines
 
 
+def _rows(title: str, results: Mapping[str, Sequence[Any]], devices: Sequence[str],
+          failures: list[str]) -> list[str]:
+    """A contracts x devices table of results (each with name, status, detail, seconds), in the
+    first device's order; failed cells are appended to ``failures`` with their evidence."""
+    names = [r.name for r in next(iter(results.values()), [])]
+    rows = []
+    for name in names:
+        cells = []
+        for d in devices:
+            result = next((r for r in results.get(d, ()) if r.name == name), None)
+            cells.append(_cell(result.status, result.seconds) if result else "-")
+            if result is not None and result.status == "failed":
+                failures.append(f"[{d}] {name}: {result.detail}")
+        rows.append((name, cells))
+    return _table(title, rows, devices)
+
+
 def render(
     label: str,
     spec: RNNSpec,
@@ -46,37 +63,14 @@ def render(
     ]
     failures: list[str] = []
     if seed:
-        names = [c.name for c in next(iter(seed.values()))[0]]
-        rows = []
-        for name in names:
-            cells = []
-            for d in devices:
-                check = next((c for c in seed[d][0] if c.name == name), None)
-                cells.append(_cell(check.status, check.seconds) if check else "-")
-                if check and check.status == "failed":
-                    failures.append(f"[{d}] {name}: {check.detail}")
-            rows.append((name, cells))
-        lines += _table("seed checks", rows, devices) + [""]
-    names = [r.name for r in next(iter(reports.values())).results] if reports else []
-    rows = []
-    for name in names:
-        cells = []
-        for d in devices:
-            result = next(r for r in reports[d].results if r.name == name)
-            cells.append(_cell(result.status, result.seconds))
-            if result.status == "failed":
-                failures.append(f"[{d}] {name}: {result.detail}")
-        rows.append((name, cells))
-    lines += _table("verify_rnn contract", rows, devices)
-    skipped = {r.name: r.detail for rep in reports.values() for r in rep.results if r.status == "not applicable"}
-    for name, why in skipped.items():
-        lines.append(f"  n/a {name}: {why}")
-    known = {r.name: r.detail for rep in reports.values() for r in rep.results if r.status == "known limitation"}
-    for name, why in known.items():
-        lines.append(f"  known {name}: {why}")
+        lines += _rows("seed checks", {d: seed[d][0] for d in devices}, devices, failures) + [""]
+    lines += _rows("verify_rnn contract", {d: reports[d].results for d in reports}, devices, failures)
+    for status, mark in (("not applicable", "n/a"), ("known limitation", "known")):
+        notes = {r.name: r.detail for rep in reports.values() for r in rep.results if r.status == status}
+        lines += [f"  {mark} {name}: {why}" for name, why in notes.items()]
     if seed:
-        cpu = next(iter(seed.values()))[1]
-        lines += ["", "seed output (the note's print, seq-first reading):", str(cpu)]
+        first = next(iter(seed.values()))[1]  # discovery order: the CPU's, when it is selected
+        lines += ["", "seed output (the note's print, seq-first reading):", str(first)]
     if verdict:
         lines += ["", "layout verdict: " + verdict]
     if failures:

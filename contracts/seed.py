@@ -32,9 +32,10 @@ class SeedCheck:
 
 def build_seed_rnn(device: str | torch.device = "cpu", *, batch_first: bool = False) -> torch.nn.RNN:
     """The note's layer: nn.RNN(4, 2) built on the CPU under torch.manual_seed(0), then moved
-    (CPU and CUDA generators differ by design). The global RNG is restored afterwards."""
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(0)
+    (CPU and CUDA generators differ by design). Every generator is restored afterwards."""
+    from fixtures.devices import seeded_rng
+
+    with seeded_rng(0):
         rnn = torch.nn.RNN(4, 2, batch_first=batch_first)
     return rnn.to(device)
 

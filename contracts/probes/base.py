@@ -103,17 +103,13 @@ class Context:
 
     def state(self, which: str, batch: int | None = None, scale: float = 1.0) -> torch.Tensor:
         """A random h_0 (``which="h"``) or c_0 (``which="c"``) for ``batch`` sequences."""
-        size = self.spec.h_out if which == "h" else self.spec.h_cell
-        stacks = self.spec.num_layers * self.spec.num_directions
-        batch = self.batch if batch is None else batch
-        return self.randn(stacks, batch, size, scale=scale)
+        return self.randn(*self.spec.state_shape(self.batch if batch is None else batch, which).sizes,
+                          scale=scale)
 
     def zero_state(self, which: str, batch: int | None = None) -> torch.Tensor:
         """A zero h_0 / c_0 (draws nothing from the generator)."""
-        size = self.spec.h_out if which == "h" else self.spec.h_cell
-        stacks = self.spec.num_layers * self.spec.num_directions
-        batch = self.batch if batch is None else batch
-        return torch.zeros(stacks, batch, size, device=self.device, dtype=self.dtype)
+        shape = self.spec.state_shape(self.batch if batch is None else batch, which).sizes
+        return torch.zeros(shape, device=self.device, dtype=self.dtype)
 
     def feed(self, xs: torch.Tensor) -> torch.Tensor:
         """A fresh copy of a seq-first (seq, batch, dim) tensor, in the module's layout.

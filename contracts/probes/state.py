@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import torch
 
-from contracts.probes.base import Context, KnownLimitation, NotApplicable, ProbeFailure
+from contracts.probes.base import Context, KnownLimitation, NotApplicable, ProbeFailure, Result
 
 #: torch's cuDNN kernels reject non-contiguous states with these messages (aten/src/ATen/native/
 #: cudnn/RNN.cpp); the CPU path accepts them. harvardnlp/namedtensor#58, fastai/fastai2#141.
@@ -86,10 +86,9 @@ def _every_stack_is_used(ctx: Context, which: str) -> None:
                   label=f"a {which}_0 in one layer and direction per sequence")
     base = ctx.run(ctx.x[:, :1], label="batch 1", key="batch1")
 
-    def flat(result: object, j: int) -> torch.Tensor:
-        parts = [result.output[:, j], result.h_n[:, j]]  # type: ignore[attr-defined]
-        if result.c_n is not None:  # type: ignore[attr-defined]
-            parts.append(result.c_n[:, j])  # type: ignore[attr-defined]
+    def flat(result: Result, j: int) -> torch.Tensor:
+        """Sequence j's output and final states, as one vector."""
+        parts = [t[:, j] for t in (result.output, result.h_n, result.c_n) if t is not None]
         return torch.cat([p.flatten() for p in parts])
 
     for k in range(stacks):

@@ -44,10 +44,9 @@ def final_state(ctx: Context) -> None:
     FIRST step (backward direction); LSTM returns (h_n, c_n) in that order; states are ordered as
     h_n.view(num_layers, D, batch, H_out) (pytorch/pytorch#3587, PR #7669)."""
     spec, main = ctx.spec, ctx.main
-    h, hidden = spec.h_out, spec.h_out
+    h = spec.h_out
     out = main.output
-    stacks = spec.num_layers * spec.num_directions
-    expected_shape = (stacks, ctx.batch, h)
+    expected_shape = spec.state_shape(ctx.batch).sizes
     if tuple(main.h_n.shape) != expected_shape:
         raise ProbeFailure(
             f"h_n has shape {tuple(main.h_n.shape)}, expected {expected_shape} "
@@ -55,11 +54,11 @@ def final_state(ctx: Context) -> None:
         )
     top = main.h_n.view(spec.num_layers, spec.num_directions, ctx.batch, h)[-1]
     why = "the last layer's forward final state h_n.view(num_layers, D, batch, H_out)[-1, 0] must equal output[-1, :, :H_out]"
-    ctx.assert_close("h_n[-1 layer, forward]", top[0], out[-1, :, :hidden], why)
+    ctx.assert_close("h_n[-1 layer, forward]", top[0], out[-1, :, :h], why)
     if spec.bidirectional:
         why = ("the last layer's backward final state h_n.view(num_layers, D, batch, H_out)[-1, 1] must "
                "equal output[0, :, H_out:] (the backward direction ends at the FIRST step)")
-        ctx.assert_close("h_n[-1 layer, backward]", top[1], out[0, :, hidden:], why)
+        ctx.assert_close("h_n[-1 layer, backward]", top[1], out[0, :, h:], why)
 
 
 def unbatched(ctx: Context) -> None:
@@ -72,10 +71,9 @@ def unbatched(ctx: Context) -> None:
     single = xs[:, 0]
     raw = ctx.call(single, label="unbatched input (seq, dim)")
     got = ctx.split(raw, batched=False)
-    stacks = spec.num_layers * spec.num_directions
-    want = {"output": (ctx.seq, spec.num_directions * spec.h_out), "h_n": (stacks, spec.h_out)}
+    want = {"output": spec.output_shape(None, ctx.seq).sizes, "h_n": spec.state_shape(None).sizes}
     if spec.has_cell:
-        want["c_n"] = (stacks, spec.h_cell)
+        want["c_n"] = spec.state_shape(None, "c").sizes
     for name, shape in want.items():
         value = getattr(got, name)
         if not isinstance(value, torch.Tensor) or tuple(value.shape) != shape:
