@@ -1,6 +1,6 @@
 """Repository conftest.
 
-The plugin (fixtures.plugin) is registered by the ``pytest11`` entry point of the installed
+The plugin (pytest_rnn_contracts.plugin) is registered by the ``pytest11`` entry point of the installed
 distribution. It is deliberately NOT listed in ``pytest_plugins`` here: that would register it a
 second time. If the distribution is not installed, fail with the command that fixes it.
 """
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from contracts import engine
+from rnn_contracts import engine
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -42,3 +42,9 @@ def checker(request: pytest.FixtureRequest):
     engine.set_checker(request.param)
     yield request.param
     engine.set_checker(previous)
+
+
+@pytest.fixture
+def device(rnn_device: str) -> str:
+    """This repo's short name for the plugin's ``rnn_device`` (parametrized over the devices)."""
+    return rnn_device

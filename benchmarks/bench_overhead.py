@@ -24,7 +24,7 @@ Before timing, each checker is shown to reject a module whose h_n has the wrong 
 verify_rnn(module) is timed (median of several runs after a warm-up one, printed as "cold") over
 the median bare forward of the same module on its benchmark input: "forward-equivalents at the
 benchmark input", the gated unit. verify_rnn's probes run on small inputs (batch and seq from
-contracts.probes.base.pick_sizes), so on the larger module that ratio reads about 1 whatever
+rnn_contracts.probes.base.pick_sizes), so on the larger module that ratio reads about 1 whatever
 verify_rnn does; the second, ungated figure divides by one forward at verify_rnn's own main probe
 size (seq-first, timed in blocks interleaved with the verify_rnn runs): the real multiple.
 
@@ -62,10 +62,10 @@ import jaxtyping  # noqa: E402
 from torch import Tensor  # noqa: E402
 
 import bench_variants  # noqa: E402
-import contracts  # noqa: E402
-import contracts.wrapper  # noqa: E402
-from contracts.probes.base import pick_sizes  # noqa: E402
-from contracts.spec import RNNSpec  # noqa: E402
+import rnn_contracts  # noqa: E402
+import rnn_contracts.wrapper  # noqa: E402
+from rnn_contracts.probes.base import pick_sizes  # noqa: E402
+from rnn_contracts.spec import RNNSpec  # noqa: E402
 
 #: The team's notes: torch 2.13 CPU, one thread, the seed module, bare forward about 81 us.
 REFERENCE_RATIO = {
@@ -146,7 +146,7 @@ def bench_case(case: Case, warmup: int) -> dict[str, Any]:
 
 def first_call_us(case: Case) -> float:
     """The wrapper's first call on a fresh module: the full check, before any verdict is cached."""
-    wrapped = contracts.checked(copy.deepcopy(case.module))
+    wrapped = rnn_contracts.checked(copy.deepcopy(case.module))
     start = clock()
     wrapped(case.x)
     return (clock() - start) * 1e6
@@ -167,13 +167,13 @@ def bench_verify(case: Case, bare_s: float) -> dict[str, Any]:
     small_x = probe_size_input(case.module)
     forward = case.module.__call__
     start = clock()
-    contracts.verify_rnn(case.module)  # raises if the module breaks a contract
+    rnn_contracts.verify_rnn(case.module)  # raises if the module breaks a contract
     cold = clock() - start
     n = _calls_per_block(forward, small_x, case.block_s)
     times, small = [], []
     for _ in range(case.verify_runs):
         start = clock()
-        contracts.verify_rnn(case.module)
+        rnn_contracts.verify_rnn(case.module)
         times.append(clock() - start)
         small.append(_block(forward, small_x, n))
     med, small_s = statistics.median(times), statistics.median(small)
@@ -274,8 +274,8 @@ def main(argv: list[str] | None = None) -> int:
     wall = time.perf_counter()
     print("\n".join(header(args.clock)))
 
-    if contracts.wrapper.DISABLED:
-        print(f"{contracts.wrapper.ENV_OFF} is set: contracts.checked() is the identity, nothing to measure")
+    if rnn_contracts.wrapper.DISABLED:
+        print(f"{rnn_contracts.wrapper.ENV_OFF} is set: rnn_contracts.checked() is the identity, nothing to measure")
         return 2
     cases = build_cases(args.quick)
     broken = bench_variants.negative_controls(cases[0].module, cases[0].x)

@@ -9,7 +9,7 @@ both outputs, with the dims bound across them (seq, batch, hidden, layers):
     jaxtyping+beartype   the same with ``beartype.door.die_if_unbearable``
     check_shapes         GPflow's ``@check_shapes(...)`` on a function calling the module
                          (optional: absent when not importable, see CHECK_SHAPES_MISSING)
-    checked              this kit's ``contracts.checked(module)``, in steady state
+    checked              this kit's ``rnn_contracts.checked(module)``, in steady state
 
 ``negative_controls`` shows that every checker rejects a module whose h_n has the wrong batch
 size, so no row of the benchmark measures a check that checks nothing. This module only builds
@@ -27,7 +27,7 @@ from beartype.door import die_if_unbearable
 from jaxtyping import Float, jaxtyped
 from torch import Tensor
 
-import contracts
+import rnn_contracts
 
 CHECK_SHAPES_MISSING = ""
 try:
@@ -124,7 +124,7 @@ def make_variants(module: torch.nn.RNNBase) -> dict[str, Variant]:
             return module(x)
 
         variants["check_shapes"] = check_shapes_variant
-    variants["checked"] = contracts.checked(module)
+    variants["checked"] = rnn_contracts.checked(module)
     return variants
 
 

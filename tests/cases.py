@@ -1,7 +1,7 @@
 """Data tables for the shape suite (tests/test_shapes.py).
 
 Every expected shape here is written by plain arithmetic from the "Inputs" / "Outputs" sections
-of the torch.nn.RNN / LSTM / GRU documentation, independently of contracts.spec.RNNSpec:
+of the torch.nn.RNN / LSTM / GRU documentation, independently of rnn_contracts.spec.RNNSpec:
 
 * input  (L, N, H_in), or (N, L, H_in) with batch_first=True, or (L, H_in) unbatched;
 * output (L, N, D * H_out), same layout as the input;

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import pytest
 
-import fixtures.plugin
-from fixtures import devices
+from pytest_rnn_contracts.session import ENV_CHECKER, ENV_DEVICES, ENV_REQUIRE
+
+import pytest_rnn_contracts.plugin
+from rnn_contracts import devices
 
 #: Inner sessions without the plugins that would add noise or state (random order, cache, ...).
 QUIET = ("-p", "no:randomly", "-p", "no:cacheprovider", "-p", "no:hypothesispytest", "-p", "no:benchmark")
@@ -20,7 +22,7 @@ QUIET = ("-p", "no:randomly", "-p", "no:cacheprovider", "-p", "no:hypothesispyte
 @pytest.fixture
 def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
     """None of the plugin's environment variables set, whatever the outer session has."""
-    for name in (devices.ENV_DEVICES, devices.ENV_REQUIRE, fixtures.plugin.ENV_CHECKER):
+    for name in (ENV_DEVICES, ENV_REQUIRE, ENV_CHECKER):
         monkeypatch.delenv(name, raising=False)
 
 

@@ -1,6 +1,6 @@
 """The jaxtyping aliases, checked the way the kit checks them, under both checkers.
 
-Every alias of contracts.aliases.ALIASES gets a positive case and negative controls (wrong rank,
+Every alias of rnn_contracts.aliases.ALIASES gets a positive case and negative controls (wrong rank,
 a wrong size on each axis the spec fixes, an int dtype), each in a fresh engine.scope() with the
 spec's dimensions bound. The self-tests are themselves negative-controlled: with the checker
 monkeypatched into a no-op they must raise.
@@ -15,7 +15,7 @@ import pytest
 import torch
 import typeguard
 
-from contracts import SelfTestError, aliases, engine
+from rnn_contracts import SelfTestError, aliases, engine
 
 # Sizes bound by the spec (engine.bind_spec) and by the call; pairwise distinct, also from the
 # derived layers*directions = 4 and directions*hidden = 12.
@@ -125,8 +125,8 @@ def test_engine_selftest_catches_a_checker_that_rejects_everything(name, monkeyp
 
 
 def _selftest_module():
-    # ``contracts.selftest`` is the function (re-exported by the package); the module is here:
-    return importlib.import_module("contracts.selftest")
+    # ``rnn_contracts.selftest`` is the function (re-exported by the package); the module is here:
+    return importlib.import_module("rnn_contracts.selftest")
 
 
 @pytest.mark.parametrize("name", engine.CHECKERS)

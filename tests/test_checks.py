@@ -15,8 +15,8 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence
 
-from contracts import ContractViolation, RNNSpec, check_forward
-from fixtures.hello import hello_one_hot
+from rnn_contracts import ContractViolation, RNNSpec, check_forward
+from rnn_contracts.hello import hello_one_hot
 
 
 
@@ -283,7 +283,7 @@ TORCH_LAYERS = [
 @pytest.mark.filterwarnings("ignore:LSTM with projections is not supported with oneDNN:UserWarning")
 @pytest.mark.parametrize("with_hx", [False, True], ids=["no-hx", "hx"])
 @pytest.mark.parametrize("factory", TORCH_LAYERS)
-def test_torch_layer_passes_and_result_is_returned_unchanged(factory, with_hx, device, seeded):
+def test_torch_layer_passes_and_result_is_returned_unchanged(factory, with_hx, device, rnn_seeded):
     inner = factory().to(device)
     spec = RNNSpec.from_module(inner)
     recorder = Recorder(inner)
@@ -297,7 +297,7 @@ def test_torch_layer_passes_and_result_is_returned_unchanged(factory, with_hx, d
 @pytest.mark.parametrize("enforce_sorted", [True, False], ids=["sorted", "unsorted"])
 @pytest.mark.parametrize("with_hx", [False, True], ids=["no-hx", "hx"])
 @pytest.mark.parametrize("factory", TORCH_LAYERS)
-def test_packed_sequence_happy_path(factory, with_hx, enforce_sorted, device, seeded):
+def test_packed_sequence_happy_path(factory, with_hx, enforce_sorted, device, rnn_seeded):
     module = factory().to(device)
     spec = RNNSpec.from_module(module)
     lengths = [5, 3, 2] if enforce_sorted else [2, 5, 3]

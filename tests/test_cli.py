@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import sys
 import textwrap
@@ -10,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from contracts.cli import main
+from rnn_contracts.cli import main
 
 TARGETS = textwrap.dedent(
     """
@@ -128,12 +127,14 @@ def test_usage_errors_exit_2_with_one_line(argv, message, targets, capsys) -> No
         assert "cuda:7" in err and "not available" in err
 
 
-@pytest.mark.parametrize("command", [["rnn-contracts"], [sys.executable, "-m", "contracts"]])
+@pytest.mark.parametrize("command", [["rnn-contracts"], [sys.executable, "-m", "rnn_contracts"]])
 def test_console_script_and_module_entry_points(command: list[str]) -> None:
     if command[0] == "rnn-contracts":
-        found = shutil.which("rnn-contracts")
-        assert found, "the console script is not installed: pip install -e '.[test]'"
-        command = [found]
+        # Next to this interpreter, not on PATH: `venv/bin/python -m pytest` runs without an
+        # activated venv, and a PATH lookup would find another installation or none.
+        found = Path(sys.executable).with_name("rnn-contracts")
+        assert found.is_file(), f"the console script is not installed next to {sys.executable}: pip install -e '.[test]'"
+        command = [str(found)]
     done = subprocess.run(command + ["--device", "cpu"], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "all contracts hold" in done.stdout

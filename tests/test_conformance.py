@@ -1,4 +1,4 @@
-"""The conformance suite (fixtures.conformance.RNNContractTests), run the way a project runs it:
+"""The conformance suite (pytest_rnn_contracts.conformance.RNNContractTests), run the way a project runs it:
 a subclass in a pytester project, collected and run in-process with the installed plugin.
 
 Every inner run passes ``--device cpu`` so its counts are exact on a machine with a GPU too, and
@@ -12,9 +12,9 @@ import textwrap
 
 import pytest
 
-from contracts import CONTRACT_NAMES
-from fixtures import RNNContractTests
-from fixtures.conformance import missing_module_message
+from rnn_contracts import CONTRACT_NAMES
+from pytest_rnn_contracts import RNNContractTests
+from pytest_rnn_contracts.conformance import missing_module_message
 
 pytest_plugins = ["pytester"]
 
@@ -22,8 +22,8 @@ pytest_plugins = ["pytester"]
 HEADER = '''
 import pytest
 import torch
-from contracts import RNNSpec
-from fixtures import RNNContractTests
+from rnn_contracts import RNNSpec
+from pytest_rnn_contracts import RNNContractTests
 
 
 class DetachedRNN(torch.nn.RNN):
@@ -35,7 +35,7 @@ class DetachedRNN(torch.nn.RNN):
 '''
 
 
-INNER_ARGS = ("--device", "cpu", "-p", "no:randomly", "-p", "no:benchmark",
+INNER_ARGS = ("--rnn-device", "cpu", "-p", "no:randomly", "-p", "no:benchmark",
               "-p", "no:unraisableexception", "-p", "no:threadexception")
 
 

@@ -1,4 +1,4 @@
-"""fixtures.devices: discovery, selection, gatekeeping and xdist pinning, as pure functions.
+"""rnn_contracts.devices: discovery, selection, gatekeeping and xdist pinning, as pure functions.
 
 No GPU runs here (CI has none): CUDA cases feed device lists, counts, environment strings and
 fake probes to the same functions the plugin calls with real ones.
@@ -8,8 +8,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from fixtures import devices
-from fixtures.devices import DeviceInfo, DeviceSelectionError
+from rnn_contracts import devices
+from rnn_contracts.devices import DeviceInfo, DeviceSelectionError
 
 TWO_GPUS = ["cpu", "cuda:0", "cuda:1"]
 CPU_ONLY = ["cpu"]
@@ -65,7 +65,7 @@ def test_unavailable_or_unknown_device_is_a_one_line_error(
     requested: list[str], env: str | None, available: list[str], message: str
 ) -> None:
     with pytest.raises(DeviceSelectionError) as info:
-        devices.select_devices(requested, env, available)
+        devices.select_devices(requested, env, available, env_name="RNN_CONTRACTS_DEVICES")
     assert message in str(info.value)
     assert "\n" not in str(info.value)
 
@@ -77,7 +77,7 @@ def test_names_specific_cuda() -> None:
     assert not devices.names_specific_cuda([], None)
 
 
-# --- --require-device ------------------------------------------------------------------------
+# --- --rnn-require-device --------------------------------------------------------------------
 def _fake_probe(broken: set[str]):
     calls: list[str] = []
 
@@ -97,12 +97,12 @@ def test_required_devices_that_work_pass_and_every_cuda_device_is_probed() -> No
 
 def test_required_cuda_missing_names_the_reason() -> None:
     reason = devices.check_required(["cuda"], CPU_ONLY, CPU_ONLY, _fake_probe(set()))
-    assert reason is not None and reason.startswith("--require-device cuda: not available: no CUDA")
+    assert reason is not None and reason.startswith("--rnn-require-device cuda: not available: no CUDA")
 
 
 def test_required_device_that_fails_its_probe_fails() -> None:
     reason = devices.check_required(["cuda"], TWO_GPUS, TWO_GPUS, _fake_probe({"cuda:1"}))
-    assert reason == "--require-device cuda: cuda:1: probe failed: RuntimeError: CUDA error: no kernel image"
+    assert reason == "--rnn-require-device cuda: cuda:1: probe failed: RuntimeError: CUDA error: no kernel image"
 
 
 def test_required_device_excluded_by_selection_fails() -> None:

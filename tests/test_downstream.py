@@ -39,11 +39,13 @@ from email.parser import Parser
 from pathlib import Path
 
 import pytest
+
+from pytest_rnn_contracts.session import ENV_CHECKER, ENV_DEVICES, ENV_REQUIRE
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
-from contracts import CONTRACT_NAMES
-from fixtures import devices
+from rnn_contracts import CONTRACT_NAMES
+from rnn_contracts import devices
 
 pytest_plugins = ["pytester"]
 
@@ -154,8 +156,9 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Installed]:
     yield Installed(Path(paths["wheel"]), Path(paths["venv"]))
 
 
-def _repo_files(package: str, pattern: str) -> set[str]:
-    return {p.relative_to(REPO).as_posix() for p in (REPO / package).rglob(pattern)
+def _repo_files(root: str, pattern: str) -> set[str]:
+    """Files under a source root, named as in the wheel (relative to the root)."""
+    return {p.relative_to(REPO / root).as_posix() for p in (REPO / root).rglob(pattern)
             if "__pycache__" not in p.parts}
 
 
@@ -166,20 +169,21 @@ def test_wheel_carries_packages_data_and_entry_points(installed: Installed) -> N
         parser = configparser.ConfigParser()
         parser.read_string(zf.read(entry_points).decode())
     wanted = _repo_files("contracts", "*.py") | _repo_files("fixtures", "*.py") | {
-        "fixtures/data/goldens.json"}
+        "rnn_contracts/data/goldens.json"}
     missing = sorted(wanted - names)
     assert missing == [], f"the wheel lacks {', '.join(missing)} (pyproject.toml [tool.setuptools])"
+    # Our own import names only: nothing named `contracts` or `fixtures` lands in site-packages.
     assert {n.split("/")[0] for n in names if not n.split("/")[0].endswith(".dist-info")} == {
-        "contracts", "fixtures"}
-    assert dict(parser["pytest11"]) == {"rnn_contracts": "fixtures.plugin"}
-    assert dict(parser["console_scripts"]) == {"rnn-contracts": "contracts.cli:main"}
+        "rnn_contracts", "pytest_rnn_contracts"}
+    assert dict(parser["pytest11"]) == {"rnn_contracts": "pytest_rnn_contracts.plugin"}
+    assert dict(parser["console_scripts"]) == {"rnn-contracts": "rnn_contracts.cli:main"}
 
 
 PROBE = """
 import importlib.metadata as m, importlib.util as u, json, sys
-import contracts, fixtures.plugin
+import rnn_contracts, pytest_rnn_contracts.plugin
 print(json.dumps({
-    "contracts": contracts.__file__, "plugin": fixtures.plugin.__file__, "path": sys.path,
+    "contracts": rnn_contracts.__file__, "plugin": pytest_rnn_contracts.plugin.__file__, "path": sys.path,
     "dists": [str(d.locate_file("")) for d in m.distributions() if d.metadata["Name"] == "rnn-contracts"],
     "randomly": u.find_spec("pytest_randomly") is not None,
 }))
@@ -205,7 +209,7 @@ def test_console_script_runs_the_seed_job(installed: Installed, tmp_path: Path) 
 
 def _devices_under_test() -> int:
     """How many devices the plugin in the downstream run will parametrize over (same env)."""
-    return len(devices.select_devices([], os.environ.get(devices.ENV_DEVICES),
+    return len(devices.select_devices([], os.environ.get(ENV_DEVICES),
                                       devices.discover_devices()))
 
 

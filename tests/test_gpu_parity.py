@@ -2,7 +2,7 @@
 
 For every case of tests/cases.py (mode x layout x bidirectional x layers x proj x h_0, plus the
 degenerate batch 1 / seq 1 cases) and every dtype (float64, float32 with TF32 off, float16,
-bfloat16; pairs torch does not support on CUDA are strict xfails with fixtures.support's reason):
+bfloat16; pairs torch does not support on CUDA are strict xfails with rnn_contracts.support's reason):
 
 * the module is built on the CPU under seed 0 and moved (CPU and CUDA generators differ), so both
   sides hold the same weights, rounded once to the dtype; the inputs are drawn on the CPU from a
@@ -11,7 +11,7 @@ bfloat16; pairs torch does not support on CUDA are strict xfails with fixtures.s
   comparison measures what the CUDA kernels add, within ``tolerance_for("cuda", dtype)``.
   (Measured here on CPU: float16 / bfloat16 CPU runs stay within 84 % of that row against this
   reference, while two low-precision runs compared with each other would add both errors.)
-* the CUDA call goes through ``contracts.check_forward`` under
+* the CUDA call goes through ``rnn_contracts.check_forward`` under
   ``torch.cuda.set_sync_debug_mode("error")``: a contract check that synchronises fails;
 * CUDA items carry the plugin's marks: ``cuda`` and the "weights are not part of single
   contiguous chunk of memory" warning as an error.
@@ -30,12 +30,12 @@ from typing import Any
 import pytest
 import torch
 
-import contracts
-import fixtures.plugin
-from fixtures import devices
-from fixtures.plugin import CONTIGUOUS_WARNING
-from fixtures.precision import Tolerance, run_context, tf32_active, tolerance_for
-from fixtures.support import unsupported_reason
+import rnn_contracts
+import pytest_rnn_contracts.plugin
+from rnn_contracts import devices
+from pytest_rnn_contracts.plugin import CONTIGUOUS_WARNING
+from rnn_contracts.precision import Tolerance, run_context, tf32_active, tolerance_for
+from rnn_contracts.support import unsupported_reason
 
 try:  # tests/ is on sys.path under pytest's default "prepend" import mode
     import cases
@@ -144,18 +144,18 @@ def sync_forbidden(device: str) -> Iterator[None]:
         torch.cuda.set_sync_debug_mode(previous)
 
 
-def check_parity(make_module: Callable[..., torch.nn.Module], case: cases.ShapeCase,
+def check_parity(rnn_make_module: Callable[..., torch.nn.Module], case: cases.ShapeCase,
                  dtype: torch.dtype, device: str, tol: Tolerance) -> None:
     """The module of ``case`` in ``dtype`` on ``device``, called through check_forward without
     synchronising, agrees with the CPU float64 run of the same rounded weights and inputs."""
-    module = make_module(case.build, device=device, dtype=dtype).eval()
-    reference = make_module(case.build, device="cpu", dtype=dtype).double().eval()
+    module = rnn_make_module(case.build, device=device, dtype=dtype).eval()
+    reference = rnn_make_module(case.build, device="cpu", dtype=dtype).double().eval()
     x, hx = cases.draw_call(case, dtype)
     with torch.no_grad():
         expected = named_results(reference(x.double(), moved(hx, dtype=torch.float64)))
         x_dev, hx_dev = x.to(device), moved(hx, device=device)
         with sync_forbidden(device):
-            result = contracts.check_forward(module, x_dev, hx_dev)
+            result = rnn_contracts.check_forward(module, x_dev, hx_dev)
     label = f"{case.id} {_dtype_id(dtype)} on {device} vs the CPU float64 reference"
     assert_parity(named_results(result), expected, tol, label, device, dtype)
 
@@ -171,8 +171,8 @@ def cuda_under_test(config: pytest.Config) -> tuple[list[str], str]:
     when empty. Same inputs as the plugin's selection: --device, RNN_CONTRACTS_DEVICES and
     discovery, as the plugin resolved them."""
     if _CUDA_KEY not in config.stash:
-        available = fixtures.plugin.available_devices(config)
-        selected = fixtures.plugin.selected_devices(config)
+        available = pytest_rnn_contracts.plugin.available_devices(config)
+        selected = pytest_rnn_contracts.plugin.selected_devices(config)
         cudas = [d for d in selected if d.startswith("cuda:")]
         if any(d.startswith("cuda:") for d in available):
             why = f"CUDA devices are excluded by the device selection ({', '.join(selected)})"
@@ -228,9 +228,9 @@ NONCONTIGUOUS_CASES = [
 # --------------------------------------------------------------------------------------------
 @on_cuda("case,dtype", PARITY_PARAMS)
 def test_cpu_cuda_parity(cuda_device: str, case: cases.ShapeCase, dtype: torch.dtype,
-                         make_module: Callable[..., torch.nn.Module], tf32_off: None) -> None:
-    assert not tf32_active(), "tf32_off left TF32 on: float32 would be compared at TF32 precision"
-    check_parity(make_module, case, dtype, cuda_device, tolerance_for("cuda", dtype, tf32=False))
+                         rnn_make_module: Callable[..., torch.nn.Module], rnn_tf32_off: None) -> None:
+    assert not tf32_active(), "rnn_tf32_off left TF32 on: float32 would be compared at TF32 precision"
+    check_parity(rnn_make_module, case, dtype, cuda_device, tolerance_for("cuda", dtype, tf32=False))
 
 
 @on_cuda("case", [pytest.param(
@@ -238,10 +238,10 @@ def test_cpu_cuda_parity(cuda_device: str, case: cases.ShapeCase, dtype: torch.d
                                           reason=NONCONTIGUOUS_HX_ON_CUDA))
     for c in NONCONTIGUOUS_CASES])
 def test_noncontiguous_h0_on_cuda(cuda_device: str, case: cases.ShapeCase,
-                                  make_module: Callable[..., torch.nn.Module], tf32_off: None) -> None:
+                                  rnn_make_module: Callable[..., torch.nn.Module], rnn_tf32_off: None) -> None:
     """A non-contiguous h_0 (and c_0) on CUDA gives the result of its contiguous copy, as on
     the CPU (the initial_state contract of verify_rnn)."""
-    module = make_module(case.build, device=cuda_device).eval()
+    module = rnn_make_module(case.build, device=cuda_device).eval()
     x, hx = cases.draw_call(case, torch.float32)
     x, hx = x.to(cuda_device), moved(hx, device=cuda_device)
     strided = noncontiguous(hx)
@@ -271,19 +271,19 @@ def one_thread() -> Iterator[None]:
 
 
 @pytest.mark.parametrize("case", CPU_CASES)
-def test_parity_body_cpu_float32(case: cases.ShapeCase, make_module: Callable[..., torch.nn.Module],
+def test_parity_body_cpu_float32(case: cases.ShapeCase, rnn_make_module: Callable[..., torch.nn.Module],
                                  one_thread: None) -> None:
-    check_parity(make_module, case, torch.float32, "cpu", tolerance_for("cpu", torch.float32))
+    check_parity(rnn_make_module, case, torch.float32, "cpu", tolerance_for("cpu", torch.float32))
 
 
-def test_parity_body_catches_a_changed_weight(make_module: Callable[..., torch.nn.Module],
+def test_parity_body_catches_a_changed_weight(rnn_make_module: Callable[..., torch.nn.Module],
                                               one_thread: None) -> None:
     case = NONCONTIGUOUS_CASES[1]  # LSTM, bidirectional, 2 layers
 
     built: list[torch.nn.Module] = []
 
     def nudged(*args: Any, device: str, dtype: torch.dtype) -> torch.nn.Module:
-        module = make_module(*args, device=device, dtype=dtype)
+        module = rnn_make_module(*args, device=device, dtype=dtype)
         if not built:  # check_parity builds the module under test first, then the reference
             with torch.no_grad():
                 module.weight_hh_l1_reverse[0, 0] += 0.05
@@ -328,7 +328,7 @@ def test_cuda_marks_make_torchs_flatten_warning_an_error() -> None:
 def test_without_cuda_each_cuda_test_is_one_skipped_item(pytester: pytest.Pytester) -> None:
     """With no CUDA device under test (--device cpu excludes any), each CUDA test function
     collects one item, skipped with the reason, and nothing passes."""
-    result = pytester.runpytest(__file__, "--device", "cpu", "-k", "cuda_parity or h0_on_cuda",
+    result = pytester.runpytest(__file__, "--rnn-device", "cpu", "-k", "cuda_parity or h0_on_cuda",
                                 "-p", "no:randomly", "-p", "no:benchmark", "-p", "no:cacheprovider", "-rs")
     result.assert_outcomes(skipped=2)
     result.stdout.fnmatch_lines(["SKIPPED [[]2[]] *test_gpu_parity.py: CUDA test: *"])

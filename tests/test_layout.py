@@ -10,8 +10,8 @@ import pytest
 import torch
 from torch import nn
 
-from contracts import ContractViolation, RNNSpec, check_forward
-from fixtures.hello import WORDS
+from rnn_contracts import ContractViolation, RNNSpec, check_forward
+from rnn_contracts.hello import WORDS
 
 BATCH, SEQ, INPUT, HIDDEN, PROJ = 3, 5, 4, 6, 5  # num_layers * D in {1, 2, 4}: no collision
 
@@ -39,7 +39,7 @@ def _assert_same(actual: torch.Tensor, expected: torch.Tensor, device: str) -> N
 @pytest.mark.parametrize("num_layers", [1, 2])
 @pytest.mark.parametrize("bidirectional", [False, True], ids=["uni", "bi"])
 @pytest.mark.parametrize("cls, extra", LAYERS)
-def test_batch_first_is_a_transpose_of_input_and_output_only(cls, extra, bidirectional, num_layers, device, seeded):
+def test_batch_first_is_a_transpose_of_input_and_output_only(cls, extra, bidirectional, num_layers, device, rnn_seeded):
     kwargs = dict(num_layers=num_layers, bidirectional=bidirectional, **extra)
     batch_first = cls(INPUT, HIDDEN, batch_first=True, **kwargs)
     seq_first = cls(INPUT, HIDDEN, batch_first=False, **kwargs)
@@ -66,7 +66,7 @@ def test_seed_columns_2_and_3_are_the_same_sequence():
     assert columns == ["hel", "eol", "lle", "lle", "oll"]
 
 
-def test_seed_call_reads_five_sequences_of_length_three(hello_batch, device, seeded):
+def test_seed_call_reads_five_sequences_of_length_three(hello_batch, device, rnn_seeded):
     rnn = nn.RNN(4, 2).to(device)  # built on the CPU under seed 0, then moved
     assert rnn.batch_first is False
     output, h_n = rnn(hello_batch)
@@ -81,7 +81,7 @@ def test_seed_call_reads_five_sequences_of_length_three(hello_batch, device, see
     assert not torch.equal(output[:, 0], output[:, 1])
 
 
-def test_seed_call_breaks_the_batch_seq_dim_contract(hello_batch, device, seeded):
+def test_seed_call_breaks_the_batch_seq_dim_contract(hello_batch, device, rnn_seeded):
     rnn = nn.RNN(4, 2).to(device)
     declared = RNNSpec.from_module(rnn).replace(batch_first=True)  # the note's (batch, seq, dim)
     with pytest.raises(ContractViolation) as info:
@@ -91,14 +91,14 @@ def test_seed_call_breaks_the_batch_seq_dim_contract(hello_batch, device, seeded
     assert "Check batch_first (spec: True, module: False)" in violation
 
 
-def test_seed_call_meets_torch_default_contract(hello_batch, device, seeded):
+def test_seed_call_meets_torch_default_contract(hello_batch, device, rnn_seeded):
     """The same call is fine as torch documents it: 5 sequences of length 3."""
     rnn = nn.RNN(4, 2).to(device)
     output, h_n = check_forward(rnn, hello_batch)
     assert h_n.shape == (1, 5, 2)
 
 
-def test_seed_with_batch_first_meets_the_notes_contract(hello_batch, device, seeded):
+def test_seed_with_batch_first_meets_the_notes_contract(hello_batch, device, rnn_seeded):
     rnn = nn.RNN(4, 2, batch_first=True).to(device)
     output, h_n = check_forward(rnn, hello_batch, spec=RNNSpec.from_module(rnn))
     assert output.shape == (3, 5, 2)

@@ -2,7 +2,7 @@
 
 Most runs are in-process (fast; each inner session restores what the plugin changed in
 pytest_unconfigure). Runs that must see a fresh process (the self-test abort with a patched-out
-checker) use runpytest_subprocess. The GPU side (CUDA parametrization, --device over faked GPUs,
+checker) use runpytest_subprocess. The GPU side (CUDA parametrization, --rnn-device over faked GPUs,
 --require-device, xdist pinning) is in tests/test_plugin_gpu.py; shared helpers in
 tests/plugin_helpers.py.
 """
@@ -13,11 +13,13 @@ import shutil
 from pathlib import Path
 
 import pytest
+
+from pytest_rnn_contracts.session import ENV_CHECKER, ENV_DEVICES, ENV_REQUIRE
 import torch
 
-import contracts
-import fixtures.plugin
-from fixtures import devices, goldens
+import rnn_contracts
+import pytest_rnn_contracts.plugin
+from rnn_contracts import devices, goldens
 
 try:  # tests/ is on sys.path under pytest's default "prepend" import mode
     import plugin_helpers
@@ -33,15 +35,15 @@ REPO = Path(__file__).resolve().parents[1]
 
 # --- device parametrization ------------------------------------------------------------------
 def test_device_fixture_is_parametrized_with_readable_ids(pytester: pytest.Pytester, clean_env: None) -> None:
-    pytester.makepyfile(test_d="def test_dev(device, hello_batch):\n    assert hello_batch.device.type == device\n")
+    pytester.makepyfile(test_d="def test_dev(rnn_device, hello_batch):\n    assert hello_batch.device.type == rnn_device\n")
     result = pytester.runpytest_inprocess(*QUIET, "-v")
     result.assert_outcomes(passed=1)
     result.stdout.fnmatch_lines(["*test_d.py::test_dev[[]cpu[]] PASSED*"])
 
 
-def test_user_parametrization_of_device_is_left_alone(pytester: pytest.Pytester, clean_env: None) -> None:
-    pytester.makepyfile(test_d="import pytest\n@pytest.mark.parametrize('device', ['meta'])\n"
-                        "def test_dev(device):\n    assert device == 'meta'\n")
+def test_user_parametrization_of_rnn_device_is_left_alone(pytester: pytest.Pytester, clean_env: None) -> None:
+    pytester.makepyfile(test_d="import pytest\n@pytest.mark.parametrize('rnn_device', ['meta'])\n"
+                        "def test_dev(rnn_device):\n    assert rnn_device == 'meta'\n")
     pytester.runpytest_inprocess(*QUIET).assert_outcomes(passed=1)
 
 
@@ -55,7 +57,7 @@ def test_markers_are_registered(pytester: pytest.Pytester, clean_env: None) -> N
 # --- header ----------------------------------------------------------------------------------
 def test_header_on_this_machine(pytester: pytest.Pytester, clean_env: None) -> None:
     pytester.makepyfile(test_d="def test_x():\n    pass\n")
-    result = pytester.runpytest_inprocess(*QUIET, "--contract-checker", "beartype")
+    result = pytester.runpytest_inprocess(*QUIET, "--rnn-checker", "beartype")
     result.stdout.fnmatch_lines([
         f"rnn-contracts: torch {torch.__version__} (*), contract checker: beartype",
         "rnn-contracts precision: TF32 * (cuda.matmul.allow_tf32=*",
@@ -75,30 +77,41 @@ typeguard.check_type = lambda value, *args, **kwargs: value
 
 def test_self_test_aborts_the_session_when_the_checker_checks_nothing(pytester: pytest.Pytester,
                                                                      clean_env: None) -> None:
+    """At start with an --rnn-* option; at collection when a test requests a kit fixture; never
+    in a session that does not use the kit (the self-test does not even run there)."""
     pytester.makeconftest(NOOP_TYPEGUARD)
     pytester.makepyfile(test_d="def test_x():\n    pass\n")
+    result = pytester.runpytest_subprocess(*QUIET, "--rnn-checker", "typeguard")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    errors = _errors(result)
+    assert len(errors) == 1 and errors[0].startswith("ERROR: rnn-contracts: contract self-test failed: "
+                                                     "the typeguard checker accepted")
+    assert "passed" not in result.stdout.str()
+    pytester.makepyfile(test_k="def test_k(rnn_seeded):\n    pass\n")
     result = pytester.runpytest_subprocess(*QUIET)
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     errors = _errors(result)
     assert len(errors) == 1 and errors[0].startswith("ERROR: rnn-contracts: contract self-test failed: "
                                                      "the typeguard checker accepted")
     assert "passed" not in result.stdout.str()
+    result = pytester.runpytest_subprocess(*QUIET, "test_d.py")
+    result.assert_outcomes(passed=1)
 
 
 def test_checker_option_and_env_select_the_checker_and_are_restored(
     pytester: pytest.Pytester, clean_env: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    outer = contracts.get_checker()
-    pytester.makepyfile(test_c="import contracts, os\n"
-                        "def test_c():\n    assert contracts.get_checker() == os.environ['WANT']\n")
+    outer = rnn_contracts.get_checker()
+    pytester.makepyfile(test_c="import rnn_contracts, os\n"
+                        "def test_c():\n    assert rnn_contracts.get_checker() == os.environ['WANT']\n")
     monkeypatch.setenv("WANT", "beartype")
-    pytester.runpytest_inprocess(*QUIET, "--contract-checker", "beartype").assert_outcomes(passed=1)
-    monkeypatch.setenv(fixtures.plugin.ENV_CHECKER, "beartype")
+    pytester.runpytest_inprocess(*QUIET, "--rnn-checker", "beartype").assert_outcomes(passed=1)
+    monkeypatch.setenv(ENV_CHECKER, "beartype")
     pytester.runpytest_inprocess(*QUIET).assert_outcomes(passed=1)
     monkeypatch.setenv("WANT", "typeguard")
-    pytester.runpytest_inprocess(*QUIET, "--contract-checker", "typeguard").assert_outcomes(passed=1)
-    assert contracts.get_checker() == outer
-    monkeypatch.setenv(fixtures.plugin.ENV_CHECKER, "nope")
+    pytester.runpytest_inprocess(*QUIET, "--rnn-checker", "typeguard").assert_outcomes(passed=1)
+    assert rnn_contracts.get_checker() == outer
+    monkeypatch.setenv(ENV_CHECKER, "nope")
     result = pytester.runpytest_inprocess(*QUIET)
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     assert "RNN_CONTRACTS_CHECKER='nope': unknown contract checker" in result.errlines[0]
@@ -113,8 +126,8 @@ SAVED = {}
 def test_1_before():
     torch.manual_seed(42)
     SAVED["state"] = torch.get_rng_state()
-def test_2_seeded(seeded):
-    assert seeded == 0
+def test_2_seeded(rnn_seeded):
+    assert rnn_seeded == 0
     first = torch.rand(3)
     torch.manual_seed(0)
     assert torch.equal(first, torch.rand(3))
@@ -131,12 +144,12 @@ def test_plugin_is_registered_once_by_the_entry_point_with_the_repo_conftest(pyt
                                                                             clean_env: None) -> None:
     pytester.makeconftest((REPO / "conftest.py").read_text(encoding="utf-8"))
     pytester.makepyfile(test_r="""
-import fixtures.plugin
+import pytest_rnn_contracts.plugin
 def test_once(request):
     pm = request.config.pluginmanager
-    same = [p for p in pm.get_plugins() if p is fixtures.plugin]
+    same = [p for p in pm.get_plugins() if p is pytest_rnn_contracts.plugin]
     assert len(same) == 1
-    assert pm.get_plugin("rnn_contracts") is fixtures.plugin
+    assert pm.get_plugin("rnn_contracts") is pytest_rnn_contracts.plugin
     assert any(dist.project_name == "rnn-contracts" for _, dist in pm.list_plugin_distinfo())
 """)
     pytester.runpytest_inprocess(*QUIET).assert_outcomes(passed=1)
@@ -152,12 +165,12 @@ def test_without_the_plugin_the_repo_conftest_refuses_to_run(pytester: pytest.Py
 
 def test_help_lists_options_and_env_vars(pytester: pytest.Pytester, clean_env: None,
                                          monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv(devices.ENV_REQUIRE, "cuda")  # --help must still work
+    monkeypatch.setenv(ENV_REQUIRE, "cuda")  # --help must still work
     result = pytester.runpytest_inprocess("--help", "-p", "no:benchmark")
     assert result.ret == 0
     text = result.stdout.str()
-    for name in ("--device=DEVICE", "--require-device=DEVICE", "--contract-checker",
-                 "--deterministic", "--regen-goldens", "--goldens-file", "RNN_CONTRACTS_DEVICES",
+    for name in ("--rnn-device=DEVICE", "--rnn-require-device=DEVICE", "--rnn-checker",
+                 "--rnn-deterministic", "--rnn-regen-goldens", "--rnn-goldens-file", "RNN_CONTRACTS_DEVICES",
                  "RNN_CONTRACTS_REQUIRE_DEVICE", "RNN_CONTRACTS_CHECKER", "18110"):
         assert name in text, name
 
@@ -183,24 +196,24 @@ def test_on():
     assert torch.are_deterministic_algorithms_enabled()
     assert os.environ["CUBLAS_WORKSPACE_CONFIG"] == os.environ.get("WANT", ":4096:8")
 """)
-    pytester.runpytest_inprocess(*QUIET, "--deterministic").assert_outcomes(passed=1)
+    pytester.runpytest_inprocess(*QUIET, "--rnn-deterministic").assert_outcomes(passed=1)
     assert torch.are_deterministic_algorithms_enabled() == before
     assert "CUBLAS_WORKSPACE_CONFIG" not in os.environ
     monkeypatch.setenv("CUBLAS_WORKSPACE_CONFIG", ":16:8")  # a value already set is kept
     monkeypatch.setenv("WANT", ":16:8")
-    result = pytester.runpytest_inprocess(*QUIET, "--deterministic")
+    result = pytester.runpytest_inprocess(*QUIET, "--rnn-deterministic")
     result.assert_outcomes(passed=1)
-    result.stdout.fnmatch_lines(["rnn-contracts: --deterministic (CUBLAS_WORKSPACE_CONFIG=:16:8*"])
+    result.stdout.fnmatch_lines(["rnn-contracts: --rnn-deterministic (CUBLAS_WORKSPACE_CONFIG=:16:8*"])
 
 
 
 # --- goldens through the plugin --------------------------------------------------------------
 GOLDEN_TEST = """
 import torch
-def test_g(golden, make_module, hello_batch):
-    out = make_module(torch.nn.RNN, 4, 2)(hello_batch)[0].detach()
+def test_g(rnn_golden, rnn_make_module, hello_batch):
+    out = rnn_make_module(torch.nn.RNN, 4, 2)(hello_batch)[0].detach()
     out[0, 0, 0] += 1e-3
-    golden.check("seed_rnn_4_2_output", out)
+    rnn_golden.check("seed_rnn_4_2_output", out)
 """
 
 
@@ -208,23 +221,23 @@ def test_regen_goldens_rewrites_and_prints_the_difference(pytester: pytest.Pytes
     store = pytester.path / "goldens.json"
     shutil.copy(goldens.DEFAULT_PATH, store)
     pytester.makepyfile(test_g=GOLDEN_TEST)
-    result = pytester.runpytest_inprocess(*QUIET, "--goldens-file", str(store))
+    result = pytester.runpytest_inprocess(*QUIET, "--rnn-goldens-file", str(store))
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(["*golden seed_rnn_4_2_output: 1 of 30 values outside*",
                                  "*run: torch *, device cpu*, dtype float32, TF32 *, cuDNN none*"])
-    result = pytester.runpytest_inprocess(*QUIET, "--goldens-file", str(store), "--regen-goldens")
+    result = pytester.runpytest_inprocess(*QUIET, "--rnn-goldens-file", str(store), "--rnn-regen-goldens")
     result.assert_outcomes(passed=1)
-    result.stdout.fnmatch_lines(["*rnn-contracts: --regen-goldens*",
+    result.stdout.fnmatch_lines(["*rnn-contracts: --rnn-regen-goldens*",
                                  "seed_rnn_4_2_output[[]torch *, cpu, float32[]]: 1 of 30 values changed",
                                  "seed_rnn_4_2_output*: [[]0, 0, 0[]]: -0.7497 -> -0.7487",
                                  f"written to {store}"])
-    pytester.runpytest_inprocess(*QUIET, "--goldens-file", str(store)).assert_outcomes(passed=1)
+    pytester.runpytest_inprocess(*QUIET, "--rnn-goldens-file", str(store)).assert_outcomes(passed=1)
     assert goldens.DEFAULT_PATH.read_text(encoding="utf-8") != store.read_text(encoding="utf-8")
 
 
 def test_regen_goldens_refuses_xdist(pytester: pytest.Pytester, clean_env: None) -> None:
     pytester.makepyfile(test_g="def test_x():\n    pass\n")
-    result = pytester.runpytest_inprocess(*QUIET, "-p", "xdist", "-n", "2", "--regen-goldens")
+    result = pytester.runpytest_inprocess(*QUIET, "-p", "xdist", "-n", "2", "--rnn-regen-goldens")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
-    assert "--regen-goldens rewrites one file: run it without -n" in result.errlines[0]
+    assert "--rnn-regen-goldens rewrites one file: run it without -n" in result.errlines[0]
 

@@ -1,4 +1,4 @@
-"""fixtures.precision (tolerance table, precision flags, TF32 off) and fixtures.support
+"""rnn_contracts.precision (tolerance table, precision flags, TF32 off) and rnn_contracts.support
 (known-unsupported dtype/device pairs). GPU rows are checked as data; nothing pretends a GPU ran.
 """
 from __future__ import annotations
@@ -7,8 +7,8 @@ import pytest
 import torch
 from packaging.version import Version
 
-from fixtures import precision, support
-from fixtures.precision import TOLERANCES, Tolerance
+from rnn_contracts import precision, support
+from rnn_contracts.precision import TOLERANCES, Tolerance
 
 # torch.testing.assert_close's documented defaults (https://pytorch.org/docs/stable/testing.html)
 ASSERT_CLOSE_DEFAULTS = {

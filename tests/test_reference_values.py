@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 import torch
 
-from fixtures.hello import hello_one_hot
-from fixtures.precision import run_context, tolerance_for
+from rnn_contracts.hello import hello_one_hot
+from rnn_contracts.precision import run_context, tolerance_for
 
 try:  # tests/ is on sys.path under pytest's default rootdir-less "prepend" import mode
     import numpy_reference as ref
@@ -135,7 +135,7 @@ def test_float64_matches_numpy_oracle(case: Case) -> None:
 # Float32 LSTM with proj_size on CPU falls back from oneDNN to the native kernel, with a warning.
 @pytest.mark.filterwarnings("ignore:LSTM with projections is not supported with oneDNN")
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)
-def test_float32_on_device_matches_numpy_oracle(case: Case, device: str, tf32_off: None) -> None:
+def test_float32_on_device_matches_numpy_oracle(case: Case, device: str, rnn_tf32_off: None) -> None:
     x, hx = make_inputs(case)
     module, params = build(case, x.shape[-1], torch.float32)
     module = module.to(device)

@@ -2,7 +2,7 @@
 
 The golden (fixtures/data/goldens.json, "seed_rnn_4_2_output") holds the study note's printed
 output to its 4 decimals. On CPU the layer must reproduce every printed digit; elsewhere it must
-stay within the device's row of fixtures.precision (built on CPU under the seed, then moved,
+stay within the device's row of rnn_contracts.precision (built on CPU under the seed, then moved,
 TF32 off). Also here: the golden store itself (missing keys, regeneration and its printed
 difference) and a negative control that a perturbed golden fails.
 """
@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from fixtures import goldens, precision
-from fixtures import plugin
-from fixtures.goldens import GoldenChecker, GoldenMissing, GoldenStore
+from rnn_contracts import goldens, precision
+from pytest_rnn_contracts import plugin
+from rnn_contracts.goldens import GoldenChecker, GoldenMissing, GoldenStore
 
 NAME = "seed_rnn_4_2_output"
 
@@ -31,42 +31,42 @@ def _seed_output(device: str = "cpu") -> torch.Tensor:
 
 
 def goldens_input(device: str = "cpu") -> torch.Tensor:
-    from fixtures.hello import hello_one_hot
+    from rnn_contracts.hello import hello_one_hot
 
     return hello_one_hot(device)
 
 
 # --- the seed, on every device under test ----------------------------------------------------
 def test_seed_rnn_reproduces_the_printed_golden(
-    device: str, hello_batch: torch.Tensor, make_module, golden, tolerance, tf32_off: None
+    device: str, hello_batch: torch.Tensor, rnn_make_module, rnn_golden, rnn_tolerance, rnn_tf32_off: None
 ) -> None:
-    rnn = make_module(torch.nn.RNN, 4, 2)  # built on CPU under seed 0, then moved to `device`
+    rnn = rnn_make_module(torch.nn.RNN, 4, 2)  # built on CPU under seed 0, then moved to `device`
     out, h_n = rnn(hello_batch)
     # batch_first=False: the (3, 5, 4) tensor was read as seq=3, batch=5, so h_n is (1, 5, 2).
     assert out.shape == (3, 5, 2) and h_n.shape == (1, 5, 2)
     if device == "cpu":
         # atol 5e-5, rtol 0: half a unit of the last printed decimal (the note printed 4), i.e.
         # "rounds to the printed digits". GoldenChecker adds exactly that half unit.
-        golden.check(NAME, out)
+        rnn_golden.check(NAME, out)
     else:
         # Compared with the CPU golden: half a unit of the 4th decimal plus the device's row
-        # of fixtures.precision.TOLERANCES (cuda float32, TF32 off: rtol 1e-5, atol 5e-5).
-        golden.check(NAME, out, key_device_type="cpu", tolerance=tolerance(torch.float32))
+        # of rnn_contracts.precision.TOLERANCES (cuda float32, TF32 off: rtol 1e-5, atol 5e-5).
+        rnn_golden.check(NAME, out, key_device_type="cpu", tolerance=rnn_tolerance(torch.float32))
 
 
-def test_the_notes_literal_code_under_the_seeded_fixture(seeded: int, golden) -> None:
-    assert seeded == 0
+def test_the_notes_literal_code_under_the_seeded_fixture(rnn_seeded: int, rnn_golden) -> None:
+    assert rnn_seeded == 0
     rnn = torch.nn.RNN(4, 2)  # the note: torch.manual_seed(0); torch.nn.RNN(input_size, hidden_size)
     outputs, _status = rnn(goldens_input())
-    golden.check(NAME, outputs)  # atol 5e-5: half a unit of the 4th printed decimal
+    rnn_golden.check(NAME, outputs)  # atol 5e-5: half a unit of the 4th printed decimal
 
 
-def test_same_seed_twice_gives_identical_results(device: str, hello_batch: torch.Tensor, make_module) -> None:
-    first, second = make_module(torch.nn.RNN, 4, 2), make_module(torch.nn.RNN, 4, 2)
+def test_same_seed_twice_gives_identical_results(device: str, hello_batch: torch.Tensor, rnn_make_module) -> None:
+    first, second = rnn_make_module(torch.nn.RNN, 4, 2), rnn_make_module(torch.nn.RNN, 4, 2)
     for a, b in zip(first.parameters(), second.parameters()):
         assert torch.equal(a, b)
     assert torch.equal(first(hello_batch)[0], second(hello_batch)[0])
-    assert not torch.equal(first.weight_ih_l0, make_module(torch.nn.RNN, 4, 2, seed=1).weight_ih_l0)
+    assert not torch.equal(first.weight_ih_l0, rnn_make_module(torch.nn.RNN, 4, 2, seed=1).weight_ih_l0)
 
 
 def test_layout_evidence_in_the_printed_values() -> None:
@@ -82,7 +82,7 @@ def test_layout_evidence_in_the_printed_values() -> None:
 
 # --- seeded: the fixture restores the global RNG state ---------------------------------------
 def test_seeded_fixture_restores_the_rng_state() -> None:
-    fixture = plugin.seeded.__wrapped__  # the generator function behind @pytest.fixture
+    fixture = plugin.rnn_seeded.__wrapped__  # the generator function behind @pytest.fixture
     torch.manual_seed(987)
     before = torch.get_rng_state()
     expected_next = torch.rand(4)
@@ -115,7 +115,7 @@ def test_a_perturbed_golden_fails_with_the_run_context(store_copy: GoldenStore) 
     text = str(info.value)
     assert "1 of 30 values outside atol=5e-05 rtol=0; worst at [1, 2, 0]" in text
     for part in (f"torch {torch.__version__}", "device cpu", "dtype float32", "TF32 ", "cuDNN none",
-                 "--regen-goldens", "000_3cdda150364cce7c.txt"):
+                 "--rnn-regen-goldens", "000_3cdda150364cce7c.txt"):
         assert part in text
 
 
@@ -146,7 +146,7 @@ def test_missing_key_names_the_key_and_the_flag(store_copy: GoldenStore) -> None
     with pytest.raises(GoldenMissing) as info:
         store_copy.lookup(NAME, device_type="cuda", dtype=torch.float32, torch_version="2.13.0")
     assert str(info.value).startswith(f"no golden {NAME}[torch 2.13.0, cuda, float32] in ")
-    assert "--regen-goldens" in str(info.value)
+    assert "--rnn-regen-goldens" in str(info.value)
     with pytest.raises(GoldenMissing, match=r"no golden .*\[torch 2\.0\.0, cpu, float32\]"):
         store_copy.lookup(NAME, torch_version="2.0.0")  # outside the entry's >=2.1 range
 

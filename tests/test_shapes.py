@@ -2,7 +2,7 @@
 
 device x mode (RNN, LSTM, LSTM with proj_size, GRU) x layout (seq-first, batch-first, unbatched)
 x bidirectional x num_layers x with/without h_0 x dtype, plus degenerate batch 1 / seq 1 cases
-(tests/cases.py). Each case runs contracts.check_forward AND compares every returned shape with
+(tests/cases.py). Each case runs rnn_contracts.check_forward AND compares every returned shape with
 the one cases.py wrote down by torch-doc arithmetic, so the suite does not trust RNNSpec to be
 right about itself. Dtype/device pairs torch does not support are strict xfails, never skips.
 """
@@ -13,9 +13,9 @@ import torch
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-import contracts
-from contracts import ContractViolation, RNNSpec
-from fixtures.support import unsupported_reason
+import rnn_contracts
+from rnn_contracts import ContractViolation, RNNSpec
+from rnn_contracts.support import unsupported_reason
 
 try:  # tests/ is on sys.path under pytest's default "prepend" import mode
     import cases
@@ -81,7 +81,7 @@ def test_table_covers_the_matrix():
 
 @pytest.mark.parametrize("dtype", cases.DTYPES, ids=_dtype_id)
 @pytest.mark.parametrize("case", [c.param() for c in cases.ALL_CASES])
-def test_torch_layer_meets_contract(case, dtype, device, seeded, request):
+def test_torch_layer_meets_contract(case, dtype, device, rnn_seeded, request):
     module = case.build()  # on the CPU under the seed: CPU and CUDA generators differ
     reason = unsupported_reason(device, dtype, module.mode)
     if reason is not None:
@@ -89,7 +89,7 @@ def test_torch_layer_meets_contract(case, dtype, device, seeded, request):
     module = module.to(device=device, dtype=dtype)
     x, hx = cases.draw_call(case, dtype, device)
     assert tuple(x.shape) == case.input_shape
-    result = contracts.check_forward(module, x, hx)
+    result = rnn_contracts.check_forward(module, x, hx)
     assert_doc_shapes(case, result, x)
 
 
@@ -142,20 +142,20 @@ class TransposedHn(torch.nn.Module):
 @cases.ONEDNN_PROJ_FILTER
 @PROPERTY_SETTINGS
 @given(case=shape_cases())
-def test_property_torch_layers_pass(case, device, seeded):
+def test_property_torch_layers_pass(case, device, rnn_seeded):
     module = case.build().to(device)
     x, hx = cases.draw_call(case, torch.float32, device)
-    result = contracts.check_forward(module, x, hx)
+    result = rnn_contracts.check_forward(module, x, hx)
     assert_doc_shapes(case, result, x)
 
 
 @cases.ONEDNN_PROJ_FILTER
 @PROPERTY_SETTINGS
 @given(case=shape_cases())
-def test_property_transposed_h_n_is_rejected(case, device, seeded):
+def test_property_transposed_h_n_is_rejected(case, device, rnn_seeded):
     transposed = (case.h_shape[1], case.h_shape[0], *case.h_shape[2:])
     assume(transposed != case.h_shape)  # e.g. batch == num_layers * D: no shape can tell
     inner = case.build().to(device)
     x, hx = cases.draw_call(case, torch.float32, device)
     with pytest.raises(ContractViolation, match=r"(?m)^h_n: expected "):
-        contracts.check_forward(TransposedHn(inner), x, hx, spec=RNNSpec.from_module(inner))
+        rnn_contracts.check_forward(TransposedHn(inner), x, hx, spec=RNNSpec.from_module(inner))

@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 from torch import nn
 
-from contracts import NamedShape, RNNSpec, SpecError
+from rnn_contracts import NamedShape, RNNSpec, SpecError
 
 LSTM = dict(mode="LSTM", input_size=4, hidden_size=7)
 

@@ -18,7 +18,7 @@ import pytest
 import torch
 from torch import nn
 
-from contracts import CONTRACT_NAMES, ContractViolation, verify_rnn
+from rnn_contracts import CONTRACT_NAMES, ContractViolation, verify_rnn
 from zoo import FAULTY
 from zoo.faulty_subchecks import ENTRIES, SubcheckEntry
 

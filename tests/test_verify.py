@@ -13,7 +13,7 @@ import pytest
 import torch
 from torch import nn
 
-from contracts import (
+from rnn_contracts import (
     CONTRACT_NAMES,
     ContractReport,
     ContractViolation,
@@ -284,7 +284,7 @@ class ViewsHx(torch.nn.GRU):
         return super().forward(x, hx)
 
 
-def test_cudnn_noncontiguous_rejection_is_a_known_limitation_not_a_failure(seeded) -> None:
+def test_cudnn_noncontiguous_rejection_is_a_known_limitation_not_a_failure(rnn_seeded) -> None:
     report = verify_rnn(CudnnLikeGRU(4, 6), contracts=["initial_state"])
     (result,) = report.results
     assert report.ok
@@ -295,7 +295,7 @@ def test_cudnn_noncontiguous_rejection_is_a_known_limitation_not_a_failure(seede
     )
 
 
-def test_any_other_noncontiguous_rejection_still_fails(seeded) -> None:
+def test_any_other_noncontiguous_rejection_still_fails(rnn_seeded) -> None:
     with pytest.raises(ContractViolation) as caught:
         verify_rnn(ViewsHx(4, 6), contracts=["initial_state"])
     assert caught.value.report.status_of("initial_state") == "failed"
@@ -327,7 +327,7 @@ class BackwardIgnoresH0(torch.nn.Module):
         return out, torch.stack([h_f, h_b])
 
 
-def test_a_direction_that_ignores_its_h0_is_caught(seeded) -> None:
+def test_a_direction_that_ignores_its_h0_is_caught(rnn_seeded) -> None:
     """Review finding: the old probe accepted it because output[0] changed through the forward
     direction. Every layer and direction of h_0 must now matter on its own."""
     with pytest.raises(ContractViolation) as caught:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from contracts import ContractViolation, verify_rnn
+from rnn_contracts import ContractViolation, verify_rnn
 from zoo import FAULTY
 
 HALF = [pytest.param(torch.float16, id="float16"), pytest.param(torch.bfloat16, id="bfloat16")]

@@ -1,4 +1,4 @@
-"""contracts.checked: the always-on wrapper and decorator (verdicts cached per call signature)."""
+"""rnn_contracts.checked: the always-on wrapper and decorator (verdicts cached per call signature)."""
 from __future__ import annotations
 
 import subprocess
@@ -8,8 +8,8 @@ import pytest
 import torch
 from torch.nn.utils.rnn import pack_padded_sequence
 
-from contracts import CheckedModule, ContractViolation, RNNSpec, check_forward, checked
-from contracts import wrapper as wrapper_module
+from rnn_contracts import CheckedModule, ContractViolation, RNNSpec, check_forward, checked
+from rnn_contracts import wrapper as wrapper_module
 
 SPEC = RNNSpec(mode="RNN", input_size=4, hidden_size=2)
 
@@ -31,7 +31,7 @@ class Flaky(torch.nn.Module):
 
 
 @pytest.fixture
-def rnn(seeded) -> torch.nn.RNN:
+def rnn(rnn_seeded) -> torch.nn.RNN:
     return torch.nn.RNN(4, 2)
 
 
@@ -103,7 +103,7 @@ def test_the_wrapper_reads_spec_attributes_through(rnn: torch.nn.RNN) -> None:
 
 
 @pytest.mark.parametrize("kind", ["lstm_hx", "packed", "unbatched"])
-def test_the_general_path_checks_and_caches(kind: str, seeded, counted: dict[str, int]) -> None:
+def test_the_general_path_checks_and_caches(kind: str, rnn_seeded, counted: dict[str, int]) -> None:
     if kind == "lstm_hx":
         module = torch.nn.LSTM(4, 3)
         args = (torch.randn(5, 2, 4), (torch.zeros(1, 2, 3), torch.zeros(1, 2, 3)))
@@ -164,11 +164,11 @@ def test_the_cache_is_bounded(rnn: torch.nn.RNN, monkeypatch: pytest.MonkeyPatch
 
 def test_the_off_switch_returns_targets_unwrapped() -> None:
     code = (
-        "import torch, contracts\n"
+        "import torch, rnn_contracts\n"
         "m = torch.nn.RNN(4, 2)\n"
         "f = lambda x, hx=None: (x, x)\n"
-        "assert contracts.checked(m) is m\n"
-        "assert contracts.checked(f, contracts.RNNSpec('RNN', 4, 2)) is f\n"
+        "assert rnn_contracts.checked(m) is m\n"
+        "assert rnn_contracts.checked(f, rnn_contracts.RNNSpec('RNN', 4, 2)) is f\n"
         "print('unwrapped')\n"
     )
     env = {**__import__("os").environ, "RNN_CONTRACTS_OFF": "1"}

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import pytest
 import torch
 
-from contracts import CONTRACT_NAMES, ContractReport, ContractViolation, verify_rnn
+from rnn_contracts import CONTRACT_NAMES, ContractReport, ContractViolation, verify_rnn
 from zoo import CORRECT, FAULTY, ZooEntry
 
 

@@ -11,7 +11,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from contracts import RNNSpec
+from rnn_contracts import RNNSpec
 
 from .loops import CellLoop, TorchLoop, ZooEntry
 

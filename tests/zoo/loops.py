@@ -26,7 +26,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 
-from contracts import RNNSpec
+from rnn_contracts import RNNSpec
 
 State = tuple[torch.Tensor, ...]  # (h,) or, for LSTM, (h, c)
 GATES = {"RNN": 1, "LSTM": 4, "GRU": 3}

@@ -8,7 +8,7 @@ declares it once, and the item becomes a strict xfail::
 """
 import pytest
 
-from fixtures import RNNContractTests
+from pytest_rnn_contracts import RNNContractTests
 from tinyrnn import ElmanRNN
 
 

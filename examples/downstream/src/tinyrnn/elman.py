@@ -10,14 +10,14 @@ configuration rnn-contracts reads with RNNSpec.from_module.
 
 The annotations are rnn-contracts' jaxtyping aliases: documentation that names the axes. They
 are never checked on each call here (no @jaxtyped(typechecker=...) decorator: with typeguard 4
-that decorator checks nothing, see contracts.aliases); the contracts are checked by the tests.
+that decorator checks nothing, see rnn_contracts.aliases); the contracts are checked by the tests.
 """
 import math
 
 import torch
 from torch import Tensor, nn
 
-from contracts import HiddenState, SeqFirstInput, SeqFirstOutput
+from rnn_contracts import HiddenState, SeqFirstInput, SeqFirstOutput
 
 
 class ElmanRNN(nn.Module):

@@ -1,7 +1,7 @@
 """check_forward: run a recurrent module once and check every tensor against its contract.
 
 The contract is the "Inputs" / "Outputs" sections of the torch.nn.RNN, LSTM and GRU docs (see
-contracts.spec). Dimensions bind across the call: the batch and seq of the input fix the batch
+rnn_contracts.spec). Dimensions bind across the call: the batch and seq of the input fix the batch
 of h_0, output, h_n and c_n, so a layer that read the input in the other layout is caught even
 when the output's shape looks right (the seed note's nn.RNN(4, 2) on a (3, 5, 4) batch).
 
@@ -18,9 +18,9 @@ from typing import Any
 import torch
 from torch.nn.utils.rnn import PackedSequence
 
-from contracts import aliases, diagnose, engine
-from contracts.errors import ContractViolation
-from contracts.spec import NamedShape, RNNSpec
+from rnn_contracts import aliases, diagnose, engine
+from rnn_contracts.errors import ContractViolation
+from rnn_contracts.spec import NamedShape, RNNSpec
 
 
 @dataclass(frozen=True)

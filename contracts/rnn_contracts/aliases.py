@@ -4,9 +4,9 @@ Names follow the seed's vocabulary: batch, seq, dim (input features), hidden (H_
 proj_size > 0 else hidden_size), cell (H_cell = hidden_size), layers, directions (D). The symbolic
 axes ``directions*hidden`` and ``layers*directions`` encode torch's rules for the output features
 and the stacked states; they are evaluated against sizes bound earlier in the same
-``jaxtyped("context")`` block, which :func:`contracts.engine.bind_spec` does from an RNNSpec.
+``jaxtyped("context")`` block, which :func:`rnn_contracts.engine.bind_spec` does from an RNNSpec.
 
-Every alias is checked by :mod:`contracts.engine` (typeguard's ``check_type`` by default), never
+Every alias is checked by :mod:`rnn_contracts.engine` (typeguard's ``check_type`` by default), never
 by the ``@jaxtyped(typechecker=typechecked)`` decorator form, which typeguard 4 silently turns
 into a no-op (patrick-kidger/jaxtyping#344).
 """

@@ -13,9 +13,9 @@ from dataclasses import dataclass
 
 import torch
 
-from contracts.checks import check_forward
-from contracts.errors import ContractViolation
-from contracts.spec import RNNSpec
+from rnn_contracts.checks import check_forward
+from rnn_contracts.errors import ContractViolation
+from rnn_contracts.spec import RNNSpec
 
 GOLDEN_NAME = "seed_rnn_4_2_output"
 
@@ -33,7 +33,7 @@ class SeedCheck:
 def build_seed_rnn(device: str | torch.device = "cpu", *, batch_first: bool = False) -> torch.nn.RNN:
     """The note's layer: nn.RNN(4, 2) built on the CPU under torch.manual_seed(0), then moved
     (CPU and CUDA generators differ by design). Every generator is restored afterwards."""
-    from fixtures.devices import seeded_rng
+    from rnn_contracts.devices import seeded_rng
 
     with seeded_rng(0):
         rnn = torch.nn.RNN(4, 2, batch_first=batch_first)
@@ -42,7 +42,7 @@ def build_seed_rnn(device: str | torch.device = "cpu", *, batch_first: bool = Fa
 
 def column_words() -> list[str]:
     """The 5 sequences the seed's call really read: column j of the word table, top to bottom."""
-    from fixtures.hello import WORDS
+    from rnn_contracts.hello import WORDS
 
     return ["".join(word[j] for word in WORDS) for j in range(len(WORDS[0]))]
 
@@ -58,7 +58,7 @@ def _timed(name: str, fn: Callable[[], str]) -> SeedCheck:
 
 def seed_checks(device: str) -> tuple[list[SeedCheck], torch.Tensor]:
     """Run the seed's call on ``device``; return the checks and the output (on the CPU)."""
-    from fixtures.hello import hello_one_hot
+    from rnn_contracts.hello import hello_one_hot
 
     x = hello_one_hot(device)
     rnn = build_seed_rnn(device)
@@ -111,9 +111,9 @@ def seed_checks(device: str) -> tuple[list[SeedCheck], torch.Tensor]:
 
 def _compare_golden(out: torch.Tensor, device: torch.device) -> str:
     """Within half a unit of the 4th printed decimal on CPU; plus the device's tolerance
-    (fixtures.precision, TF32 off) elsewhere."""
-    from fixtures.goldens import GoldenStore, compare, mismatch_message
-    from fixtures.precision import tolerance_for
+    (rnn_contracts.precision, TF32 off) elsewhere."""
+    from rnn_contracts.goldens import GoldenStore, compare, mismatch_message
+    from rnn_contracts.precision import tolerance_for
 
     entry = GoldenStore().lookup(GOLDEN_NAME, device_type="cpu", dtype=torch.float32)
     rtol, atol = 0.0, entry.half_unit()

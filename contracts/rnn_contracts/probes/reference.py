@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import torch
 
-from contracts.probes.base import Context, NotApplicable
-from contracts.spec import RNNSpec
+from rnn_contracts.probes.base import Context, NotApplicable
+from rnn_contracts.spec import RNNSpec
 
 
 def build_reference(spec: RNNSpec) -> torch.nn.RNNBase:

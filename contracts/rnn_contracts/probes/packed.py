@@ -4,7 +4,7 @@ from __future__ import annotations
 import torch
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 
-from contracts.probes.base import Context, NotApplicable, ProbeFailure
+from rnn_contracts.probes.base import Context, NotApplicable, ProbeFailure
 
 #: Padding for pad_packed_sequence: a value no real output takes, so a padded position read as
 #: data by mistake would stand out in the evidence.

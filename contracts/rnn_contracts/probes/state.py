@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import torch
 
-from contracts.probes.base import Context, KnownLimitation, NotApplicable, ProbeFailure, Result
+from rnn_contracts.probes.base import Context, KnownLimitation, NotApplicable, ProbeFailure, Result
 
 #: torch's cuDNN kernels reject non-contiguous states with these messages (aten/src/ATen/native/
 #: cudnn/RNN.cpp); the CPU path accepts them. harvardnlp/namedtensor#58, fastai/fastai2#141.

@@ -17,7 +17,7 @@ from typing import Any
 import torch
 from torch.nn.utils.rnn import PackedSequence
 
-from contracts.spec import NamedShape, RNNSpec
+from rnn_contracts.spec import NamedShape, RNNSpec
 
 
 def bound_text(bound: dict[str, int]) -> str:

@@ -3,10 +3,10 @@ from __future__ import annotations
 
 import torch
 
-from contracts import engine
-from contracts.checks import check_forward
-from contracts.errors import ContractViolation, SelfTestError
-from contracts.spec import RNNSpec
+from rnn_contracts import engine
+from rnn_contracts.checks import check_forward
+from rnn_contracts.errors import ContractViolation, SelfTestError
+from rnn_contracts.spec import RNNSpec
 
 
 class _BatchFirstStates(torch.nn.Module):

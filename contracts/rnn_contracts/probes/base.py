@@ -17,8 +17,8 @@ from typing import Any
 
 import torch
 
-from contracts.diagnose import describe_input, first_line
-from contracts.spec import RNNSpec
+from rnn_contracts.diagnose import describe_input, first_line
+from rnn_contracts.spec import RNNSpec
 
 #: (rtol, atol) of every value comparison, per dtype: torch.testing.assert_close's defaults, except
 #: atol in float16 and bfloat16. Every probe compares two computations that should agree (two
@@ -27,7 +27,7 @@ from contracts.spec import RNNSpec
 #: element, so a value near 0 differs by ~1e-3 (float16) or ~1e-2 (bfloat16) absolute. Measured
 #: on torch's own layers: up to 1.8e-4 (float16) and 9.8e-4 (bfloat16) against the default atol
 #: 1e-5. atol is one ulp at 1.0 instead: 2**-10 ~ 1e-3 (float16) and 2**-7 ~ 7.8e-3, rounded up to
-#: 1e-2 (bfloat16), as in fixtures.precision's CUDA rows. float32 and float64 keep the defaults.
+#: 1e-2 (bfloat16), as in rnn_contracts.precision's CUDA rows. float32 and float64 keep the defaults.
 DEFAULT_TOLERANCES: dict[torch.dtype, tuple[float, float]] = {
     torch.float16: (1e-3, 1e-3),
     torch.bfloat16: (1.6e-2, 1e-2),

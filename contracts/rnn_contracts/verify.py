@@ -14,12 +14,12 @@ from typing import Any
 
 import torch
 
-from contracts.errors import ContractViolation
-from contracts.probes import (
+from rnn_contracts.errors import ContractViolation
+from rnn_contracts.probes import (
     CONTRACT_NAMES, CONTRACTS, Context, Contract, KnownLimitation, NotApplicable, ProbeFailure,
 )
-from contracts.report import ContractReport, ContractResult
-from contracts.spec import RNNSpec
+from rnn_contracts.report import ContractReport, ContractResult
+from rnn_contracts.spec import RNNSpec
 
 
 def _module_device_dtype(module: Any) -> tuple[torch.device, torch.dtype]:
@@ -36,7 +36,7 @@ def _tf32_off(device: torch.device) -> Iterator[None]:
     if device.type != "cuda":
         yield
         return
-    from fixtures.precision import tf32_disabled
+    from rnn_contracts.precision import tf32_disabled
 
     with tf32_disabled():
         yield

@@ -1,4 +1,4 @@
-"""``rnn-contracts`` (and ``python -m contracts``): verify a recurrent module on every device.
+"""``rnn-contracts`` (and ``python -m rnn_contracts``): verify a recurrent module on every device.
 
     rnn-contracts [TARGET] [--device D]... [--spec KEY=VALUE]... [--json PATH]
 
@@ -21,12 +21,12 @@ from typing import Any
 
 import torch
 
-from contracts import engine
-from contracts.errors import ContractViolation, SpecError
-from contracts.render import render
-from contracts.report import ContractReport
-from contracts.spec import RNNSpec
-from contracts.verify import verify_rnn
+from rnn_contracts import engine
+from rnn_contracts.errors import ContractViolation, SpecError
+from rnn_contracts.render import render
+from rnn_contracts.report import ContractReport
+from rnn_contracts.spec import RNNSpec
+from rnn_contracts.verify import verify_rnn
 
 
 class UsageError(Exception):
@@ -69,7 +69,7 @@ def _load_target(target: str) -> tuple[Any, str]:
             raise UsageError(f"{target} must be callable with no arguments: {exc}") from None
         except ValueError:
             pass  # no introspectable signature (a builtin): just call it
-        from fixtures.devices import seeded_rng
+        from rnn_contracts.devices import seeded_rng
 
         with seeded_rng(0):  # manual_seed seeds CUDA too: every generator is forked and restored
             try:
@@ -122,7 +122,7 @@ def _spec(module: Any, overrides: dict[str, Any]) -> RNNSpec:
 
 
 def _devices(requested: Sequence[str]) -> list[str]:
-    from fixtures.devices import DeviceSelectionError, discover_devices, select_devices
+    from rnn_contracts.devices import DeviceSelectionError, discover_devices, select_devices
 
     try:
         return select_devices(requested, None, discover_devices())
@@ -143,7 +143,7 @@ def run(argv: Sequence[str] | None = None) -> int:
     if args.target:
         module, label = _load_target(args.target)
     else:
-        from contracts.seed import build_seed_rnn
+        from rnn_contracts.seed import build_seed_rnn
 
         module, label = build_seed_rnn(), "the seed's nn.RNN(4, 2) under torch.manual_seed(0)"
     spec = _spec(module, _overrides(args.spec))
@@ -155,7 +155,7 @@ def run(argv: Sequence[str] | None = None) -> int:
             reports[device] = exc.report  # type: ignore[attr-defined]
     seed = None
     if not args.target:
-        from contracts.seed import layout_verdict, seed_checks
+        from rnn_contracts.seed import layout_verdict, seed_checks
 
         seed = {device: seed_checks(device) for device in devices}
         seed_verdict = layout_verdict()

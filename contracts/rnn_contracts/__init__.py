@@ -2,13 +2,13 @@
 
 Public surface (everything else is private)::
 
-    from contracts import RNNSpec, check_forward, ContractViolation, SpecError
-    from contracts import verify_rnn, ContractReport, checked
-    from contracts import HiddenState, BatchFirstInput, ...   # jaxtyping aliases
+    from rnn_contracts import RNNSpec, check_forward, ContractViolation, SpecError
+    from rnn_contracts import verify_rnn, ContractReport, checked
+    from rnn_contracts import HiddenState, BatchFirstInput, ...   # jaxtyping aliases
 """
 from __future__ import annotations
 
-from contracts.aliases import (
+from rnn_contracts.aliases import (
     BatchFirstInput,
     BatchFirstOutput,
     CellState,
@@ -22,15 +22,15 @@ from contracts.aliases import (
     UnbatchedInput,
     UnbatchedOutput,
 )
-from contracts.checks import check_forward, check_inputs
-from contracts.probes import CONTRACT_NAMES
-from contracts.engine import get_checker, set_checker
-from contracts.errors import ContractViolation, SelfTestError, SpecError
-from contracts.selftest import selftest
-from contracts.report import ContractReport, ContractResult
-from contracts.spec import NamedShape, RNNSpec
-from contracts.verify import verify_rnn
-from contracts.wrapper import CheckedModule, checked
+from rnn_contracts.checks import check_forward, check_inputs
+from rnn_contracts.probes import CONTRACT_NAMES
+from rnn_contracts.engine import get_checker, set_checker
+from rnn_contracts.errors import ContractViolation, SelfTestError, SpecError
+from rnn_contracts.selftest import selftest
+from rnn_contracts.report import ContractReport, ContractResult
+from rnn_contracts.spec import NamedShape, RNNSpec
+from rnn_contracts.verify import verify_rnn
+from rnn_contracts.wrapper import CheckedModule, checked
 
 __version__ = "0.1.0"
 

@@ -1,7 +1,7 @@
 """Contracts on information flow: causality in time and independence across the batch."""
 from __future__ import annotations
 
-from contracts.probes.base import Context, NotApplicable
+from rnn_contracts.probes.base import Context, NotApplicable
 
 
 def causality(ctx: Context) -> None:

@@ -5,13 +5,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from contracts.probes.base import Context, KnownLimitation, NotApplicable, ProbeFailure
-from contracts.probes.hygiene import determinism, differentiability, inputs_untouched
-from contracts.probes.packed import packed
-from contracts.probes.reference import reference
-from contracts.probes.state import initial_state, state_carry
-from contracts.probes.structure import final_state, shapes, unbatched
-from contracts.probes.temporal import batch_independence, causality
+from rnn_contracts.probes.base import Context, KnownLimitation, NotApplicable, ProbeFailure
+from rnn_contracts.probes.hygiene import determinism, differentiability, inputs_untouched
+from rnn_contracts.probes.packed import packed
+from rnn_contracts.probes.reference import reference
+from rnn_contracts.probes.state import initial_state, state_carry
+from rnn_contracts.probes.structure import final_state, shapes, unbatched
+from rnn_contracts.probes.temporal import batch_independence, causality
 
 
 @dataclass(frozen=True)

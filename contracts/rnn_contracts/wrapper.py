@@ -21,8 +21,8 @@ from typing import Any, TypeVar, overload
 import torch
 from torch.nn.utils.rnn import PackedSequence
 
-from contracts.checks import check_call, check_inputs
-from contracts.spec import RNNSpec
+from rnn_contracts.checks import check_call, check_inputs
+from rnn_contracts.spec import RNNSpec
 
 ENV_OFF = "RNN_CONTRACTS_OFF"
 #: Read once: flipping the variable later does not change modules already built.

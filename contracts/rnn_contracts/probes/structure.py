@@ -3,10 +3,10 @@ from __future__ import annotations
 
 import torch
 
-from contracts.checks import check_forward
-from contracts.errors import ContractViolation
-from contracts.diagnose import describe_input, first_line
-from contracts.probes.base import Context, NotApplicable, ProbeFailure
+from rnn_contracts.checks import check_forward
+from rnn_contracts.errors import ContractViolation
+from rnn_contracts.diagnose import describe_input, first_line
+from rnn_contracts.probes.base import Context, NotApplicable, ProbeFailure
 
 
 def shapes(ctx: Context) -> None:

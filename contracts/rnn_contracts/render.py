@@ -6,9 +6,9 @@ from typing import Any
 
 import torch
 
-from contracts import engine
-from contracts.report import ContractReport
-from contracts.spec import RNNSpec
+from rnn_contracts import engine
+from rnn_contracts.report import ContractReport
+from rnn_contracts.spec import RNNSpec
 
 _MARK = {"passed": "ok", "failed": "FAIL", "not applicable": "n/a", "known limitation": "known"}
 

@@ -18,7 +18,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from contracts.errors import SpecError
+from rnn_contracts.errors import SpecError
 
 Mode = Literal["RNN", "LSTM", "GRU"]
 _MODES = ("RNN", "LSTM", "GRU")

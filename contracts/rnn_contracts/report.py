@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
-from contracts.spec import RNNSpec
+from rnn_contracts.spec import RNNSpec
 
 #: "known limitation": the module failed exactly as torch's own layers do on this path (the
 #: detail names the upstream issue); it does not make the report fail.

@@ -18,8 +18,8 @@ from typing import Any
 import torch
 from jaxtyping import jaxtyped
 
-from contracts.aliases import SpecDims
-from contracts.errors import SelfTestError
+from rnn_contracts.aliases import SpecDims
+from rnn_contracts.errors import SelfTestError
 
 CHECKERS = ("typeguard", "beartype")
 ENV_CHECKER = "RNN_CONTRACTS_CHECKER"
@@ -95,7 +95,7 @@ def selftest(checker: str | None = None) -> None:
     Raises :class:`SelfTestError` when a mismatch is accepted (the checker checks nothing) or a
     correct tensor is rejected. The pytest plugin runs this at session start.
     """
-    from contracts.aliases import BatchFirstInput, HiddenState, SeqFirstOutput
+    from rnn_contracts.aliases import BatchFirstInput, HiddenState, SeqFirstOutput
 
     previous = get_checker()
     if checker is not None:
@@ -126,7 +126,7 @@ def selftest(checker: str | None = None) -> None:
 def checker_from_env() -> str | None:
     """The checker RNN_CONTRACTS_CHECKER names, or None; ValueError for an unknown name.
 
-    Read at import, but an unknown name does not break ``import contracts``: the default stays,
+    Read at import, but an unknown name does not break ``import rnn_contracts``: the default stays,
     and the plugin and the CLI call this to report the bad value as a usage error."""
     name = os.environ.get(ENV_CHECKER, "").strip()
     if not name:

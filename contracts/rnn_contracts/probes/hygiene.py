@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import torch
 
-from contracts.probes.base import Context, NotApplicable, ProbeFailure
+from rnn_contracts.probes.base import Context, NotApplicable, ProbeFailure
 
 
 def determinism(ctx: Context) -> None:
