@@ -1,12 +1,15 @@
 """Packaging, outside this repo: the built wheel, installed into a fresh virtualenv, serves the
-downstream project in examples/downstream (its own pyproject, package and tests).
+downstream projects in examples/: downstream (its own pyproject, package and tests) and crowded
+(a project that already has the generic names: its own `contracts` and `fixtures` packages, its
+own --device option and device fixture, and the index's `fixtures` distribution installed).
 
 How the virtualenv gets torch without copying it (~800 MB) and without seeing this checkout:
 
 * ``python -m venv --without-pip``, NOT ``--system-site-packages``: the system site-packages
   hold this repo's editable install (a ``__editable__`` finder or a path .pth pointing here),
   and its ``rnn_contracts`` dist-info, which would compete with the wheel.
-* The wheel's own ``Requires-Dist`` is resolved against this interpreter's installed
+* The wheel's own ``Requires-Dist``, plus what the example projects ask for themselves
+  (:data:`PROJECT_REQUIREMENTS`), is resolved against this interpreter's installed
   distributions, recursively (markers evaluated, extras left out); each distribution of that
   closure is symlinked, by its top-level names from its RECORD, into one "deps" folder, and a
   .pth file in the venv runs ``site.addsitedir`` on it (so .pth files of those distributions
@@ -51,6 +54,11 @@ pytest_plugins = ["pytester"]
 
 REPO = Path(__file__).resolve().parents[1]
 DOWNSTREAM = REPO / "examples" / "downstream"
+CROWDED = REPO / "examples" / "crowded"
+#: What the example projects install besides the kit: pytest (no longer a dependency of the
+#: kit: the library needs none, and a project that uses the plugin has its own), and the
+#: index's `fixtures` (testing-cabal), which shares a generic name with the kit's old layout.
+PROJECT_REQUIREMENTS = ("pytest>=7.4", "fixtures>=4")
 #: Left out of the copy the wheel is built from: VCS, build output, caches, local venvs.
 BUILD_IGNORE = shutil.ignore_patterns(".git", "build", "dist", "*.egg-info", "__pycache__",
                                       ".pytest_cache", ".hypothesis", ".benchmarks", ".venv",
@@ -110,6 +118,7 @@ def _link_deps(wheel: Path, deps: Path) -> None:
     with zipfile.ZipFile(wheel) as zf:
         meta = next(n for n in zf.namelist() if n.endswith(".dist-info/METADATA"))
         requires = Parser().parsestr(zf.read(meta).decode()).get_all("Requires-Dist") or []
+    requires = [*requires, *PROJECT_REQUIREMENTS]
     deps.mkdir()
     for dist in _closure(requires):
         if canonicalize_name(dist.metadata["Name"]) == "rnn-contracts":
@@ -241,3 +250,24 @@ def test_downstream_project(installed: Installed, pytester: pytest.Pytester,
     result.assert_outcomes(**outcomes)
     assert result.ret == (1 if "failed" in outcomes else 0)
     result.stdout.fnmatch_lines(lines)
+
+
+def test_a_project_with_the_generic_names_keeps_working(installed: Installed, pytester: pytest.Pytester,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """examples/crowded: its own `contracts` and `tests/fixtures` packages, --device option and
+    device fixture, and the index's `fixtures` installed beside the kit. Its own tests pass as
+    they did before the kit was installed, and its RNNContractTests subclass runs every contract
+    (GRU: packed and unbatched apply too)."""
+    shutil.copytree(CROWDED, pytester.path, dirs_exist_ok=True,
+                    ignore=shutil.ignore_patterns("__pycache__", ".pytest_cache"))
+    for name in LEAKY_ENV:
+        monkeypatch.delenv(name, raising=False)
+    result = pytester.run(installed.python, "-m", "pytest", "-v", timeout=TIMEOUT)
+    n = _devices_under_test()
+    result.assert_outcomes(passed=3 + n * N_CONTRACTS)
+    result.stdout.fnmatch_lines(["tests/test_own.py::test_own_device_fixture_and_option PASSED*",
+                                 "tests/test_rnn.py::TestTorchGRU::test_contract[[]cpu-reference[]] PASSED*"])
+    # the index's `fixtures` (testing-cabal) is the one a plain import finds outside the project
+    found = _run(installed.python, "-c", "import fixtures; print(fixtures.__file__, fixtures.Fixture.__name__)",
+                 cwd=pytester.path.parent).stdout.split()
+    assert found[1] == "Fixture" and not Path(found[0]).is_relative_to(pytester.path)

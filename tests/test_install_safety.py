@@ -1,0 +1,80 @@
+"""The kit as a guest: the library never needs pytest or the plugin, and the plugin is inert in
+sessions that do not use the kit (no torch import, no header, no warning filter, no self-test).
+The installed-wheel side (a project with its own `contracts`, `fixtures`, --device and device,
+and the index's `fixtures` installed) is tests/test_downstream.py (slow)."""
+from __future__ import annotations
+
+import ast
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import rnn_contracts
+
+pytest_plugins = ["pytester"]
+
+LIBRARY = Path(rnn_contracts.__file__).parent
+FORBIDDEN_IN_LIBRARY = {"pytest", "_pytest", "pytest_rnn_contracts"}
+
+
+def _imported_roots(path: Path) -> set[str]:
+    """Top-level names of every import statement in a module, wherever it stands."""
+    roots = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            roots.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            roots.add(node.module.split(".")[0])
+    return roots
+
+
+def test_no_library_module_imports_pytest_or_the_plugin() -> None:
+    offenders = {p.relative_to(LIBRARY).as_posix(): sorted(_imported_roots(p) & FORBIDDEN_IN_LIBRARY)
+                 for p in sorted(LIBRARY.rglob("*.py"))}
+    assert {k: v for k, v in offenders.items() if v} == {}
+
+
+def test_importing_the_library_loads_neither_pytest_nor_the_plugin() -> None:
+    code = ("import json, sys, rnn_contracts, rnn_contracts.cli, rnn_contracts.seed\n"
+            "print(json.dumps(sorted({m.split('.')[0] for m in sys.modules} & "
+            f"{FORBIDDEN_IN_LIBRARY!r})))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                          check=True)
+    assert json.loads(done.stdout) == []
+
+
+UNRELATED = """
+import sys
+
+def test_unrelated(pytestconfig):
+    # the plugin is loaded (its options exist), and costs nothing
+    assert pytestconfig.pluginmanager.has_plugin("rnn_contracts")
+    assert pytestconfig.getoption("rnn_devices") == []
+    assert [m for m in sys.modules if m.split(".")[0] in ("torch", "rnn_contracts")] == []
+    assert [f for f in pytestconfig.getini("filterwarnings") if "typeguard" in f] == []
+"""
+
+
+def test_the_plugin_is_inert_in_a_session_that_does_not_use_the_kit(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_unrelated=UNRELATED)
+    # A fresh process: this one imported torch long ago. Plugins of this environment that
+    # import torch themselves are left out (jaxtyping's and typeguard's pytest plugins do not).
+    result = pytester.runpytest_subprocess("-p", "no:randomly", "-p", "no:cacheprovider",
+                                           "-p", "no:hypothesispytest", "-p", "no:xdist")
+    result.assert_outcomes(passed=1)
+    assert [line for line in result.outlines if line.startswith("rnn-contracts")] == []
+
+
+def test_a_kit_fixture_activates_the_kit_and_its_header(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_kit="""
+def test_kit(hello_batch, pytestconfig):
+    assert tuple(hello_batch.shape) == (3, 5, 4)
+    assert "error::typeguard.InstrumentationWarning" in pytestconfig.getini("filterwarnings")
+""")
+    result = pytester.runpytest_subprocess("-p", "no:randomly", "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["collected 1 item", "rnn-contracts: torch *, contract checker: typeguard",
+                                 "rnn-contracts devices: cpu*"])
