@@ -227,7 +227,8 @@ def test_violations_are_kept_one_per_paragraph():
     x, hx = case.call()
     with pytest.raises(ContractViolation) as info:
         check_forward(case.module(), x, hx, spec=case.spec)
-    assert [v.split(":")[0] for v in info.value.violations] == ["output", "h_n", "c_n"]
+    assert [(v.kind, v.tensor) for v in info.value.violations] == [
+        ("shape", "output"), ("shape", "h_n"), ("shape", "c_n")]
     assert info.value.title.startswith("LSTM(4, 7, proj_size=6) broke its contract in its result")
 
 

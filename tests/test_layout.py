@@ -10,6 +10,7 @@ import pytest
 import torch
 from torch import nn
 
+from rnn_contracts.errors import render_violation
 from rnn_contracts import ContractViolation, RNNSpec, check_forward
 from rnn_contracts.hello import WORDS
 
@@ -87,8 +88,11 @@ def test_seed_call_breaks_the_batch_seq_dim_contract(hello_batch, device, rnn_se
     with pytest.raises(ContractViolation) as info:
         check_forward(rnn, hello_batch, spec=declared)
     (violation,) = info.value.violations
-    assert violation.startswith("h_n: expected (layers*directions=1, batch=3, hidden=2), got (1, 5, 2)")
-    assert "Check batch_first (spec: True, module: False)" in violation
+    assert (violation.kind, violation.tensor, violation.actual, violation.mistake) == (
+        "shape", "h_n", (1, 5, 2), "batch_first")
+    assert render_violation(violation).startswith(
+        "h_n: expected (layers*directions=1, batch=3, hidden=2), got (1, 5, 2)")
+    assert "Check batch_first (spec: True, module: False)" in violation.hint
 
 
 def test_seed_call_meets_torch_default_contract(hello_batch, device, rnn_seeded):

@@ -13,6 +13,7 @@ import pytest
 import torch
 from torch import nn
 
+from rnn_contracts.errors import render_violation
 from rnn_contracts import (
     CONTRACT_NAMES,
     ContractReport,
@@ -133,12 +134,17 @@ def test_violation_lists_each_failed_contract_with_evidence() -> None:
     assert names == ["differentiability", "reference"]
     assert error.title == ("verify_rnn: ForgetsBiasHh(RNN, 4, 6) broke 2 of 12 contracts on cpu "
                            "(float32): differentiability, reference")
-    assert error.violations[0] == "[differentiability] no gradient reaches bias_hh_l0"
+    texts = [render_violation(v) for v in error.violations]
+    assert texts[0] == "[differentiability] no gradient reaches bias_hh_l0"
     evidence = re.compile(
         r"\[reference\] with no h_0 the module must compute what torch\.nn\.RNN computes with its "
         r"weights: (output|h_n)\[\d+, \d+, \d+\] expected \S+, actual \S+, \|difference\| \S+ "
         r"\(allowed atol 1e-05 \+ rtol 1\.3e-06 \* \|expected\|\)")
-    assert evidence.fullmatch(error.violations[1]), error.violations[1]
+    assert evidence.fullmatch(texts[1]), texts[1]
+    value = error.violations[1]  # the same evidence as fields
+    assert (value.kind, value.contract, value.tolerance) == ("value", "reference", (1.3e-06, 1e-05))
+    assert value.tensor in ("output", "h_n") and len(value.position) == 3
+    assert abs(value.actual - value.expected) == pytest.approx(value.difference)
     passed = [r.name for r in error.report.results if r.status == "passed"]
     assert "final_state" in passed and "reference" not in passed
 

@@ -19,7 +19,7 @@ import torch
 from torch.nn.utils.rnn import PackedSequence
 
 from rnn_contracts import aliases, diagnose, engine
-from rnn_contracts.errors import ContractViolation
+from rnn_contracts.errors import ContractViolation, Violation, shape_text
 from rnn_contracts.spec import NamedShape, RNNSpec
 
 
@@ -58,7 +58,7 @@ class _Checker:
     def __init__(self, spec: RNNSpec, module: Any) -> None:
         self.spec = spec
         self.module = module
-        self.violations: list[str] = []
+        self.violations: list[Violation] = []
         self.facts: CallFacts | None = None
 
     # -- input ----------------------------------------------------------------------------------
@@ -66,35 +66,33 @@ class _Checker:
         spec = self.spec
         if isinstance(x, PackedSequence):
             if not spec.packed:
-                self.violations.append(
-                    "input: a PackedSequence was passed, but the spec declares no packed support "
-                    "(RNNSpec.packed=False)"
-                )
+                self.violations.append(Violation(
+                    "type", "input", "a PackedSequence was passed, but the spec declares no packed "
+                    "support (RNNSpec.packed=False)"))
                 return None
             data = x.data
             batch_sizes = x.batch_sizes
             return CallFacts(True, int(batch_sizes[0]), len(batch_sizes), data.shape[0],
                              data.dtype, data.device, tuple(data.shape))
         if not isinstance(x, torch.Tensor):
-            self.violations.append(f"input: expected a Tensor or PackedSequence, got {type(x).__name__}")
+            self.violations.append(Violation(
+                "type", "input", f"expected a Tensor or PackedSequence, got {type(x).__name__}"))
             return None
         shape = tuple(x.shape)
         if x.dim() == 2:
             if not spec.unbatched:
-                self.violations.append(
-                    f"input: a 2-D (unbatched) tensor {diagnose.shape_text(shape)} was passed, but the "
-                    f"spec declares no unbatched support (RNNSpec.unbatched=False)"
-                )
+                self.violations.append(Violation(
+                    "type", "input", f"a 2-D (unbatched) tensor {shape_text(shape)} was passed, but "
+                    f"the spec declares no unbatched support (RNNSpec.unbatched=False)"))
                 return None
             return CallFacts(False, None, shape[0], 0, x.dtype, x.device, shape)
         if x.dim() == 3:
             batch, seq = (shape[0], shape[1]) if spec.batch_first else (shape[1], shape[0])
             return CallFacts(False, batch, seq, 0, x.dtype, x.device, shape)
         expected = spec.input_shape(2, 3)
-        self.violations.append(
-            f"input: expected a 3-D tensor {diagnose.shape_text(expected.names)} or a 2-D unbatched "
-            f"one, got {x.dim()}-D {diagnose.shape_text(shape)}"
-        )
+        self.violations.append(Violation(
+            "type", "input", f"expected a 3-D tensor {shape_text(expected.names)} or a 2-D "
+            f"unbatched one, got {x.dim()}-D {shape_text(shape)}"))
         return None
 
     def check_tensor(self, name: str, value: Any, alias: Any, expected: NamedShape) -> None:
@@ -102,7 +100,8 @@ class _Checker:
         facts = self.facts
         assert facts is not None
         if not isinstance(value, torch.Tensor):
-            self.violations.append(f"{name}: expected a Tensor of shape {expected}, got {type(value).__name__}")
+            self.violations.append(Violation(
+                "type", name, f"expected a Tensor of shape {expected}, got {type(value).__name__}"))
             return
         actual = tuple(value.shape)
         accepted = engine.accepts(value, alias)
@@ -113,10 +112,9 @@ class _Checker:
                     f"{name} {actual} against {expected}; please report this"
                 )
             if actual == expected.sizes:
-                self.violations.append(
-                    f"{name}: shape {diagnose.shape_text(actual)} is right, but the dtype {value.dtype} "
-                    f"is not a floating-point type"
-                )
+                self.violations.append(Violation(
+                    "dtype", name, f"the shape {shape_text(actual)} is right",
+                    expected="a floating-point dtype", actual=value.dtype))
                 return
             hint = diagnose.shape_hint(name, expected, actual, self.spec, self.module, facts.seq)
             self.violations.append(
@@ -142,17 +140,16 @@ class _Checker:
                 if prefix == "0":
                     self.violations.append(diagnose.lstm_hx_hint(spec, value))
                 else:
-                    self.violations.append(
-                        "h_n: LSTM returns (output, (h_n, c_n)), but the module returned a single "
-                        f"state tensor {diagnose.shape_text(tuple(value.shape))}"
-                    )
+                    self.violations.append(Violation(
+                        "type", "h_n", "LSTM returns (output, (h_n, c_n)), but the module returned "
+                        f"a single state tensor {shape_text(tuple(value.shape))}"))
                 return
             if not isinstance(value, (tuple, list)) or len(value) != 2:
                 what = "hx" if prefix == "0" else "the state"
-                self.violations.append(
-                    f"{what}: LSTM states must be a pair (h_{prefix}, c_{prefix}), got {type(value).__name__}"
-                    + (f" of length {len(value)}" if isinstance(value, (tuple, list)) else "")
-                )
+                self.violations.append(Violation(
+                    "type", what, f"LSTM states must be a pair (h_{prefix}, c_{prefix}), got "
+                    f"{type(value).__name__}"
+                    + (f" of length {len(value)}" if isinstance(value, (tuple, list)) else "")))
                 return
             h, c = value
             self.check_tensor(f"h_{prefix}", h, aliases.state_alias("h", unbatched),
@@ -164,7 +161,8 @@ class _Checker:
             if prefix == "0":
                 self.violations.append(diagnose.tuple_hx_hint(spec))
             else:
-                self.violations.append(f"h_n: {spec.mode} returns a single state tensor h_n, got a {type(value).__name__}")
+                self.violations.append(Violation(
+                    "type", "h_n", f"{spec.mode} returns a single state tensor h_n, got a {type(value).__name__}"))
             return
         self.check_tensor(f"h_{prefix}", value, aliases.state_alias("h", unbatched),
                           spec.state_shape(facts.batch, "h"))
@@ -188,22 +186,20 @@ class _Checker:
         facts, spec = self.facts, self.spec
         assert facts is not None
         if not isinstance(result, (tuple, list)) or len(result) != 2:
-            self.violations.append(
-                f"result: torch's recurrent layers return (output, h_n), got {_describe(result)}"
-            )
+            self.violations.append(Violation(
+                "type", "result", f"torch's recurrent layers return (output, h_n), got {_describe(result)}"))
             return
         output, state = result
         if facts.packed:
             if not isinstance(output, PackedSequence):
-                self.violations.append(
-                    f"output: a PackedSequence in must give a PackedSequence out, got {_describe(output)}"
-                )
+                self.violations.append(Violation(
+                    "type", "output", f"a PackedSequence in must give a PackedSequence out, got {_describe(output)}"))
             else:
                 if not torch.equal(output.batch_sizes, x.batch_sizes):
-                    self.violations.append(
-                        f"output: batch_sizes {output.batch_sizes.tolist()} differ from the input's "
-                        f"{x.batch_sizes.tolist()}"
-                    )
+                    self.violations.append(Violation(
+                        "evidence", "output", f"batch_sizes {output.batch_sizes.tolist()} differ from "
+                        f"the input's {x.batch_sizes.tolist()}", expected=x.batch_sizes.tolist(),
+                        actual=output.batch_sizes.tolist()))
                 self.check_tensor("output", output.data, aliases.PackedOutputData,
                                   spec.packed_data_shape(facts.total, "output"))
         else:
@@ -214,7 +210,7 @@ class _Checker:
 
 def _describe(value: Any) -> str:
     if isinstance(value, torch.Tensor):
-        return f"a Tensor {diagnose.shape_text(tuple(value.shape))}"
+        return f"a Tensor {shape_text(tuple(value.shape))}"
     if isinstance(value, (tuple, list)):
         return f"a {type(value).__name__} of length {len(value)}"
     return type(value).__name__
@@ -225,7 +221,7 @@ def _title(spec: RNNSpec, x: Any, stage: str) -> str:
     return f"{spec.describe()} broke its contract {stage} on {what} [checker: {engine.get_checker()}]"
 
 
-def inputs_violations(spec: RNNSpec, x: Any, hx: Any = None, module: Any = None) -> list[str]:
+def inputs_violations(spec: RNNSpec, x: Any, hx: Any = None, module: Any = None) -> list[Violation]:
     """Violations of the input contract (x and hx), without running anything."""
     checker = _Checker(spec, module)
     with engine.scope():
@@ -233,7 +229,7 @@ def inputs_violations(spec: RNNSpec, x: Any, hx: Any = None, module: Any = None)
     return checker.violations
 
 
-def call_violations(spec: RNNSpec, x: Any, hx: Any, result: Any, module: Any = None) -> list[str]:
+def call_violations(spec: RNNSpec, x: Any, hx: Any, result: Any, module: Any = None) -> list[Violation]:
     """Violations of the whole call: inputs, then the module's result, with dimensions bound across."""
     checker = _Checker(spec, module)
     with engine.scope():

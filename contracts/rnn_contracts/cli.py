@@ -152,7 +152,7 @@ def run(argv: Sequence[str] | None = None) -> int:
         try:
             reports[device] = verify_rnn(module, spec, device=device)
         except ContractViolation as exc:
-            reports[device] = exc.report  # type: ignore[attr-defined]
+            reports[device] = exc.report
     seed = None
     if not args.target:
         from rnn_contracts.seed import layout_verdict, seed_checks

@@ -12,22 +12,23 @@ names and sizes, and a hint where the mismatch matches a known mistake:
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import torch
 from torch.nn.utils.rnn import PackedSequence
 
+from rnn_contracts.errors import Violation, shape_text
 from rnn_contracts.spec import NamedShape, RNNSpec
 
 
-def bound_text(bound: dict[str, int]) -> str:
-    """``batch=3 seq=5 dim=4 ...``: the sizes the check bound, in a stable order."""
-    order = ("batch", "seq", "total", "dim", "hidden", "cell", "layers", "directions")
-    return " ".join(f"{name}={bound[name]}" for name in order if name in bound)
+@dataclass(frozen=True)
+class Hint:
+    """A known mistake that explains a mismatch: its code (for code that acts on it) and the
+    sentence a person reads."""
 
-
-def shape_text(shape: Sequence[int]) -> str:
-    return "(" + ", ".join(str(s) for s in shape) + ")"
+    mistake: str
+    text: str
 
 
 def shape_violation(
@@ -35,16 +36,11 @@ def shape_violation(
     expected: NamedShape,
     actual: Sequence[int],
     bound: dict[str, int],
-    hint: str | None,
-) -> str:
-    """The paragraph for a tensor whose shape broke its contract."""
-    lines = [
-        f"{name}: expected {expected}, got {shape_text(actual)}",
-        f"  bound: {bound_text(bound)}",
-    ]
-    if hint:
-        lines.append(f"  hint: {hint}")
-    return "\n".join(lines)
+    hint: Hint | None,
+) -> Violation:
+    """A tensor whose shape broke its contract."""
+    return Violation("shape", name, expected=expected, actual=tuple(actual), bound=dict(bound),
+                     hint=hint.text if hint else None, mistake=hint.mistake if hint else None)
 
 
 def _module_batch_first(module: Any) -> str:
@@ -59,7 +55,7 @@ def shape_hint(
     spec: RNNSpec,
     module: Any = None,
     seq: int | None = None,
-) -> str | None:
+) -> Hint | None:
     """A hint when ``actual`` matches a known mistake, else None (``seq``: the input's seq length)."""
     actual = tuple(actual)
     sizes = expected.sizes
@@ -71,93 +67,90 @@ def shape_hint(
         swapped = list(sizes)
         swapped[i], swapped[j] = swapped[j], swapped[i]
         if sizes[i] != sizes[j] and actual == tuple(swapped):
-            return (
+            return Hint("batch_first", (
                 f"batch and seq are swapped: the layer laid out {name} as "
                 f"({'seq, batch' if spec.batch_first else 'batch, seq'}, ...). "
                 f"Check batch_first (spec: {spec.batch_first}, module: {_module_batch_first(module)})"
-            )
+            ))
     if name in ("h_0", "h_n", "c_0", "c_n") and len(sizes) == 3:
         stacks, batch, feat = sizes
         if stacks != batch and actual == (batch, stacks, feat):
-            return (
+            return Hint("state_batch_first", (
                 f"{name} is laid out batch-first; torch keeps h and c states as "
                 f"(num_layers * D, batch, H_out) whatever batch_first is (pytorch/pytorch#4145)"
-            )
+            ))
         if actual[0] == stacks and actual[2] == feat and actual[1] != batch and name in ("h_n", "c_n"):
             if actual[1] == seq:
                 read_as = "(batch, seq, dim)" if not spec.batch_first else "(seq, batch, dim)"
-                return (
+                return Hint("batch_first", (
                     f"{name}'s batch is {actual[1]}, the input's seq length: the module read the "
                     f"input as {read_as}, {seq} sequences of length {batch}. Check batch_first "
                     f"(spec: {spec.batch_first}, module: {_module_batch_first(module)})"
-                )
-            return (
+                ))
+            return Hint("state_batch", (
                 f"{name}'s batch is {actual[1]}, not the input's batch {batch}: states must keep "
                 f"one row per sequence of the batch"
-            )
+            ))
     return _feature_hint(name, expected, actual, spec)
 
 
-def _rank_hint(name: str, expected: NamedShape, actual: tuple[int, ...]) -> str | None:
+def _rank_hint(name: str, expected: NamedShape, actual: tuple[int, ...]) -> Hint | None:
     if name == "input":
-        return "the input must be 3-D (batched) or 2-D (unbatched, if the spec allows it)"
+        return Hint("input_rank", "the input must be 3-D (batched) or 2-D (unbatched, if the spec allows it)")
     if len(actual) == len(expected) - 1:
-        return f"{name} lost an axis: a batched call must keep the batch axis"
+        return Hint("lost_axis", f"{name} lost an axis: a batched call must keep the batch axis")
     if len(actual) == len(expected) + 1:
-        return f"{name} has an extra axis: with unbatched (2-D) input, states have no batch axis"
+        return Hint("extra_axis", f"{name} has an extra axis: with unbatched (2-D) input, states have no batch axis")
     return None
 
 
 def _feature_hint(
     name: str, expected: NamedShape, actual: tuple[int, ...], spec: RNNSpec
-) -> str | None:
+) -> Hint | None:
     want, got = expected.sizes[-1], actual[-1]
     if name == "input" and got != want:
-        return f"the last axis of the input holds its features: dim = input_size = {spec.input_size}"
+        return Hint("input_size", f"the last axis of the input holds its features: dim = input_size = {spec.input_size}")
     if name == "output" and spec.bidirectional and got == spec.h_out:
-        return (
+        return Hint("bidirectional_features", (
             f"a bidirectional layer concatenates both directions: output has D * H_out = "
             f"{want} features, forward in [..., :{spec.h_out}], backward in [..., {spec.h_out}:]"
-        )
+        ))
     if spec.proj_size and name in ("output", "h_0", "h_n") and got == spec.hidden_size * (
         want // spec.proj_size
     ):
-        return (
+        return Hint("proj_size", (
             f"with proj_size={spec.proj_size}, output and h use proj_size while c uses "
             f"hidden_size={spec.hidden_size}"
-        )
+        ))
     if spec.proj_size and name in ("c_0", "c_n") and got == spec.proj_size:
-        return f"c_0 / c_n keep hidden_size={spec.hidden_size} even with proj_size={spec.proj_size}"
+        return Hint("proj_size", f"c_0 / c_n keep hidden_size={spec.hidden_size} even with proj_size={spec.proj_size}")
     if name in ("h_0", "h_n", "c_0", "c_n") and len(actual) >= 2 and got == want:
         stacks = spec.num_layers * spec.num_directions
         if actual[0] != stacks:
-            return (
+            return Hint("state_stacks", (
                 f"the first axis of {name} stacks layers and directions: num_layers * D = {stacks}, "
                 f"ordered as view(num_layers, D, batch, H_out)"
-            )
+            ))
     return None
 
 
-def lstm_hx_hint(spec: RNNSpec, hx: Any) -> str:
-    """The paragraph for an LSTM given one tensor as hx (pytorch/pytorch#45437)."""
+def lstm_hx_hint(spec: RNNSpec, hx: Any) -> Violation:
+    """An LSTM given one tensor as hx (pytorch/pytorch#45437)."""
     shape = shape_text(tuple(hx.shape)) if hasattr(hx, "shape") else type(hx).__name__
-    return (
-        f"hx: LSTM takes hx as a tuple (h_0, c_0); one tensor {shape} was passed\n"
-        f"  hint: pass (h_0, c_0), with c_0 of shape (layers*directions, batch, cell="
-        f"{spec.h_cell})"
-    )
+    return Violation("type", "hx", f"LSTM takes hx as a tuple (h_0, c_0); one tensor {shape} was passed",
+                     hint=f"pass (h_0, c_0), with c_0 of shape (layers*directions, batch, cell={spec.h_cell})",
+                     mistake="lstm_hx_tensor")
 
 
-def tuple_hx_hint(spec: RNNSpec) -> str:
-    return (
-        f"hx: {spec.mode} takes a single tensor h_0, but a tuple was passed\n"
-        f"  hint: only LSTM takes (h_0, c_0)"
-    )
+def tuple_hx_hint(spec: RNNSpec) -> Violation:
+    """A tuple given as hx to a mode that takes one tensor."""
+    return Violation("type", "hx", f"{spec.mode} takes a single tensor h_0, but a tuple was passed",
+                     hint="only LSTM takes (h_0, c_0)", mistake="tuple_hx")
 
 
-def attribute_violation(name: str, what: str, got: Any, want: Any, whose: str) -> str:
-    """The paragraph for a dtype or device mismatch."""
-    return f"{name}: {what} {got}, expected {want} ({whose})"
+def attribute_violation(name: str, what: str, got: Any, want: Any, whose: str) -> Violation:
+    """A dtype or device mismatch (``what``: "dtype" or "device")."""
+    return Violation(what, name, whose, expected=want, actual=got)  # type: ignore[arg-type]
 
 
 def describe_input(x: Any, hx: Any = None) -> str:

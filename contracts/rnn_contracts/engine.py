@@ -93,7 +93,7 @@ def selftest(checker: str | None = None) -> None:
     """Feed the engine one accepted and several deliberate mismatches; raise if any is missed.
 
     Raises :class:`SelfTestError` when a mismatch is accepted (the checker checks nothing) or a
-    correct tensor is rejected. The pytest plugin runs this at session start.
+    correct tensor is rejected. The pytest plugin runs it when the kit activates in a session.
     """
     from rnn_contracts.aliases import BatchFirstInput, HiddenState, SeqFirstOutput
 

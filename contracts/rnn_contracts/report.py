@@ -4,6 +4,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
+from rnn_contracts.errors import Violation
 from rnn_contracts.spec import RNNSpec
 
 #: "known limitation": the module failed exactly as torch's own layers do on this path (the
@@ -13,13 +14,20 @@ Status = Literal["passed", "failed", "not applicable", "known limitation"]
 
 @dataclass(frozen=True)
 class ContractResult:
-    """One contract's outcome: ``detail`` is the evidence (failed), the reason (not applicable)
-    or the upstream limitation (known limitation)."""
+    """One contract's outcome: ``detail`` is the evidence as text (failed), the reason (not
+    applicable) or the upstream limitation (known limitation); ``evidence`` the failure's
+    structured record."""
 
     name: str
     status: Status
     detail: str = ""
     seconds: float = 0.0
+    evidence: Violation | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        out = {"name": self.name, "status": self.status, "detail": self.detail, "seconds": self.seconds}
+        out["evidence"] = self.evidence.to_dict() if self.evidence is not None else None
+        return out
 
 
 @dataclass(frozen=True)
@@ -55,7 +63,7 @@ class ContractReport:
             "device": self.device,
             "dtype": self.dtype,
             "ok": self.ok,
-            "results": [asdict(r) for r in self.results],
+            "results": [r.to_dict() for r in self.results],
         }
 
     def table(self) -> str:

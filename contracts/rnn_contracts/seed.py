@@ -84,7 +84,8 @@ def seed_checks(device: str) -> tuple[list[SeedCheck], torch.Tensor]:
             with torch.no_grad():
                 check_forward(rnn, x, spec=spec.replace(batch_first=True))
         except ContractViolation as exc:
-            assert "batch_first" in str(exc), f"the violation does not name batch_first: {exc}"
+            mistakes = [v.mistake for v in exc.violations]
+            assert "batch_first" in mistakes, f"the violation does not name batch_first: {exc}"
             return "violated as it must be: h_n has batch 5, not 3 (hint names batch_first)"
         raise AssertionError("declaring (batch, seq, dim) on the note's call raised nothing")
 

@@ -10,11 +10,12 @@ import contextlib
 import copy
 import time
 from collections.abc import Iterable, Iterator
+from dataclasses import replace
 from typing import Any
 
 import torch
 
-from rnn_contracts.errors import ContractViolation
+from rnn_contracts.errors import ContractViolation, Violation, render_violation
 from rnn_contracts.probes import (
     CONTRACT_NAMES, CONTRACTS, Context, Contract, KnownLimitation, NotApplicable, ProbeFailure,
 )
@@ -83,7 +84,7 @@ def _select(contracts: Iterable[str] | None) -> list[Contract]:
 
 def _run_one(contract: Contract, ctx: Context) -> ContractResult:
     start = time.perf_counter()
-    status, detail = "passed", ""
+    status, detail, evidence = "passed", "", None
     try:
         with torch.no_grad():
             contract.probe(ctx)
@@ -91,11 +92,17 @@ def _run_one(contract: Contract, ctx: Context) -> ContractResult:
         status, detail = "not applicable", str(exc)
     except KnownLimitation as exc:
         status, detail = "known limitation", str(exc)
-    except (ProbeFailure, ContractViolation) as exc:
-        status, detail = "failed", str(exc)
+    except ProbeFailure as exc:
+        status, evidence = "failed", exc.violation
+    except ContractViolation as exc:
+        status, evidence = "failed", Violation("evidence", detail=exc.title, causes=tuple(exc.violations))
     except Exception as exc:  # the probe could not read the module's result: evidence too
-        status, detail = "failed", f"the module's result broke the probe: {type(exc).__name__}: {exc}"
-    return ContractResult(contract.name, status, detail, time.perf_counter() - start)
+        status, evidence = "failed", Violation(
+            "evidence", detail=f"the module's result broke the probe: {type(exc).__name__}: {exc}")
+    if evidence is not None:
+        evidence = evidence.in_contract(contract.name)
+        detail = render_violation(replace(evidence, contract=None))
+    return ContractResult(contract.name, status, detail, time.perf_counter() - start, evidence)
 
 
 def describe_module(module: Any) -> str:
@@ -143,11 +150,10 @@ def verify_rnn(
                             str(dtype).replace("torch.", ""), results)
     if not report.ok:
         names = ", ".join(r.name for r in report.failures)
-        error = ContractViolation(
+        raise ContractViolation(
             f"verify_rnn: {report.module} broke {len(report.failures)} of {len(results)} contracts "
             f"on {report.device} ({report.dtype}): {names}",
-            [f"[{r.name}] {r.detail}" for r in report.failures],
+            [r.evidence for r in report.failures if r.evidence is not None],
+            report,
         )
-        error.report = report  # type: ignore[attr-defined]
-        raise error
     return report

@@ -18,6 +18,7 @@ from typing import Any
 import torch
 
 from rnn_contracts.diagnose import describe_input, first_line
+from rnn_contracts.errors import Violation, render_violation
 from rnn_contracts.spec import RNNSpec
 
 #: (rtol, atol) of every value comparison, per dtype: torch.testing.assert_close's defaults, except
@@ -37,7 +38,13 @@ DEFAULT_TOLERANCES: dict[torch.dtype, tuple[float, float]] = {
 
 
 class ProbeFailure(Exception):
-    """The module broke the probe's contract; the message is the evidence."""
+    """The module broke the probe's contract: ``violation`` is the evidence (a sentence becomes
+    an "evidence" Violation); ``cause`` the module's own exception, when it raised one."""
+
+    def __init__(self, evidence: str | Violation, *, cause: BaseException | None = None) -> None:
+        self.violation = evidence if isinstance(evidence, Violation) else Violation("evidence", detail=evidence)
+        self.cause = cause
+        super().__init__(render_violation(self.violation))
 
 
 class NotApplicable(Exception):
@@ -126,7 +133,7 @@ class Context:
         except Exception as exc:  # the module's own error is evidence, never a bare crash
             raise ProbeFailure(
                 f"the module raised {type(exc).__name__} on {label} "
-                f"({describe_input(x, hx)}): {first_line(exc)}"
+                f"({describe_input(x, hx)}): {first_line(exc)}", cause=exc
             ) from exc
 
     def split(self, raw: Any, *, batched: bool = True) -> Result:
@@ -171,12 +178,9 @@ class Context:
         if bool((excess > 0).any()) or bool(bad.any()):
             flat = int(torch.argmax(torch.where(bad, torch.full_like(excess, float("inf")), excess)))
             pos = tuple(int(i) for i in torch.unravel_index(torch.tensor(flat), a.shape))
-            diff = float((a[pos] - e[pos]).abs())
-            raise ProbeFailure(
-                f"{why}: {what}[{', '.join(map(str, pos))}] expected {float(e[pos]):.6g}, "
-                f"actual {float(a[pos]):.6g}, |difference| {diff:.3g} "
-                f"(allowed atol {self.atol:g} + rtol {self.rtol:g} * |expected|)"
-            )
+            raise ProbeFailure(Violation(
+                "value", what, why, expected=float(e[pos]), actual=float(a[pos]), position=pos,
+                tolerance=(self.rtol, self.atol), difference=float((a[pos] - e[pos]).abs())))
 
     def assert_differs(self, what: str, a: torch.Tensor, b: torch.Tensor, why: str) -> None:
         """Raise ProbeFailure when a and b agree everywhere within tolerance.

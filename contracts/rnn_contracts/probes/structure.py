@@ -4,7 +4,7 @@ from __future__ import annotations
 import torch
 
 from rnn_contracts.checks import check_forward
-from rnn_contracts.errors import ContractViolation
+from rnn_contracts.errors import ContractViolation, Violation
 from rnn_contracts.diagnose import describe_input, first_line
 from rnn_contracts.probes.base import Context, NotApplicable, ProbeFailure
 
@@ -31,11 +31,12 @@ def _check(ctx: Context, label: str, xs: torch.Tensor, hx: object = None) -> Non
     try:
         check_forward(ctx.module, x, hx, spec=ctx.spec)
     except ContractViolation as exc:
-        raise ProbeFailure(f"on {label}: {exc}") from exc
+        raise ProbeFailure(Violation("evidence", detail=f"on {label}: {exc.title}",
+                                     causes=tuple(exc.violations))) from exc
     except Exception as exc:
         raise ProbeFailure(
             f"the module raised {type(exc).__name__} on {label} ({describe_input(x, hx)}): "
-            f"{first_line(exc)}"
+            f"{first_line(exc)}", cause=exc
         ) from exc
 
 
