@@ -9,7 +9,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import replace
 from typing import Any
 
@@ -105,6 +105,16 @@ def _run_one(contract: Contract, ctx: Context) -> ContractResult:
     return ContractResult(contract.name, status, detail, time.perf_counter() - start, evidence)
 
 
+def _run_reporting(contract: Contract, ctx: Context,
+                   progress: Callable[[str, ContractResult | None], None] | None) -> ContractResult:
+    if progress is not None:
+        progress(contract.name, None)
+    result = _run_one(contract, ctx)
+    if progress is not None:
+        progress(contract.name, result)
+    return result
+
+
 def describe_module(module: Any) -> str:
     """torch's one-line repr (``LSTM(4, 6, num_layers=2)``), or ``Name(...)`` for a module whose
     repr spans several lines."""
@@ -121,12 +131,15 @@ def verify_rnn(
     device: str | torch.device | None = None,
     dtype: torch.dtype | None = None,
     contracts: Iterable[str] | None = None,
+    progress: Callable[[str, ContractResult | None], None] | None = None,
 ) -> ContractReport:
     """Check that ``module`` honours the semantics of torch.nn.RNN / LSTM / GRU.
 
     ``spec`` defaults to ``RNNSpec.from_module(module)``. ``device`` / ``dtype`` default to the
     module's own; when they differ, a copy of the module is moved there (the module itself is
     never moved). ``contracts`` selects contracts by name (default: all, see CONTRACT_NAMES).
+    ``progress(name, None)`` is called when a contract starts and ``progress(name, result)``
+    when it has finished (the command line's live progress).
 
     Returns a :class:`ContractReport` when every applicable contract holds; raises
     :class:`ContractViolation` listing each failed contract with its evidence otherwise (the
@@ -145,7 +158,7 @@ def verify_rnn(
         if isinstance(target, torch.nn.Module):
             target.eval()
         ctx = Context(target, spec, device, dtype)
-        results = tuple(_run_one(c, ctx) for c in selected)
+        results = tuple(_run_reporting(c, ctx, progress) for c in selected)
     report = ContractReport(describe_module(module), spec, str(device),
                             str(dtype).replace("torch.", ""), results)
     if not report.ok:
