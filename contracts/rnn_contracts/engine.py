@@ -20,6 +20,7 @@ from jaxtyping import jaxtyped
 
 from rnn_contracts.aliases import SpecDims
 from rnn_contracts.errors import SelfTestError
+from rnn_contracts.layouts import SPEC_DIMS
 
 CHECKERS = ("typeguard", "beartype")
 ENV_CHECKER = "RNN_CONTRACTS_CHECKER"
@@ -78,13 +79,11 @@ def scope() -> Iterator[None]:
 
 
 def bind_spec(dims: dict[str, int]) -> None:
-    """Bind layers, directions, hidden, cell and dim in the current scope.
+    """Bind the sizes the spec fixes (layouts.SPEC_DIMS, in SpecDims' order) in the current scope.
 
     A zero-strided view of a 0-d tensor carries the shape without allocating its elements.
     """
-    carrier = torch.empty(()).expand(
-        dims["layers"], dims["directions"], dims["hidden"], dims["cell"], dims["dim"]
-    )
+    carrier = torch.empty(()).expand(*(dims[name] for name in SPEC_DIMS))
     if not accepts(carrier, SpecDims):  # pragma: no cover - a fresh scope always binds
         raise SelfTestError("could not bind the spec's dimensions in a fresh jaxtyped scope")
 

@@ -1,16 +1,10 @@
 """RNNSpec: what a recurrent layer promises, in the vocabulary of the torch recurrent API.
 
 The shapes encode the "Inputs" and "Outputs" sections of the torch.nn.RNN, torch.nn.LSTM and
-torch.nn.GRU documentation:
-
-* input: (L, N, H_in) with batch_first=False, (N, L, H_in) with batch_first=True, (L, H_in) unbatched;
-* output: same layout as the input with D * H_out features (D = 2 if bidirectional else 1);
-* h_0 / h_n: (D * num_layers, N, H_out), never batch-first; (D * num_layers, H_out) unbatched;
-* c_0 / c_n (LSTM only): (D * num_layers, N, H_cell);
-* H_out = proj_size if proj_size > 0 else hidden_size, H_cell = hidden_size.
-
-Dimension names used everywhere in the kit (messages, aliases): batch, seq, dim (input features),
-hidden (H_out), cell (H_cell), layers, directions, total (rows of a PackedSequence).
+torch.nn.GRU documentation, through the one table of :mod:`rnn_contracts.layouts` (which axes
+each tensor has in each layout); the spec supplies the sizes: dim = input_size, hidden = H_out
+(proj_size if > 0 else hidden_size), cell = H_cell (hidden_size), layers = num_layers,
+directions = D (2 if bidirectional else 1).
 """
 from __future__ import annotations
 
@@ -19,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from rnn_contracts.errors import SpecError
+from rnn_contracts.layouts import Layout, Role, axes, layout_of, size_of
 
 Mode = Literal["RNN", "LSTM", "GRU"]
 _MODES = ("RNN", "LSTM", "GRU")
@@ -42,10 +37,6 @@ class NamedShape(tuple):
 
     def __str__(self) -> str:
         return "(" + ", ".join(f"{name}={size}" for name, size in self) + ")"
-
-
-def _shape(*axes: tuple[str, int]) -> NamedShape:
-    return NamedShape(axes)
 
 
 @dataclass(frozen=True)
@@ -168,37 +159,30 @@ class RNNSpec:
             "directions": self.num_directions,
         }
 
-    # -- expected shapes ------------------------------------------------------------------------
+    # -- expected shapes (from the one table in rnn_contracts.layouts) -----------------------
+    def shape(self, role: Role, layout: Layout, **sizes: int) -> NamedShape:
+        """The named shape of ``role`` in ``layout``; ``sizes`` gives batch, seq or total."""
+        known = {**self.dims(), **sizes}
+        return NamedShape(tuple((name, size_of(name, known)) for name in axes(role, layout)))
+
+    def _call_layout(self, batch: int | None) -> Layout:
+        return layout_of(batch_first=self.batch_first, unbatched=batch is None)
+
     def input_shape(self, batch: int | None, seq: int) -> NamedShape:
         """Expected input shape; ``batch=None`` means unbatched (2-D) input."""
-        if batch is None:
-            return _shape(("seq", seq), ("dim", self.input_size))
-        if self.batch_first:
-            return _shape(("batch", batch), ("seq", seq), ("dim", self.input_size))
-        return _shape(("seq", seq), ("batch", batch), ("dim", self.input_size))
+        return self.shape("input", self._call_layout(batch), batch=batch or 0, seq=seq)
 
     def output_shape(self, batch: int | None, seq: int) -> NamedShape:
         """Expected output shape: the input's layout with directions*hidden features."""
-        feat = ("directions*hidden", self.num_directions * self.h_out)
-        if batch is None:
-            return _shape(("seq", seq), feat)
-        if self.batch_first:
-            return _shape(("batch", batch), ("seq", seq), feat)
-        return _shape(("seq", seq), ("batch", batch), feat)
+        return self.shape("output", self._call_layout(batch), batch=batch or 0, seq=seq)
 
     def state_shape(self, batch: int | None, which: str = "h") -> NamedShape:
         """Expected h_0/h_n (``which="h"``) or c_0/c_n (``which="c"``) shape, never batch-first."""
-        stacks = ("layers*directions", self.num_layers * self.num_directions)
-        last = ("hidden", self.h_out) if which == "h" else ("cell", self.h_cell)
-        if batch is None:
-            return _shape(stacks, last)
-        return _shape(stacks, ("batch", batch), last)
+        return self.shape("h" if which == "h" else "c", self._call_layout(batch), batch=batch or 0)
 
     def packed_data_shape(self, total: int, which: str) -> NamedShape:
         """Rows of a PackedSequence's ``data``: input (total, dim), output (total, directions*hidden)."""
-        if which == "input":
-            return _shape(("total", total), ("dim", self.input_size))
-        return _shape(("total", total), ("directions*hidden", self.num_directions * self.h_out))
+        return self.shape("input" if which == "input" else "output", "packed", total=total)
 
     def expected_shapes(self, batch: int | None, seq: int) -> dict[str, NamedShape]:
         """Every tensor of one forward call, by the names the torch docs use."""
