@@ -1,6 +1,6 @@
 """verify_rnn in half precision: torch's own layers pass, and the bug zoo is still caught.
 
-Half-precision comparisons use atol one ulp at 1.0 (contracts/probes/base.py says why); these
+Half-precision comparisons use atol one ulp at 1.0 (the run-vs-run rows of rnn_contracts.precision say why); these
 tests are the evidence that this is loose enough for correct layers and tight enough for bugs.
 """
 from __future__ import annotations

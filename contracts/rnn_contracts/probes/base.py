@@ -19,23 +19,8 @@ import torch
 
 from rnn_contracts.diagnose import describe_input, first_line
 from rnn_contracts.errors import Violation, render_violation
+from rnn_contracts.precision import probe_tolerance
 from rnn_contracts.spec import RNNSpec
-
-#: (rtol, atol) of every value comparison, per dtype: torch.testing.assert_close's defaults, except
-#: atol in float16 and bfloat16. Every probe compares two computations that should agree (two
-#: chunks vs one run, unbatched vs batch 1, packed vs alone, the module vs torch's layer); in half
-#: precision the two round at different points, by about one ulp of the O(1) states, not of each
-#: element, so a value near 0 differs by ~1e-3 (float16) or ~1e-2 (bfloat16) absolute. Measured
-#: on torch's own layers: up to 1.8e-4 (float16) and 9.8e-4 (bfloat16) against the default atol
-#: 1e-5. atol is one ulp at 1.0 instead: 2**-10 ~ 1e-3 (float16) and 2**-7 ~ 7.8e-3, rounded up to
-#: 1e-2 (bfloat16), as in rnn_contracts.precision's CUDA rows. float32 and float64 keep the defaults.
-DEFAULT_TOLERANCES: dict[torch.dtype, tuple[float, float]] = {
-    torch.float16: (1e-3, 1e-3),
-    torch.bfloat16: (1.6e-2, 1e-2),
-    torch.float32: (1.3e-6, 1e-5),
-    torch.float64: (1e-7, 1e-7),
-}
-
 
 class ProbeFailure(Exception):
     """The module broke the probe's contract: ``violation`` is the evidence (a sentence becomes
@@ -89,7 +74,8 @@ class Context:
         self.dtype = dtype
         self.generator = torch.Generator(device="cpu").manual_seed(seed)
         self.batch, self.seq = pick_sizes(spec)
-        self.rtol, self.atol = DEFAULT_TOLERANCES.get(dtype, (1.3e-6, 1e-5))
+        tolerance = probe_tolerance(dtype)  # the run-vs-run rows of rnn_contracts.precision
+        self.rtol, self.atol = tolerance.rtol, tolerance.atol
         self._cache: dict[str, Any] = {}
 
     # -- inputs ---------------------------------------------------------------------------------
