@@ -315,6 +315,7 @@ def test_onnx_reports_value_drift_with_the_worst_position(monkeypatch: pytest.Mo
 
 # -- checked() under export and compile (slow): what torch 2.13 does today ----------------------
 @pytest.mark.slow
+@pytest.mark.filterwarnings("ignore:Dynamo does not know how to trace")
 def test_checked_module_under_export_and_compile() -> None:
     """CheckedModule exports with static shapes; with a dynamic axis its per-signature cache
     hashes a symbolic size and export fails; torch.compile(fullgraph=True) cannot trace the

@@ -258,7 +258,8 @@ def export(ctx: Context) -> None:
 # -- ONNX ----------------------------------------------------------------------------------------
 def _import(name: str) -> Any:
     try:
-        return importlib.import_module(name)
+        with _quiet():
+            return importlib.import_module(name)
     except ImportError as exc:
         raise NotApplicable(f"the onnx contract needs {name}, which is not installed: {INSTALL}") from exc
 
@@ -267,7 +268,8 @@ def _exporter_available(exporter: str) -> str | None:
     """None when the exporter can run, else why not."""
     if exporter == "dynamo":
         try:
-            importlib.import_module("onnxscript")
+            with _quiet():
+                importlib.import_module("onnxscript")
         except ImportError:
             return "not available: the dynamo exporter needs onnxscript (pip install onnxscript)"
     return None
@@ -389,7 +391,8 @@ def compile(ctx: Context) -> None:  # noqa: A001 - the contract's name
     from rnn_contracts.probes.temporal import causality
 
     try:
-        compiled = torch.compile(ctx.module)
+        with _quiet():
+            compiled = torch.compile(ctx.module)
     except Exception as exc:  # noqa: BLE001
         raise ProbeFailure(f"torch.compile refused the module: {type(exc).__name__}: {_one_line(exc)}") from exc
     sizes = [(ctx.batch, ctx.seq), unseen_sizes(ctx.spec)[0]]
