@@ -124,7 +124,8 @@ def make_variants(module: torch.nn.RNNBase) -> dict[str, Variant]:
             return module(x)
 
         variants["check_shapes"] = check_shapes_variant
-    variants["checked"] = rnn_contracts.checked(module)
+    # checked() checks a module in place: a copy, so the other variants keep the plain module.
+    variants["checked"] = rnn_contracts.checked(copy.deepcopy(module))
     return variants
 
 

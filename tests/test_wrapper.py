@@ -8,7 +8,8 @@ import pytest
 import torch
 from torch.nn.utils.rnn import pack_padded_sequence
 
-from rnn_contracts import CheckedModule, ContractViolation, RNNSpec, check_forward, checked
+import rnn_contracts
+from rnn_contracts import CheckedModule, ContractViolation, RNNSpec, check_forward, checked, unchecked
 from rnn_contracts import wrapper as wrapper_module
 
 SPEC = RNNSpec(mode="RNN", input_size=4, hidden_size=2)
@@ -158,7 +159,7 @@ def test_the_cache_is_bounded(rnn: torch.nn.RNN, monkeypatch: pytest.MonkeyPatch
     wrapped = checked(rnn)
     for seq in (2, 3, 4, 2):  # the third signature starts the cache over; 2 is checked again
         wrapped(torch.randn(seq, 3, 4))
-    assert len(wrapped._verdicts.inputs) <= 2
+    assert len(wrapped.__dict__[wrapper_module.GUARD].verdicts.inputs) <= 2
     assert counted["inputs"] == 4
 
 
@@ -177,3 +178,177 @@ def test_the_off_switch_returns_targets_unwrapped() -> None:
     assert done.stdout.strip() == "unwrapped"
     # and without the variable (this process), checked() does wrap: the switch is what differs
     assert not wrapper_module.DISABLED
+
+
+# --- checked() is invisible to the model ---------------------------------------------------------
+def test_a_checked_module_is_the_same_module_to_its_users(rnn: torch.nn.RNN) -> None:
+    keys, tensors = list(rnn.state_dict()), [p for p in rnn.parameters()]
+    plain_repr = repr(rnn)
+    seen: list[str] = []
+    rnn.register_forward_pre_hook(lambda *a: seen.append("pre, before checked()"))
+    wrapped = checked(rnn)
+    wrapped.register_forward_hook(lambda *a: seen.append("post, after checked()"))
+    assert wrapped is rnn and isinstance(wrapped, torch.nn.RNN) and isinstance(wrapped, CheckedModule)
+    assert type(wrapped).__name__ == "RNN" and repr(wrapped) == plain_repr
+    assert list(wrapped.state_dict()) == keys and list(wrapped.parameters()) == tensors
+    wrapped(torch.randn(5, 3, 4))
+    assert seen == ["pre, before checked()", "post, after checked()"]
+    assert unchecked(wrapped) is rnn and type(rnn) is torch.nn.RNN and wrapper_module.GUARD not in vars(rnn)
+
+
+def test_checkpoints_do_not_depend_on_the_checks(tmp_path) -> None:
+    """A state_dict saved with checks on loads into the plain module and the other way round; a
+    pickled checked module unpickles as the plain module, without a reference to the kit."""
+    torch.manual_seed(1)
+    plain = torch.nn.LSTM(4, 3, num_layers=2)
+    torch.manual_seed(2)
+    other = checked(torch.nn.LSTM(4, 3, num_layers=2))
+    torch.save(other.state_dict(), tmp_path / "on.pt")
+    plain.load_state_dict(torch.load(tmp_path / "on.pt"))  # strict
+    assert all(torch.equal(a, b) for a, b in zip(plain.state_dict().values(), other.state_dict().values()))
+    torch.save(other, tmp_path / "whole.pt")
+    assert b"rnn_contracts" not in (tmp_path / "whole.pt").read_bytes()
+    back = torch.load(tmp_path / "whole.pt", weights_only=False)
+    assert type(back) is torch.nn.LSTM and wrapper_module.GUARD not in vars(back)
+    x = torch.randn(5, 2, 4)
+    torch.testing.assert_close(back(x)[0], other(x)[0], rtol=0, atol=0)
+
+
+def test_a_deep_copy_stays_checked_with_its_own_cache() -> None:
+    import copy
+
+    original = checked(Flaky())
+    clone = copy.deepcopy(original)
+    assert isinstance(clone, CheckedModule) and clone is not original
+    x = torch.zeros(5, 3, 4)
+    clone(x)
+    with pytest.raises(ContractViolation, match="h_n is laid out batch-first"):
+        clone(x)
+
+
+def test_verify_rnn_gives_the_same_verdicts_checked_or_not() -> None:
+    from zoo import FAULTY
+
+    entry = next(e for e in FAULTY if e.id == "lstm_gates_i_f_swapped")
+    verdicts = []
+    for wrap in (lambda m: m, checked):
+        with pytest.raises(ContractViolation) as caught:
+            rnn_contracts.verify_rnn(wrap(entry.build()))
+        verdicts.append({r.name: r.status for r in caught.value.report.results})
+    assert verdicts[0] == verdicts[1] and verdicts[0]["reference"] == "failed"
+
+
+class Scriptable(torch.nn.Module):
+    """A tiny recurrent module TorchScript can compile (torch 2.13 cannot script nn.RNN itself)."""
+
+    mode, input_size, hidden_size = "RNN", 4, 2
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.cell = torch.nn.RNNCell(4, 2)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        h = torch.zeros(x.shape[1], 2, dtype=x.dtype, device=x.device)
+        outs = []
+        for t in range(x.shape[0]):
+            h = self.cell(x[t], h)
+            outs.append(h)
+        return torch.stack(outs), h.unsqueeze(0)
+
+
+def test_scripting_and_tracing_see_the_plain_module() -> None:
+    import warnings
+
+    torch.manual_seed(0)
+    module = checked(Scriptable())
+    x = torch.randn(5, 3, 4)
+    scripted = torch.jit.script(module)  # compiles the plain module: TorchScript runs no Python checks
+    torch.testing.assert_close(scripted(x)[0], module(x)[0])
+    assert isinstance(module, CheckedModule)  # scripting took nothing off the module itself
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        traced = torch.jit.trace(module, x, check_trace=False)
+    # the checks add no TracerWarning to the trace (torch's own deprecation notice is not ours)
+    assert [w for w in caught if issubclass(w.category, torch.jit.TracerWarning)] == []
+    torch.testing.assert_close(traced(x)[0], module(x)[0])
+
+
+def test_a_torchscript_module_is_refused_in_one_line() -> None:
+    scripted = torch.jit.script(Scriptable())
+    with pytest.raises(TypeError, match=r"^checked\(\) cannot check a TorchScript module \(RecursiveScriptModule\): "
+                                        r"check the eager module, then script it$"):
+        checked(scripted)
+
+
+def test_a_spec_of_the_wrong_type_names_the_argument(rnn: torch.nn.RNN) -> None:
+    with pytest.raises(TypeError, match=r"^checked\(spec=\.\.\.\) takes an RNNSpec, got str$"):
+        checked(rnn, "RNN")
+
+
+# --- the verdict cache covers every shape the full check reads -----------------------------------
+class FlakyCell(torch.nn.Module):
+    """An LSTM-shaped module: right on the first call, c_n with the wrong feature size after."""
+
+    mode, input_size, hidden_size = "LSTM", 4, 3
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls = 0
+
+    def forward(self, x, hx=None):
+        self.calls += 1
+        seq, batch, _ = x.shape
+        c = x.new_zeros(1, batch, 3 if self.calls == 1 else 2)
+        return x.new_zeros(seq, batch, 3), (x.new_zeros(1, batch, 3), c)
+
+
+def test_the_cache_key_holds_lstms_cell_state() -> None:
+    wrapped = checked(FlakyCell())
+    x = torch.zeros(5, 2, 4)
+    wrapped(x)
+    with pytest.raises(ContractViolation, match=r"c_n: expected \(layers\*directions=1, batch=2, cell=3\), got \(1, 2, 2\)"):
+        wrapped(x)
+
+
+class FixedBatchSizes(torch.nn.Module):
+    """A packed-capable module that always returns the batch_sizes of its first input."""
+
+    mode, input_size, hidden_size, packed = "GRU", 4, 3, True
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.first = None
+
+    def forward(self, x, hx=None):
+        self.first = x.batch_sizes if self.first is None else self.first
+        out = torch.nn.utils.rnn.PackedSequence(x.data.new_zeros(x.data.shape[0], 3), self.first,
+                                                x.sorted_indices, x.unsorted_indices)
+        return out, x.data.new_zeros(1, int(x.batch_sizes[0]), 3)
+
+
+def test_the_cache_key_holds_a_packed_sequences_batch_sizes() -> None:
+    wrapped = checked(FixedBatchSizes())
+    data = torch.randn(4, 2, 4)
+    wrapped(pack_padded_sequence(data, torch.tensor([3, 2])))  # batch_sizes [2, 2, 1], 5 rows
+    other = pack_padded_sequence(data, torch.tensor([4, 1]))  # batch_sizes [2, 1, 1, 1], 5 rows too
+    with pytest.raises(ContractViolation, match=r"output: batch_sizes \[2, 2, 1\] differ from the input's \[2, 1, 1, 1\]"):
+        wrapped(other)
+
+
+# --- RNN_CONTRACTS_OFF -----------------------------------------------------------------------------
+@pytest.mark.parametrize(("value", "off"), [
+    ("1", True), ("TRUE", True), (" yes ", True), ("On", True),
+    ("0", False), ("false", False), ("No", False), (" off", False), ("", False), (None, False),
+])
+def test_the_off_switch_values(value: str | None, off: bool) -> None:
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert wrapper_module.read_off_switch(value) is off
+
+
+@pytest.mark.parametrize("value", ["flase", "n", "2", "disable"])
+def test_an_unknown_off_switch_value_keeps_the_checks_and_warns(value: str) -> None:
+    with pytest.warns(RuntimeWarning, match=rf"RNN_CONTRACTS_OFF={value!r} is not one of .*the checks stay on"):
+        assert wrapper_module.read_off_switch(value) is False

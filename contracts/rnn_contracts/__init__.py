@@ -30,7 +30,7 @@ from rnn_contracts.selftest import selftest
 from rnn_contracts.report import ContractReport, ContractResult
 from rnn_contracts.spec import NamedShape, RNNSpec
 from rnn_contracts.verify import verify_rnn
-from rnn_contracts.wrapper import CheckedModule, checked
+from rnn_contracts.wrapper import CheckedModule, checked, unchecked
 
 __version__ = "0.1.0"
 
@@ -63,4 +63,5 @@ __all__ = [
     "get_checker",
     "selftest",
     "set_checker",
+    "unchecked",
 ]

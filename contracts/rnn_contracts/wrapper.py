@@ -1,20 +1,31 @@
 """checked(): contracts cheap enough to leave on in training loops and serving.
 
 A verdict of check_forward is a pure function of the spec and the shapes, dtypes and devices of
-the call (inputs and results; for a PackedSequence also its batch_sizes), so it is cached per
-signature: the first call with a new signature gets the full jaxtyping / typeguard check and,
-on a violation, check_forward's full diagnosis; later calls with a signature already judged
-good cost a few tuple lookups. Inputs are checked before the module runs, so a wrong input is a
-ContractViolation with the kit's diagnosis, not torch's own RuntimeError.
+the call (inputs and results; for a PackedSequence also its batch_sizes; for LSTM both states),
+so it is cached per signature: the first call with a new signature gets the full jaxtyping /
+typeguard check and, on a violation, check_forward's full diagnosis; later calls with a signature
+already judged good cost a few tuple lookups. Inputs are checked before the module runs, so a
+wrong input is a ContractViolation with the kit's diagnosis, not torch's own RuntimeError.
 
-``RNN_CONTRACTS_OFF=1`` (read once, at import) turns checked() into the identity: the module or
-function is returned unwrapped and costs nothing per call.
+``checked(module)`` checks the module *in place* and returns it: its class becomes a subclass of
+its own class (same name, same ``isinstance``, same ``repr``) whose ``__call__`` checks the call
+and then goes through ``nn.Module.__call__`` (hooks included). Parameters, buffers and
+``state_dict`` keys are untouched, so checkpoints are the same with checks on or off; a pickled
+checked module unpickles as the plain module; ``copy.deepcopy`` keeps the checks;
+:func:`unchecked` takes them off again.
+
+``RNN_CONTRACTS_OFF`` (read once, at import): 1/true/yes/on turn checked() into the identity
+(the target is returned as it is and costs nothing per call); 0/false/no/off or empty keep the
+checks; any other value keeps the checks and warns once.
 """
 from __future__ import annotations
 
+import copy
+import copyreg
 import functools
 import inspect
 import os
+import warnings
 from collections.abc import Callable
 from typing import Any, TypeVar, overload
 
@@ -25,13 +36,34 @@ from rnn_contracts.checks import check_call, check_inputs
 from rnn_contracts.spec import RNNSpec
 
 ENV_OFF = "RNN_CONTRACTS_OFF"
+_TRUE = ("1", "true", "yes", "on")
+_FALSE = ("", "0", "false", "no", "off")
+
+
+def read_off_switch(value: str | None) -> bool:
+    """Whether RNN_CONTRACTS_OFF's ``value`` turns the checks off. An unknown value keeps them on
+    and warns: a typo must never switch every check off silently."""
+    text = (value or "").strip().lower()
+    if text in _TRUE:
+        return True
+    if text not in _FALSE:
+        warnings.warn(f"{ENV_OFF}={value!r} is not one of {', '.join(_TRUE)} (checks off) or "
+                      f"{', '.join(repr(v) for v in _FALSE)} (checks on): the checks stay on",
+                      RuntimeWarning, stacklevel=2)
+    return False
+
+
 #: Read once: flipping the variable later does not change modules already built.
-DISABLED: bool = os.environ.get(ENV_OFF, "").strip().lower() not in ("", "0", "false", "no")
-#: Signatures remembered per wrapper; past this the cache starts over (bounded memory under
-#: ever-changing sequence lengths).
+DISABLED: bool = read_off_switch(os.environ.get(ENV_OFF))
+#: Signatures remembered per checked module; past this the cache starts over (bounded memory
+#: under ever-changing sequence lengths).
 CACHE_SIZE = 1024
+#: Where a checked module keeps its spec and verdicts (its instance __dict__, not a parameter,
+#: buffer or submodule: state_dict never sees it).
+GUARD = "_rnn_contracts_guard"
 
 F = TypeVar("F", bound=Callable[..., Any])
+M = TypeVar("M", bound=torch.nn.Module)
 
 
 def _sig(value: Any) -> Any:
@@ -93,51 +125,106 @@ def _remember(seen: set[Any], sig: Any) -> None:
     seen.add(sig)
 
 
+class _Guard:
+    """A checked module's spec and verdicts."""
+
+    __slots__ = ("spec", "verdicts")
+
+    def __init__(self, spec: RNNSpec) -> None:
+        self.spec = spec
+        self.verdicts = _Verdicts()
+
+
+_module_call = torch.nn.Module.__call__
+
+
 class CheckedModule(torch.nn.Module):
-    """Wraps a recurrent module and enforces its contract on every call (cached per signature).
+    """The base of every checked module's class: ``isinstance(m, CheckedModule)`` says whether
+    ``m`` is checked. Never instantiated itself: :func:`checked` makes ``Checked[type(m)]``, a
+    subclass of both, and assigns it to ``m.__class__``."""
 
-    Attributes the wrapper lacks (mode, input_size, ...) are read from the wrapped module, so
-    ``RNNSpec.from_module(CheckedModule(m))`` works. Calls skip nn.Module's hook machinery:
-    hooks belong on the wrapped module.
-    """
+    #: The class the module had before checked().
+    __rnn_contracts_base__: type[torch.nn.Module]
 
-    def __init__(self, module: torch.nn.Module, spec: RNNSpec | None = None) -> None:
-        super().__init__()
-        self.module = module
-        self.spec = spec if spec is not None else RNNSpec.from_module(module)
-        self._verdicts = _Verdicts()
-        # Capabilities are not attributes of torch's layers (RNNSpec.from_module infers them for
-        # RNNBase); carry them so RNNSpec.from_module(wrapper) equals the wrapped spec.
-        self.packed, self.unbatched = self.spec.packed, self.spec.unbatched
-        # A plain reference beside the registered submodule: nn.Module.__getattr__ (the path
-        # of self.module) costs more per call than the whole cached check.
-        object.__setattr__(self, "_inner", module)
-
-    def forward(self, x: Any, hx: Any = None) -> Any:
-        verdicts = self._verdicts
-        if hx is None and type(x) is torch.Tensor:  # the hot path, inlined
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        guard: _Guard = self.__dict__[GUARD]
+        if len(args) == 1 and not kwargs and type(args[0]) is torch.Tensor:  # the hot path
+            x = args[0]
+            verdicts = guard.verdicts
             sig_in = (x.shape, x.dtype, x.device)
             if sig_in not in verdicts.inputs:
-                check_inputs(self.spec, x, None, self._inner)
+                if torch.jit.is_tracing():  # shapes are traced values: the trace records the module only
+                    return _module_call(self, x)
+                check_inputs(guard.spec, x, None, self)
                 _remember(verdicts.inputs, sig_in)
-            result = self._inner(x)
+            result = _module_call(self, x)
             sig_call = _call_sig(sig_in, result)
             if sig_call not in verdicts.calls:
-                check_call(self.spec, x, None, result, self._inner)
+                check_call(guard.spec, x, None, result, self)
                 _remember(verdicts.calls, sig_call)
             return result
-        module = self._inner
-        if hx is None:
-            return verdicts.run(self.spec, module, module, x, None, (x,))
-        return verdicts.run(self.spec, module, module, x, hx, (x, hx))
+        if torch.jit.is_tracing():
+            return _module_call(self, *args, **kwargs)
+        x = args[0] if args else kwargs.get("input", kwargs.get("x"))
+        hx = args[1] if len(args) > 1 else kwargs.get("hx")
+        return guard.verdicts.run(guard.spec, lambda *_: _module_call(self, *args, **kwargs),
+                                  self, x, hx, ())
 
-    __call__ = forward  # no hooks on the wrapper: its per-call cost stays a few lookups
+    def __reduce_ex__(self, protocol: Any) -> Any:
+        """Pickled as the plain module: a checkpoint never depends on the kit."""
+        state = {k: v for k, v in self.__getstate__().items() if k != GUARD}
+        return (copyreg._reconstructor, (type(self).__rnn_contracts_base__, object, None), state)
 
-    def __getattr__(self, name: str) -> Any:
-        try:
-            return super().__getattr__(name)
-        except AttributeError:
-            return getattr(super().__getattr__("module"), name)
+    def __prepare_scriptable__(self) -> torch.nn.Module:
+        """torch.jit.script compiles the plain module (sharing this one's parameters): TorchScript
+        cannot run the Python checks, so the scripted module has none."""
+        return copy.copy(self)  # __reduce_ex__: the plain class, the same tensors
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> Any:
+        """A deep copy that is checked too, with the same spec and a fresh verdict cache."""
+        base = type(self).__rnn_contracts_base__
+        clone = base.__new__(base)
+        memo[id(self)] = clone
+        state = {k: copy.deepcopy(v, memo) for k, v in self.__getstate__().items() if k != GUARD}
+        clone.__setstate__(state)
+        return checked(clone, self.__dict__[GUARD].spec)
+
+
+_CHECKED_CLASSES: dict[type, type] = {}
+
+
+def _checked_class(cls: type[torch.nn.Module]) -> type:
+    made = _CHECKED_CLASSES.get(cls)
+    if made is None:
+        made = type(cls.__name__, (CheckedModule, cls),
+                    {"__rnn_contracts_base__": cls, "__qualname__": cls.__qualname__,
+                     "__module__": cls.__module__, "__doc__": cls.__doc__})
+        _CHECKED_CLASSES[cls] = made
+    return made
+
+
+def _check_module(module: M, spec: RNNSpec | None) -> M:
+    if isinstance(module, torch.jit.ScriptModule):
+        raise TypeError(f"checked() cannot check a TorchScript module ({type(module).__name__}): "
+                        f"check the eager module, then script it")
+    base = _base_class(module)
+    guard = _Guard(spec if spec is not None else RNNSpec.from_module(module))
+    module.__dict__[GUARD] = guard
+    module.__class__ = _checked_class(base)
+    return module
+
+
+def _base_class(module: torch.nn.Module) -> type:
+    """The class checked() found: the module's own class unless checked() made it."""
+    return type(module).__dict__.get("__rnn_contracts_base__", type(module))
+
+
+def unchecked(module: M) -> M:
+    """Take checked()'s checks off a module (in place) and return it; other objects unchanged."""
+    if type(module) is not _base_class(module):
+        module.__dict__.pop(GUARD, None)
+        module.__class__ = _base_class(module)
+    return module
 
 
 def _wrap_function(fn: F, spec: RNNSpec | None) -> F:
@@ -184,18 +271,22 @@ def checked(target: None = None, spec: RNNSpec | None = None) -> Callable[[F], F
 def checked(target: Any = None, spec: RNNSpec | None = None) -> Any:
     """Enforce the contract of ``spec`` on every call of a module or forward function.
 
-    * ``checked(module)`` / ``checked(module, spec)``: a :class:`CheckedModule` wrapper;
+    * ``checked(module)`` / ``checked(module, spec)``: the module itself, checked in place (see
+      the module docstring: same class for isinstance, same state_dict, hooks still run);
     * ``@checked`` / ``@checked(spec=...)`` on a ``forward(self, x, hx=None)`` method (the spec
       defaults to ``RNNSpec.from_module(self)``) or on a plain ``f(x, hx=None)`` (spec required).
 
     With ``RNN_CONTRACTS_OFF=1`` in the environment at import, returns ``target`` unchanged.
+    A spec of the wrong type is a TypeError naming the argument.
     """
+    if spec is not None and not isinstance(spec, RNNSpec):
+        raise TypeError(f"checked(spec=...) takes an RNNSpec, got {type(spec).__name__}")
     if target is None:
         return lambda fn: checked(fn, spec)
     if DISABLED:
         return target
     if isinstance(target, torch.nn.Module):
-        return CheckedModule(target, spec)
+        return _check_module(target, spec)
     if callable(target):
         return _wrap_function(target, spec)
     raise TypeError(f"checked() takes a module or a function, got {type(target).__name__}")
