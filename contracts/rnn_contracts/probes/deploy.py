@@ -142,19 +142,22 @@ def _quiet() -> Iterator[None]:
     writes "Torch IR graph at exception" there before raising."""
     previous = logging.root.manager.disable
     sink = io.StringIO()
+    sys.stdout.flush()
     sys.stderr.flush()
-    saved = os.dup(2)
+    saved = {fd: os.dup(fd) for fd in (1, 2)}
     with tempfile.TemporaryFile() as native, warnings.catch_warnings(), \
             contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink):
-        os.dup2(native.fileno(), 2)
+        for fd in saved:
+            os.dup2(native.fileno(), fd)
         warnings.simplefilter("ignore")
         logging.disable(logging.CRITICAL)
         try:
             yield
         finally:
             logging.disable(previous)
-            os.dup2(saved, 2)
-            os.close(saved)
+            for fd, copy in saved.items():
+                os.dup2(copy, fd)
+                os.close(copy)
 
 
 def _one_line(exc: BaseException, limit: int = 240) -> str:
