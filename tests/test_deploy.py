@@ -317,7 +317,7 @@ def test_onnx_reports_value_drift_with_the_worst_position(monkeypatch: pytest.Mo
 @pytest.mark.slow
 @pytest.mark.filterwarnings("ignore:Dynamo does not know how to trace")
 def test_checked_module_under_export_and_compile() -> None:
-    """CheckedModule exports with static shapes; with a dynamic axis its per-signature cache
+    """checked(module) exports with static shapes; with a dynamic axis its per-signature cache
     hashes a symbolic size and export fails; torch.compile(fullgraph=True) cannot trace the
     jaxtyping/typeguard check. These pin today's behaviour (rnn_contracts.wrapper unchanged)."""
     wrapped = checked(seeded(Integrator))
@@ -325,6 +325,6 @@ def test_checked_module_under_export_and_compile() -> None:
     program = torch.export.export(wrapped, (x,))
     torch.testing.assert_close(program.module()(x)[0], wrapped(x)[0])
     with pytest.raises(Exception, match="unhashable type: non-nested SymInt"):
-        torch.export.export(wrapped, (x,), dynamic_shapes=dynamic_shapes(wrapped.spec))
+        torch.export.export(wrapped, (x,), dynamic_shapes=dynamic_shapes(RNNSpec.from_module(wrapped)))
     with pytest.raises(Exception, match="marked as skipped"):
         torch.compile(checked(seeded(Integrator)), fullgraph=True)(x)
