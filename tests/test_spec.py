@@ -7,6 +7,7 @@ D = 2 if bidirectional), never from RNNSpec's own output.
 from __future__ import annotations
 
 import pytest
+import torch
 from torch import nn
 
 from rnn_contracts import NamedShape, RNNSpec, SpecError
@@ -136,8 +137,9 @@ def test_overrides_replace_fields_and_supply_missing_ones():
 
 
 def how(example: str) -> str:
-    return ("RNNSpec.from_module needs 'mode', 'input_size' and 'hidden_size' on the module. Pass a "
-            f"spec instead, e.g. check_forward(module, x, spec=RNNSpec({example}))")
+    return ("RNNSpec.from_module needs 'mode', 'input_size' and 'hidden_size' on the module, or as "
+            f"fields: RNNSpec.from_module(module, {example}). Or pass a spec, e.g. "
+            f"check_forward(module, x, spec=RNNSpec({example}))")
 
 
 @pytest.mark.parametrize(
@@ -240,3 +242,38 @@ def test_derived_sizes(spec, d, h_out, h_cell):
 )
 def test_describe(spec, text):
     assert spec.describe() == text
+
+
+# -- every field typed; from_module for any module ----------------------------------------------
+@pytest.mark.parametrize("name", ["bidirectional", "batch_first", "bias", "packed", "unbatched", "updates_buffers"])
+@pytest.mark.parametrize("value", ["False", 1, None])
+def test_bool_fields_take_only_bools(name: str, value: object) -> None:
+    with pytest.raises(SpecError, match=rf"^RNNSpec\.{name} must be True or False, got {value!r}$"):
+        RNNSpec("GRU", 3, 5, **{name: value})
+
+
+def test_a_string_attribute_is_an_error_never_true() -> None:
+    class Stringly(nn.Module):
+        mode, input_size, hidden_size, bidirectional = "GRU", 3, 5, "False"
+
+    with pytest.raises(SpecError, match=r"^Stringly\.bidirectional is 'False', not a bool"):
+        RNNSpec.from_module(Stringly())
+    assert RNNSpec.from_module(Stringly(), bidirectional=False) == RNNSpec("GRU", 3, 5)
+
+
+def test_fields_give_what_a_hand_written_module_lacks() -> None:
+    class Bare(nn.Module):  # none of torch's attribute names
+        def forward(self, x, hx=None):
+            return x, x
+
+    spec = RNNSpec.from_module(Bare(), mode="GRU", input_size=4, hidden_size=3, batch_first=True)
+    assert spec == RNNSpec("GRU", 4, 3, batch_first=True)
+    with pytest.raises(TypeError, match=r"unknown field\(s\) hiden_size"):
+        RNNSpec.from_module(Bare(), mode="GRU", input_size=4, hiden_size=3)
+
+
+def test_from_module_sees_through_known_wrappers() -> None:
+    gru = nn.GRU(3, 5, num_layers=2)
+    expected = RNNSpec.from_module(gru)
+    assert RNNSpec.from_module(torch.compile(gru)) == expected  # packed/unbatched kept
+    assert RNNSpec.from_module(nn.DataParallel(gru)) == expected

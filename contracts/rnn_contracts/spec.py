@@ -39,12 +39,42 @@ class NamedShape(tuple):
         return "(" + ", ".join(f"{name}={size}" for name, size in self) + ")"
 
 
+def _as_bool(owner: str, name: str, value: Any) -> bool:
+    """A module attribute read into a bool field: True/False (or 0/1) only."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int) and value in (0, 1):
+        return bool(value)
+    raise SpecError(f"{owner}.{name} is {value!r}, not a bool: RNNSpec.{name} needs True or False "
+                    f"(pass {name}=... to RNNSpec.from_module to give it)")
+
+
+def unwrap(module: Any) -> Any:
+    """The module behind known wrappers: torch.compile's OptimizedModule (``_orig_mod``),
+    DataParallel and DistributedDataParallel (``module``)."""
+    import torch
+
+    for _ in range(8):  # wrappers of wrappers, bounded
+        inner = getattr(module, "_orig_mod", None)
+        if inner is None and isinstance(module, (torch.nn.DataParallel,
+                                                 torch.nn.parallel.DistributedDataParallel)):
+            inner = module.module
+        if not isinstance(inner, torch.nn.Module):
+            return module
+        module = inner
+    return module
+
+
 @dataclass(frozen=True)
 class RNNSpec:
     """The configuration a recurrent module claims, mirroring torch.nn.RNNBase's arguments.
 
     ``packed`` and ``unbatched`` say whether the module accepts a PackedSequence and 2-D
-    (unbatched) input; torch's own layers accept both.
+    (unbatched) input; torch's own layers accept both. ``updates_buffers`` declares that the
+    module updates its buffers by design (running statistics, quantization observers):
+    verify_rnn then restores and reports those updates instead of failing ``inputs_untouched``.
+    Every field is type-checked: a bool field takes only True or False (``"False"`` is an error,
+    never True).
     """
 
     mode: Mode
@@ -58,9 +88,15 @@ class RNNSpec:
     bias: bool = True
     packed: bool = False
     unbatched: bool = False
+    updates_buffers: bool = False
 
     def __post_init__(self) -> None:
-        if self.mode not in _MODES:
+        for field in dataclasses.fields(self):
+            if field.type in ("bool", bool):
+                value = getattr(self, field.name)
+                if not isinstance(value, bool):
+                    raise SpecError(f"RNNSpec.{field.name} must be True or False, got {value!r}")
+        if not isinstance(self.mode, str) or self.mode not in _MODES:
             raise SpecError(f"RNNSpec.mode must be one of {_MODES}, got {self.mode!r}")
         for name in ("input_size", "hidden_size", "num_layers"):
             value = getattr(self, name)
@@ -74,55 +110,62 @@ class RNNSpec:
             raise SpecError(
                 f"proj_size ({self.proj_size}) must be smaller than hidden_size ({self.hidden_size})"
             )
-        if self.nonlinearity not in ("tanh", "relu"):
+        if not isinstance(self.nonlinearity, str) or self.nonlinearity not in ("tanh", "relu"):
             raise SpecError(f"nonlinearity must be 'tanh' or 'relu', got {self.nonlinearity!r}")
         if self.nonlinearity == "relu" and self.mode != "RNN":
             raise SpecError(f"nonlinearity='relu' exists for RNN only, not {self.mode}")
 
     # -- construction -------------------------------------------------------------------------
     @classmethod
-    def from_module(cls, module: Any, **overrides: Any) -> "RNNSpec":
+    def from_module(cls, module: Any, **fields: Any) -> "RNNSpec":
         """Read the spec off a torch.nn.RNNBase or any module with the same attribute names.
 
-        torch's ``mode`` "RNN_TANH" / "RNN_RELU" becomes "RNN" with that nonlinearity. Optional
-        attributes that are missing take the field's default; for torch's own layers ``packed`` and
-        ``unbatched`` are True. ``overrides`` replace fields after reading (e.g. batch_first=True
-        to declare the layout a caller expects) and may supply required attributes the module lacks.
+        torch's ``mode`` "RNN_TANH" / "RNN_RELU" becomes "RNN" with that nonlinearity. Attributes
+        the module lacks take the field's default; for torch's own layers ``packed`` and
+        ``unbatched`` are True. ``fields`` give or replace any field (e.g. batch_first=True to
+        declare the layout a caller expects, or mode/input_size/hidden_size for a module that
+        carries none of torch's attribute names); they win over the module's attributes.
+        Wrappers are seen through: ``torch.compile``'s OptimizedModule, DataParallel and
+        DistributedDataParallel. Attribute values of the wrong type (``bidirectional="False"``)
+        are a SpecError naming the attribute.
         """
         import torch
 
-        missing = [name for name in _REQUIRED if not hasattr(module, name) and name not in overrides]
+        unknown = sorted(set(fields) - {f.name for f in dataclasses.fields(cls)})
+        if unknown:
+            raise TypeError(f"RNNSpec.from_module() got unknown field(s) {', '.join(unknown)}; "
+                            f"fields: {', '.join(f.name for f in dataclasses.fields(cls))}")
+        module = unwrap(module)
+        missing = [name for name in _REQUIRED if not hasattr(module, name) and name not in fields]
         if missing:
             kind = type(module).__name__
             quoted = [repr(m) for m in missing]
             names = quoted[0] if len(quoted) == 1 else ", ".join(quoted[:-1]) + " or " + quoted[-1]
             # The example shows what the module does carry, and ... for what it lacks.
-            known = {**{n: getattr(module, n) for n in _REQUIRED if hasattr(module, n)}, **overrides}
+            known = {**{n: getattr(module, n) for n in _REQUIRED if hasattr(module, n)}, **fields}
             if "mode" in known:
                 known["mode"] = _TORCH_MODES.get(str(known["mode"]), (known["mode"],))[0]
             example = ", ".join(f"{n}={known[n]!r}" if n in known else f"{n}=..." for n in _REQUIRED)
             raise SpecError(
                 f"{kind} has no attribute {names}: RNNSpec.from_module needs 'mode', 'input_size' "
-                f"and 'hidden_size' on the module. Pass a spec instead, e.g. check_forward(module, "
-                f"x, spec=RNNSpec({example}))"
+                f"and 'hidden_size' on the module, or as fields: RNNSpec.from_module(module, "
+                f"{example}). Or pass a spec, e.g. check_forward(module, x, spec=RNNSpec({example}))"
             )
-        is_torch = isinstance(module, torch.nn.RNNBase)
         values: dict[str, Any] = {}
         for field in dataclasses.fields(cls):
-            if hasattr(module, field.name):
-                values[field.name] = getattr(module, field.name)
-        mode = str(values["mode"])
-        if mode in _TORCH_MODES:
-            values["mode"], values["nonlinearity"] = _TORCH_MODES[mode]
-        if is_torch:
-            values["packed"] = True
-            values["unbatched"] = True
-        values.setdefault("packed", False)
-        values.setdefault("unbatched", False)
-        values["bidirectional"] = bool(values.get("bidirectional", False))
-        values["batch_first"] = bool(values.get("batch_first", False))
-        values["bias"] = bool(values.get("bias", True))
-        values.update(overrides)
+            if hasattr(module, field.name) and field.name not in fields:
+                value = getattr(module, field.name)
+                if field.type in ("bool", bool):
+                    value = _as_bool(type(module).__name__, field.name, value)
+                values[field.name] = value
+        if isinstance(module, torch.nn.RNNBase):
+            values["packed"] = values["unbatched"] = True
+        values.update(fields)
+        mode = values.get("mode")
+        if isinstance(mode, str) and mode in _TORCH_MODES:  # torch's RNN_TANH / RNN_RELU
+            values["mode"], nonlinearity = _TORCH_MODES[mode]
+            if "nonlinearity" not in fields:
+                values["nonlinearity"] = nonlinearity
         return cls(**values)
 
     def replace(self, **changes: Any) -> "RNNSpec":
