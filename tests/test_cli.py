@@ -1,56 +1,19 @@
 """The rnn-contracts command line: the seed's job, any target, exit codes 0 / 1 / 2."""
 from __future__ import annotations
 
+import dataclasses
 import json
 import subprocess
 import sys
-import textwrap
 from pathlib import Path
 
 import pytest
+from cli_helpers import cli_env, console_script, targets  # noqa: F401 - targets is a fixture
 
+from rnn_contracts.about import version_line
 from rnn_contracts.cli import main
-
-TARGETS = textwrap.dedent(
-    """
-    import torch
-
-    class Detached(torch.nn.Module):
-        '''A hand-written RNN loop that detaches h between steps (truncated BPTT gone wrong).'''
-        mode, input_size, hidden_size = "RNN", 4, 3
-
-        def __init__(self):
-            super().__init__()
-            self.cell = torch.nn.RNNCell(4, 3)
-
-        def forward(self, x, hx=None):
-            h = x.new_zeros(x.shape[1], 3) if hx is None else hx[0]
-            outs = []
-            for step in x:
-                h = self.cell(step, h.detach())
-                outs.append(h)
-            return torch.stack(outs), h.unsqueeze(0)
-
-    def good():
-        return torch.nn.GRU(4, 3, bidirectional=True)
-
-    NOT_A_MODULE = 3
-
-    def needs_args(hidden):
-        return torch.nn.GRU(4, hidden)
-
-    def broken_factory():
-        raise RuntimeError("no weights file")
-    """
-)
-
-
-@pytest.fixture
-def targets(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
-    (tmp_path / "cli_targets.py").write_text(TARGETS)
-    monkeypatch.syspath_prepend(str(tmp_path))
-    return "cli_targets"
-
+from rnn_contracts.probes import CONTRACT_NAMES
+from rnn_contracts.spec import RNNSpec
 
 def test_the_seed_job_reports_and_exits_0(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["--device", "cpu"]) == 0
@@ -74,11 +37,12 @@ def test_json_report(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None
     assert main(["--device", "cpu", "--json", str(path)]) == 0
     data = json.loads(path.read_text())
     assert data["ok"] is True
-    assert set(data["devices"]) == {"cpu"}
-    statuses = {r["name"]: r["status"] for r in data["devices"]["cpu"]["results"]}
+    assert [d["device"] for d in data["devices"]] == ["cpu"]
+    statuses = {r["name"]: r["status"] for r in data["runs"][0]["contracts"]}
     assert statuses["reference"] == "passed" and len(statuses) == 12
-    assert len(data["seed"]["cpu"]["checks"]) == 5
-    assert "batch_first=False" in data["layout_verdict"]
+    assert len(data["seed"]["checks"]["cpu"]) == 5
+    assert "batch_first=False" in data["seed"]["layout_verdict"]
+    assert "all contracts hold" in capsys.readouterr().out  # --json also writes: stdout keeps the text
 
 
 def test_a_faulty_target_exits_1_naming_the_contract(targets: str, capsys) -> None:
@@ -93,7 +57,7 @@ def test_a_factory_target_and_spec_override(targets: str, tmp_path: Path, capsys
     assert main([f"{targets}:good", "--spec", "packed=false", "--json", str(path)]) == 0
     data = json.loads(path.read_text())
     assert data["spec"]["packed"] is False and data["spec"]["bidirectional"] is True
-    statuses = {r["name"]: r["status"] for r in data["devices"]["cpu"]["results"]}
+    statuses = {r["name"]: r["status"] for r in data["runs"][0]["contracts"]}
     assert statuses["packed"] == "not applicable"
     assert statuses["state_carry"] == "not applicable"  # bidirectional
 
@@ -105,8 +69,8 @@ def test_a_factory_target_and_spec_override(targets: str, tmp_path: Path, capsys
         (["cli_targets:missing"], "cli_targets has no attribute 'missing'"),
         (["cli_targets"], "target 'cli_targets' must look like package.module:attr"),
         (["cli_targets:NOT_A_MODULE"], "cli_targets:NOT_A_MODULE is a int, not a module, class or factory"),
-        (["--spec", "colour=red"], "--spec colour: unknown key; known: mode, input_size, hidden_size, "
-         "num_layers, bidirectional, batch_first, proj_size, nonlinearity, bias, packed, unbatched"),
+        (["--spec", "colour=red"], "--spec colour: unknown key; known: "
+         + ", ".join(f.name for f in dataclasses.fields(RNNSpec))),
         (["--spec", "num_layers=two"], "--spec num_layers=two: expected an integer"),
         (["--spec", "batch_first"], "--spec 'batch_first': expected KEY=VALUE"),
         (["cli_targets:needs_args"], "cli_targets:needs_args must be callable with no arguments: "
@@ -130,14 +94,16 @@ def test_usage_errors_exit_2_with_one_line(argv, message, targets, capsys) -> No
 @pytest.mark.parametrize("command", [["rnn-contracts"], [sys.executable, "-m", "rnn_contracts"]])
 def test_console_script_and_module_entry_points(command: list[str]) -> None:
     if command[0] == "rnn-contracts":
-        # Next to this interpreter, not on PATH: `venv/bin/python -m pytest` runs without an
-        # activated venv, and a PATH lookup would find another installation or none.
-        found = Path(sys.executable).with_name("rnn-contracts")
-        assert found.is_file(), f"the console script is not installed next to {sys.executable}: pip install -e '.[test]'"
-        command = [str(found)]
-    done = subprocess.run(command + ["--device", "cpu"], capture_output=True, text=True, timeout=300)
+        command = [str(console_script())]
+    done = subprocess.run(command + ["--device", "cpu"], capture_output=True, text=True, timeout=300,
+                          env=cli_env())
     assert done.returncode == 0, done.stdout + done.stderr
     assert "all contracts hold" in done.stdout
+    # stderr is a pipe: one plain line per contract and seed check, never a control character
+    lines = done.stderr.splitlines()
+    assert [line.split(":")[0] for line in lines[:len(CONTRACT_NAMES)]] == [f"[cpu] {n}" for n in CONTRACT_NAMES]
+    assert len(lines) == len(CONTRACT_NAMES) + 5 and all(line.endswith(" ms") for line in lines)
+    assert not any(ch in done.stderr + done.stdout for ch in "\x1b\r\x08")
 
 
 def test_an_unknown_checker_in_the_environment_is_a_usage_error(monkeypatch, capsys) -> None:
@@ -148,3 +114,46 @@ def test_an_unknown_checker_in_the_environment_is_a_usage_error(monkeypatch, cap
         "choose one of typeguard, beartype"
     )
 
+
+
+def test_contract_selects_contracts_in_their_order(capsys) -> None:
+    assert main(["--device", "cpu", "--contract", "reference", "--contract", "shapes", "--format", "json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert [c["name"] for c in data["runs"][0]["contracts"]] == ["shapes", "reference"]
+
+
+def test_a_mistyped_contract_suggests_the_closest_name(capsys) -> None:
+    assert main(["--contract", "statecarry"]) == 2
+    assert capsys.readouterr().err.strip() == (
+        "rnn-contracts: error: --contract statecarry: unknown contract; did you mean state_carry? "
+        f"(known: {', '.join(CONTRACT_NAMES)})"
+    )
+
+
+def test_one_column_per_dtype(capsys) -> None:
+    assert main(["--device", "cpu", "--dtype", "float32", "--dtype", "float64", "--contract", "shapes"]) == 0
+    out = capsys.readouterr().out
+    header = next(line for line in out.splitlines() if line.startswith("verify_rnn contract"))
+    assert header.split()[2:] == ["cpu", "float32", "cpu", "float64"]
+
+
+def test_version_names_the_kit_torch_and_the_checkers(capsys) -> None:
+    import torch
+
+    assert main(["--version"]) == 0
+    out = capsys.readouterr().out.strip()
+    assert out == version_line()
+    assert out.startswith("rnn-contracts ") and f"torch {torch.__version__}" in out
+    assert "typeguard " in out and "beartype " in out
+
+
+def test_quiet_prints_only_the_verdict(capsys) -> None:
+    assert main(["--device", "cpu", "--quiet"]) == 0
+    captured = capsys.readouterr()
+    assert captured.out == "all contracts hold\n"
+    assert captured.err == ""
+
+
+def test_a_faulty_target_quiet_prints_its_verdict(targets: str, capsys) -> None:
+    assert main([f"{targets}:Detached", "--device", "cpu", "-q"]) == 1
+    assert capsys.readouterr().out == "1 contract failure(s)\n"
