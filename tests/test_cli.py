@@ -157,3 +157,43 @@ def test_quiet_prints_only_the_verdict(capsys) -> None:
 def test_a_faulty_target_quiet_prints_its_verdict(targets: str, capsys) -> None:
     assert main([f"{targets}:Detached", "--device", "cpu", "-q"]) == 1
     assert capsys.readouterr().out == "1 contract failure(s)\n"
+
+
+def test_timeout_is_passed_to_verify_rnn(monkeypatch, capsys) -> None:
+    import rnn_contracts.job as job
+    from rnn_contracts.report import ContractReport, ContractResult
+
+    seen = {}
+
+    def fake_verify_rnn(module, spec=None, *, device=None, dtype=None, contracts=None, progress=None, timeout=None):
+        seen["timeout"] = timeout
+        return ContractReport("RNN(4, 2)", spec, "cpu", "float32", (ContractResult("shapes", "passed"),))
+
+    monkeypatch.setattr(job, "verify_rnn", fake_verify_rnn)
+    assert main(["--device", "cpu", "--timeout", "2.5", "-q"]) == 0
+    assert seen == {"timeout": 2.5}
+
+
+def test_timeout_without_support_in_verify_rnn_is_a_usage_error(monkeypatch, capsys) -> None:
+    import rnn_contracts.job as job
+
+    monkeypatch.setattr(job, "verify_rnn", lambda module, spec=None, **options: None)
+    monkeypatch.setattr(job, "supports_timeout", lambda: False)
+    monkeypatch.setattr("rnn_contracts.cli.supports_timeout", lambda: False)
+    assert main(["--device", "cpu", "--timeout", "5"]) == 2
+    assert capsys.readouterr().err == "rnn-contracts: error: --timeout: this kit's verify_rnn takes no timeout\n"
+
+
+def test_a_module_slower_than_the_timeout_fails_its_contract(tmp_path, monkeypatch, capsys) -> None:
+    from rnn_contracts.job import supports_timeout
+
+    if not supports_timeout():
+        pytest.skip("verify_rnn takes no timeout= yet")
+    (tmp_path / "slow_target.py").write_text(
+        "import time, torch\n\nclass Slow(torch.nn.GRU):\n    def forward(self, x, hx=None):\n"
+        "        time.sleep(1.0)\n        return super().forward(x, hx)\n\ndef slow():\n    return Slow(4, 3)\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    assert main(["slow_target:slow", "--device", "cpu", "--contract", "shapes", "--timeout", "0.2"]) == 1
+    out = capsys.readouterr().out  # the wording is verify_rnn's: only the contract and the limit here
+    failure = out.split("\nfailures:\n", 1)[1]
+    assert failure.startswith("  [cpu] shapes: ") and "0.2 s" in failure

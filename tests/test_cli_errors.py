@@ -168,10 +168,14 @@ def test_a_bad_target_from_the_console_script_is_one_line(tmp_path) -> None:
     assert done.stderr == "rnn-contracts: error: target ':rnn' must look like package.module:attr\n"
 
 
-def test_a_closed_pipe_ends_quietly() -> None:
-    pipeline = f"set -o pipefail; '{console_script()}' --device cpu | head -1"
+@pytest.mark.parametrize("reader", [
+    "true",  # closes the pipe before the report is written: the write meets EPIPE
+    pytest.param("head -1", marks=pytest.mark.slow),  # the everyday case (the pipe may take it all)
+])
+def test_a_closed_pipe_ends_quietly(reader: str) -> None:
+    pipeline = f"set -o pipefail; '{console_script()}' --device cpu -q | {reader}"
     done = subprocess.run(["bash", "-c", pipeline], capture_output=True, text=True, env=cli_env(), timeout=300)
-    assert done.stdout == "rnn-contracts · torch " + __import__("torch").__version__ + " · checker typeguard\n"
+    assert done.stdout == ("" if reader == "true" else "all contracts hold\n")
     assert "BrokenPipeError" not in done.stderr and "Traceback" not in done.stderr
     assert "Exception ignored" not in done.stderr
-    assert done.returncode == 0
+    assert done.returncode == 0  # the verdict's status: every contract held
