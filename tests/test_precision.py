@@ -74,7 +74,7 @@ def test_as_kwargs() -> None:
 
 # --- flags -----------------------------------------------------------------------------------
 def _snapshot() -> tuple[dict[str, str], dict[str, bool]]:
-    return precision._save()
+    return precision.save_flags()
 
 
 def test_tf32_disabled_turns_tf32_off_and_restores_every_flag() -> None:
@@ -99,7 +99,7 @@ def test_tf32_disabled_restores_a_non_default_state_and_after_an_exception() -> 
         assert _snapshot() == start
         assert precision.describe_precision_flags().startswith("TF32 on (")
     finally:
-        precision._restore(*outer)
+        precision.restore_flags(outer)
     assert _snapshot() == outer
 
 

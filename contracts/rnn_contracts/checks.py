@@ -70,6 +70,10 @@ class _Checker:
                     "type", "input", "a PackedSequence was passed, but the spec declares no packed "
                     "support (RNNSpec.packed=False)"))
                 return None
+            problem = _packed_problem(x)
+            if problem is not None:
+                self.violations.append(Violation("evidence", "input", problem))
+                return None
             data = x.data
             batch_sizes = x.batch_sizes
             return CallFacts(True, int(batch_sizes[0]), len(batch_sizes), data.shape[0],
@@ -85,9 +89,17 @@ class _Checker:
                     "type", "input", f"a 2-D (unbatched) tensor {shape_text(shape)} was passed, but "
                     f"the spec declares no unbatched support (RNNSpec.unbatched=False)"))
                 return None
+            if shape[0] == 0:
+                self.violations.append(Violation(
+                    "evidence", "input", "seq length 0: torch's recurrent layers need at least one step"))
+                return None
             return CallFacts(False, None, shape[0], 0, x.dtype, x.device, shape)
         if x.dim() == 3:
             batch, seq = (shape[0], shape[1]) if spec.batch_first else (shape[1], shape[0])
+            if seq == 0:
+                self.violations.append(Violation(
+                    "evidence", "input", "seq length 0: torch's recurrent layers need at least one step"))
+                return None
             return CallFacts(False, batch, seq, 0, x.dtype, x.device, shape)
         expected = spec.input_shape(2, 3)
         self.violations.append(Violation(
@@ -172,6 +184,7 @@ class _Checker:
         if self.facts is None:
             return
         facts, spec = self.facts, self.spec
+        self.check_against_parameters()
         engine.bind_spec(spec.dims())
         if facts.packed:
             self.check_tensor("input", x.data, aliases.PackedInputData,
@@ -181,6 +194,22 @@ class _Checker:
                               spec.input_shape(facts.batch, facts.seq))
         if hx is not None:
             self.check_states("0", hx)
+
+    def check_against_parameters(self) -> None:
+        """The input's dtype and device must be those of the module's floating-point parameters
+        (torch's own error otherwise comes from inside the kernel); under autocast the dtype may
+        differ by design."""
+        facts = self.facts
+        assert facts is not None
+        reference = _first_float_tensor(self.module)
+        if reference is None:
+            return
+        if reference.device != facts.device:
+            self.violations.append(diagnose.attribute_violation(
+                "input", "device", facts.device, reference.device, "the module's parameters"))
+        if reference.dtype != facts.dtype and not torch.is_autocast_enabled(facts.device.type):
+            self.violations.append(diagnose.attribute_violation(
+                "input", "dtype", facts.dtype, reference.dtype, "the module's parameters"))
 
     def check_result(self, x: Any, result: Any) -> None:
         facts, spec = self.facts, self.spec
@@ -206,6 +235,35 @@ class _Checker:
             self.check_tensor("output", output, aliases.output_alias(spec.batch_first, facts.unbatched),
                               spec.output_shape(facts.batch, facts.seq))
         self.check_states("n", state)
+
+
+def _first_float_tensor(module: Any) -> torch.Tensor | None:
+    if not isinstance(module, torch.nn.Module):
+        return None
+    for tensor in module.parameters():
+        if tensor.is_floating_point():
+            return tensor
+    return None
+
+
+def _packed_problem(x: PackedSequence) -> str | None:
+    """What makes a PackedSequence malformed (torch.nn.utils.rnn docs: batch_sizes is a CPU int64
+    tensor of non-increasing positive counts that sum to the rows of data), or None."""
+    sizes = x.batch_sizes
+    if not isinstance(sizes, torch.Tensor) or sizes.dtype != torch.int64 or sizes.device.type != "cpu" \
+            or sizes.dim() != 1:
+        got = f"{sizes.dtype} on {sizes.device}" if isinstance(sizes, torch.Tensor) else type(sizes).__name__
+        return f"PackedSequence batch_sizes must be an int64 CPU tensor, got {got}"
+    values = sizes.tolist()
+    if not values or any(v <= 0 for v in values):
+        return f"PackedSequence batch_sizes {values} hold a zero entry" if values else \
+            "PackedSequence batch_sizes is empty"
+    if any(b > a for a, b in zip(values, values[1:])):
+        return f"PackedSequence batch_sizes {values} must not increase"
+    if not isinstance(x.data, torch.Tensor) or x.data.dim() < 1 or x.data.shape[0] != sum(values):
+        rows = x.data.shape[0] if isinstance(x.data, torch.Tensor) and x.data.dim() else "no"
+        return f"PackedSequence data has {rows} rows, but batch_sizes {values} sum to {sum(values)}"
+    return None
 
 
 def _describe(value: Any) -> str:
@@ -239,8 +297,14 @@ def call_violations(spec: RNNSpec, x: Any, hx: Any, result: Any, module: Any = N
     return checker.violations
 
 
+def _require_spec(spec: Any, who: str) -> None:
+    if not isinstance(spec, RNNSpec):
+        raise TypeError(f"{who}(spec=...) takes an RNNSpec, got {type(spec).__name__}")
+
+
 def check_inputs(spec: RNNSpec, x: Any, hx: Any = None, module: Any = None) -> None:
     """Raise ContractViolation when x or hx break the input contract of ``spec``."""
+    _require_spec(spec, "check_inputs")
     violations = inputs_violations(spec, x, hx, module)
     if violations:
         raise ContractViolation(_title(spec, x, "before the call"), violations)
@@ -263,6 +327,7 @@ def check_forward(
     """
     if spec is None:
         spec = RNNSpec.from_module(module)
+    _require_spec(spec, "check_forward")
     check_inputs(spec, x, hx, module)
     result = module(x) if hx is None else module(x, hx)
     violations = call_violations(spec, x, hx, result, module)

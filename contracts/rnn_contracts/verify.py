@@ -1,8 +1,11 @@
 """verify_rnn: run every semantic contract of torch.nn.RNN / LSTM / GRU on a recurrent module.
 
-verify_rnn leaves no trace: the training flags of the module and its submodules, its parameters,
-buffers and gradients, the global RNG state (CPU and CUDA) and the TF32 flags are as they were.
-Probes run in eval mode with inputs from a private generator.
+verify_rnn leaves no trace (:mod:`rnn_contracts.trace`): the module's parameters, buffers and
+submodules (values and identity), requires_grad, gradients and training flags, the global RNG
+state (CPU and CUDA), the TF32 flags, the default dtype and grad mode are as they were. Probes run
+in eval mode with inputs from a private generator. Every argument is validated before any probe
+runs: a wrong argument is the caller's error (TypeError / ValueError naming it), never the
+module's violation. Each contract runs under a time limit (:mod:`rnn_contracts.timeout`).
 """
 from __future__ import annotations
 
@@ -15,12 +18,21 @@ from typing import Any
 
 import torch
 
+from rnn_contracts.diagnose import first_line
 from rnn_contracts.errors import ContractViolation, Violation, render_violation
 from rnn_contracts.probes import (
     CONTRACT_NAMES, CONTRACTS, Context, Contract, KnownLimitation, NotApplicable, ProbeFailure,
 )
 from rnn_contracts.report import ContractReport, ContractResult
 from rnn_contracts.spec import RNNSpec
+from rnn_contracts.timeout import ContractTimeout, run_with_limit
+from rnn_contracts.trace import Change, no_trace
+
+#: Seconds one contract may take by default: generous for a large LSTM on a slow CPU
+#: (LSTM(64, 1024, num_layers=4, bidirectional=True) takes ~10 s for all twelve here).
+DEFAULT_TIMEOUT = 120.0
+#: The dtypes whose values the probes compare (torch's recurrent layers compute in these).
+FLOAT_DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
 
 
 def _module_device_dtype(module: Any) -> tuple[torch.device, torch.dtype]:
@@ -43,51 +55,110 @@ def _tf32_off(device: torch.device) -> Iterator[None]:
         yield
 
 
-@contextlib.contextmanager
-def _no_trace(module: Any, device: torch.device) -> Iterator[None]:
-    """Restore training flags, parameters, buffers, gradients and the RNG state afterwards."""
-    is_module = isinstance(module, torch.nn.Module)
-    modes = [(m, m.training) for m in module.modules()] if is_module else []
-    tensors = list(module.parameters()) + list(module.buffers()) if is_module else []
-    saved = [(t, t._version, t.detach().clone()) for t in tensors]
-    # The .grad tensor itself AND its values: a forward may replace .grad or write into it
-    # (clip_grad_norm_ inside forward scaled a caller's 3.0 to 0.068 before this kept values).
-    grads = [(p, p.grad, None if p.grad is None else p.grad.detach().clone())
-             for p in (module.parameters() if is_module else [])]
-    cuda = [device.index or 0] if device.type == "cuda" else []
-    with torch.random.fork_rng(devices=cuda):
-        try:
-            yield
-        finally:
-            with torch.no_grad():
-                for tensor, version, values in saved:
-                    if tensor._version != version:
-                        tensor.copy_(values)
-            for param, grad, values in grads:
-                param.grad = grad
-                if grad is not None and values is not None and not torch.equal(grad, values):
-                    with torch.no_grad():
-                        grad.copy_(values)
-            for sub, training in modes:
-                sub.training = training
-
-
+# --------------------------------------------------------------------------------------------
+# arguments: the caller's mistakes are the caller's errors
+# --------------------------------------------------------------------------------------------
 def _select(contracts: Iterable[str] | None) -> list[Contract]:
     if contracts is None:
         return list(CONTRACTS)
+    if isinstance(contracts, (str, bytes)) or not isinstance(contracts, Iterable):
+        raise TypeError(f"verify_rnn(contracts=...) takes a list of contract names, got "
+                        f"{type(contracts).__name__} {contracts!r}")
     wanted = list(contracts)
+    wrong = [c for c in wanted if not isinstance(c, str)]
+    if wrong:
+        raise TypeError(f"verify_rnn(contracts=...) takes contract names (str), got {wrong[0]!r}")
+    if not wanted:
+        raise ValueError(f"verify_rnn(contracts=[]) selects no contract: it would check nothing; "
+                         f"known: {', '.join(CONTRACT_NAMES)}")
     unknown = [n for n in wanted if n not in CONTRACT_NAMES]
     if unknown:
         raise ValueError(f"unknown contract(s) {', '.join(unknown)}; known: {', '.join(CONTRACT_NAMES)}")
     return [c for c in CONTRACTS if c.name in wanted]
 
 
-def _run_one(contract: Contract, ctx: Context) -> ContractResult:
+def _device(device: Any) -> torch.device | None:
+    if device is None:
+        return None
+    if not isinstance(device, (str, torch.device)):
+        raise TypeError(f"verify_rnn(device=...) takes a device name or torch.device, got "
+                        f"{type(device).__name__} {device!r}")
+    try:
+        found = torch.device(device)
+    except RuntimeError as exc:
+        raise ValueError(f"verify_rnn(device={device!r}): not a device: {first_line(exc)}") from None
+    if found.type == "meta":
+        raise ValueError(f"verify_rnn(device={device!r}): the meta device holds no values, and every "
+                         f"contract compares values")
+    try:
+        torch.empty(1, device=found)
+    except Exception as exc:  # noqa: BLE001 - any failure means: not usable here
+        raise ValueError(f"verify_rnn(device={device!r}): not available: {type(exc).__name__}: "
+                         f"{first_line(exc)}") from None
+    return found
+
+
+def _dtype(dtype: Any) -> torch.dtype | None:
+    if dtype is None:
+        return None
+    if not isinstance(dtype, torch.dtype):
+        raise TypeError(f"verify_rnn(dtype=...) takes a torch.dtype, got {type(dtype).__name__} {dtype!r}")
+    if dtype not in FLOAT_DTYPES:
+        names = ", ".join(str(d).removeprefix("torch.") for d in FLOAT_DTYPES)
+        raise ValueError(f"verify_rnn(dtype={dtype}): recurrent layers compute in {names}")
+    return dtype
+
+
+def _timeout(timeout: Any) -> float | None:
+    if timeout is None:
+        return None
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout > 0:
+        raise ValueError(f"verify_rnn(timeout=...) takes a positive number of seconds or None, got {timeout!r}")
+    return float(timeout)
+
+
+def _target(module: Any, device: torch.device, dtype: torch.dtype,
+            own: tuple[torch.device, torch.dtype]) -> Any:
+    """The module, or a copy moved to ``device`` / ``dtype`` when they differ from its own."""
+    if not isinstance(module, torch.nn.Module) or (device, dtype) == own:
+        return module
+    try:
+        return copy.deepcopy(module).to(device=device, dtype=dtype)
+    except Exception as exc:  # noqa: BLE001 - the caller asked for this device / dtype
+        raise ValueError(f"verify_rnn could not move a copy of the module to {device} ({dtype}): "
+                         f"{type(exc).__name__}: {first_line(exc)}") from None
+
+
+def _allocate(ctx: Context) -> None:
+    """Build the probe inputs before any contract runs: a spec too large for the device is the
+    caller's error, not a violation of every contract."""
+    try:
+        ctx.x  # noqa: B018 - cached on first access
+        ctx.state("h")
+    except Exception as exc:  # noqa: BLE001 - out of memory, or a size torch refuses
+        spec = ctx.spec
+        raise ValueError(
+            f"verify_rnn could not allocate its probe inputs (seq={ctx.seq}, batch={ctx.batch}, "
+            f"input_size={spec.input_size}, states {tuple(spec.state_shape(ctx.batch).sizes)}) on "
+            f"{ctx.device} in {str(ctx.dtype).removeprefix('torch.')}: {type(exc).__name__}: "
+            f"{first_line(exc)}") from None
+
+
+def _probe(contract: Contract, ctx: Context) -> None:
+    with torch.no_grad():
+        contract.probe(ctx)
+
+
+def _run_one(contract: Contract, ctx: Context, timeout: float | None = None) -> ContractResult:
     start = time.perf_counter()
     status, detail, evidence = "passed", "", None
     try:
-        with torch.no_grad():
-            contract.probe(ctx)
+        run_with_limit(lambda: _probe(contract, ctx), timeout)
+    except ContractTimeout as exc:
+        status, evidence = "failed", Violation(
+            "evidence", detail=f"the module did not return within the time limit of {exc.seconds:g} s "
+            "(verify_rnn(timeout=...), --timeout)")
+        ctx.abandoned = exc.abandoned
     except NotApplicable as exc:
         status, detail = "not applicable", str(exc)
     except KnownLimitation as exc:
@@ -105,14 +176,46 @@ def _run_one(contract: Contract, ctx: Context) -> ContractResult:
     return ContractResult(contract.name, status, detail, time.perf_counter() - start, evidence)
 
 
-def _run_reporting(contract: Contract, ctx: Context,
-                   progress: Callable[[str, ContractResult | None], None] | None) -> ContractResult:
-    if progress is not None:
-        progress(contract.name, None)
-    result = _run_one(contract, ctx)
-    if progress is not None:
-        progress(contract.name, result)
-    return result
+def _run_all(selected: list[Contract], ctx: Context, timeout: float | None,
+             progress: Callable[[str, ContractResult | None], None] | None) -> list[ContractResult]:
+    """Every selected contract in order; after a contract whose module call had to be abandoned
+    (it still runs in another thread), the rest are not run on that module."""
+    results: list[ContractResult] = []
+    for contract in selected:
+        if progress is not None:
+            progress(contract.name, None)
+        if getattr(ctx, "abandoned", False):
+            result = ContractResult(contract.name, "not applicable",
+                                    f"not run: the module did not return from {results[-1].name} "
+                                    "and is still in use by that call")
+        else:
+            result = _run_one(contract, ctx, timeout)
+        results.append(result)
+        if progress is not None:
+            progress(contract.name, result)
+    return results
+
+
+def _audit(results: list[ContractResult], changes: list[Change], spec: RNNSpec) -> list[ContractResult]:
+    """What the probes changed on the module (restored since) decides inputs_untouched too:
+    a change to parameters, buffers' identity, submodules or requires_grad fails it; updated
+    buffer values fail it unless the spec declares updates_buffers, and are reported either way."""
+    undeclared = [c for c in changes if not (c.declarable and spec.updates_buffers)]
+    declared = [c for c in changes if c not in undeclared]
+    out = []
+    for result in results:
+        if result.name == "inputs_untouched" and result.status != "failed" and undeclared:
+            evidence = Violation("evidence", detail=(
+                "during the probes the module changed " + ", ".join(map(str, undeclared))
+                + " (restored by verify_rnn; a module whose buffers change by design declares "
+                "RNNSpec(updates_buffers=True))"), contract=result.name)
+            result = replace(result, status="failed", evidence=evidence,
+                             detail=render_violation(replace(evidence, contract=None)))
+        elif result.name == "inputs_untouched" and result.status == "passed" and declared:
+            result = replace(result, detail="buffers updated by design (RNNSpec.updates_buffers), "
+                             "restored: " + ", ".join(c.name for c in declared))
+        out.append(result)
+    return out
 
 
 def describe_module(module: Any) -> str:
@@ -131,6 +234,7 @@ def verify_rnn(
     device: str | torch.device | None = None,
     dtype: torch.dtype | None = None,
     contracts: Iterable[str] | None = None,
+    timeout: float | None = DEFAULT_TIMEOUT,
     progress: Callable[[str, ContractResult | None], None] | None = None,
 ) -> ContractReport:
     """Check that ``module`` honours the semantics of torch.nn.RNN / LSTM / GRU.
@@ -138,27 +242,41 @@ def verify_rnn(
     ``spec`` defaults to ``RNNSpec.from_module(module)``. ``device`` / ``dtype`` default to the
     module's own; when they differ, a copy of the module is moved there (the module itself is
     never moved). ``contracts`` selects contracts by name (default: all, see CONTRACT_NAMES).
-    ``progress(name, None)`` is called when a contract starts and ``progress(name, result)``
-    when it has finished (the command line's live progress).
+    ``timeout`` limits each contract, in seconds (None: no limit); a module that does not
+    return fails that contract naming the limit. ``progress(name, None)`` is called when a
+    contract starts and ``progress(name, result)`` when it has finished (the command line's
+    live progress).
+
+    Arguments are checked before anything runs: a spec, contracts, device, dtype or timeout of
+    the wrong kind is a TypeError or ValueError naming the argument, and so are a device that is
+    not available and probe inputs that cannot be allocated.
 
     Returns a :class:`ContractReport` when every applicable contract holds; raises
     :class:`ContractViolation` listing each failed contract with its evidence otherwise (the
     report is on the exception's ``report`` attribute).
     """
+    if not callable(module):
+        raise TypeError(f"verify_rnn() takes a recurrent module (or a callable with its calling "
+                        f"convention), got {type(module).__name__}")
+    if spec is not None and not isinstance(spec, RNNSpec):
+        raise TypeError(f"verify_rnn(spec=...) takes an RNNSpec or None, got {type(spec).__name__} {spec!r}")
+    selected = _select(contracts)
+    device, dtype, timeout = _device(device), _dtype(dtype), _timeout(timeout)
     if spec is None:
         spec = RNNSpec.from_module(module)
-    selected = _select(contracts)
-    own_device, own_dtype = _module_device_dtype(module)
-    device = torch.device(device) if device is not None else own_device
-    dtype = dtype or own_dtype
-    target = module
-    if isinstance(module, torch.nn.Module) and (device != own_device or dtype != own_dtype):
-        target = copy.deepcopy(module).to(device=device, dtype=dtype)
-    with _no_trace(module, device), _tf32_off(device):
+    own = _module_device_dtype(module)
+    device, dtype = device or own[0], dtype or own[1]
+    if dtype not in FLOAT_DTYPES:
+        raise ValueError(f"verify_rnn: the module computes in {dtype}; pass dtype= one of "
+                         f"{', '.join(str(d).removeprefix('torch.') for d in FLOAT_DTYPES)}")
+    target = _target(module, device, dtype, own)
+    with no_trace(target, device) as snapshot, _tf32_off(device):
         if isinstance(target, torch.nn.Module):
             target.eval()
         ctx = Context(target, spec, device, dtype)
-        results = tuple(_run_reporting(c, ctx, progress) for c in selected)
+        _allocate(ctx)
+        results = _run_all(selected, ctx, timeout, progress)
+    results = tuple(_audit(results, snapshot.found, spec))
     report = ContractReport(describe_module(module), spec, str(device),
                             str(dtype).replace("torch.", ""), results)
     if not report.ok:

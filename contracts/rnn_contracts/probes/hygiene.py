@@ -69,7 +69,8 @@ def differentiability(ctx: Context) -> None:
 
 def inputs_untouched(ctx: Context) -> None:
     """Forward does not modify x, h_0 or c_0 in place (values and version counters), nor the
-    module's own parameters and buffers."""
+    module's own parameters and buffers (buffers only when the spec does not declare
+    ``updates_buffers``). verify_rnn adds what every probe changed on the module (trace.py)."""
     spec = ctx.spec
     x = ctx.feed(ctx.x).clone()
     h0 = ctx.state("h")
@@ -79,7 +80,8 @@ def inputs_untouched(ctx: Context) -> None:
         tensors["c_0"] = hx[1]
     if isinstance(ctx.module, torch.nn.Module):  # verify_rnn accepts any callable
         tensors.update({f"parameter {n}": p for n, p in ctx.module.named_parameters()})
-        tensors.update({f"buffer {n}": b for n, b in ctx.module.named_buffers()})
+        if not spec.updates_buffers:
+            tensors.update({f"buffer {n}": b for n, b in ctx.module.named_buffers()})
     before = {name: (t.detach().clone(), t._version) for name, t in tensors.items()}
     ctx.call(x, hx, label="the main probe input with h_0")
     for name, tensor in tensors.items():

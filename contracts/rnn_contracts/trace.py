@@ -1,0 +1,139 @@
+"""verify_rnn leaves no trace: everything a forward can change, snapshotted, audited, restored.
+
+On the module (and every submodule): which parameters, buffers and submodules it holds and their
+identity (a forward may rebind ``self.calls = self.calls + 1`` or register a new Parameter),
+parameter and buffer values (also writes through ``.data``, which no version counter sees),
+``requires_grad``, gradients (the tensor and its values) and training flags. In the process: the
+CPU and CUDA RNG states, the TF32 / precision flags, the default dtype and grad mode.
+
+:meth:`ModuleSnapshot.changes` says what the probes changed, as :class:`Change` records (the
+``inputs_untouched`` contract reports them); :meth:`ModuleSnapshot.restore` puts everything back,
+so a module that changed itself during the eval-mode probes still runs its next training step.
+"""
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import torch
+
+from rnn_contracts import precision
+
+
+@dataclass(frozen=True)
+class Change:
+    """One thing the probes changed on the module. ``kind`` "buffer" with ``how`` "values" is the
+    only change a spec may declare (``RNNSpec.updates_buffers``): running statistics, observers."""
+
+    kind: Literal["parameter", "buffer", "submodule", "flag"]
+    name: str
+    how: str
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.name} ({self.how})"
+
+    @property
+    def declarable(self) -> bool:
+        return self.kind == "buffer" and self.how == "values changed"
+
+
+_SLOTS = (("parameter", "_parameters"), ("buffer", "_buffers"), ("submodule", "_modules"))
+
+
+def _same_values(a: torch.Tensor, b: torch.Tensor) -> bool:
+    """Equal values, NaN equal to NaN (a module that holds NaN has not changed it)."""
+    if a.shape != b.shape or a.dtype != b.dtype:
+        return False
+    if a.is_floating_point() or a.is_complex():
+        return bool(((a == b) | (torch.isnan(a) & torch.isnan(b))).all())
+    return torch.equal(a, b)
+
+
+def _same_slots(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    """The same names in the same order, holding the same objects (identity, not values)."""
+    return len(a) == len(b) and all(ka == kb and va is vb for (ka, va), (kb, vb) in zip(a.items(), b.items()))
+
+
+class ModuleSnapshot:
+    """What a module holds, taken before the probes."""
+
+    def __init__(self, module: Any) -> None:
+        self.is_module = isinstance(module, torch.nn.Module)
+        owners = list(module.named_modules(remove_duplicate=False)) if self.is_module else []
+        self.owners = [(prefix, owner, {attr: dict(getattr(owner, attr)) for _, attr in _SLOTS},
+                        owner.training) for prefix, owner in owners]
+        seen: dict[int, tuple[str, str, torch.Tensor]] = {}
+        for prefix, owner, slots, _ in self.owners:
+            for kind, attr in _SLOTS[:2]:
+                for name, tensor in slots[attr].items():
+                    if tensor is not None and id(tensor) not in seen:
+                        seen[id(tensor)] = (kind, f"{prefix}.{name}" if prefix else name, tensor)
+        self.tensors = [(kind, name, t, t._version, t.detach().clone(), t.requires_grad)
+                        for kind, name, t in seen.values()]
+        self.grads = [(t, t.grad, None if t.grad is None else t.grad.detach().clone())
+                      for kind, _, t, *_ in self.tensors if kind == "parameter"]
+
+    def changes(self) -> list[Change]:
+        """What differs now from the snapshot, in a stable order."""
+        found: list[Change] = []
+        for prefix, owner, slots, _ in self.owners:
+            for kind, attr in _SLOTS:
+                before, after = slots[attr], getattr(owner, attr)
+                for name in list(before) + [n for n in after if n not in before]:
+                    full = f"{prefix}.{name}" if prefix else name
+                    if name not in after:
+                        found.append(Change(kind, full, "removed"))  # type: ignore[arg-type]
+                    elif name not in before:
+                        found.append(Change(kind, full, "added"))  # type: ignore[arg-type]
+                    elif after[name] is not before[name]:
+                        found.append(Change(kind, full, "replaced by another object"))  # type: ignore[arg-type]
+        for kind, name, tensor, version, values, requires_grad in self.tensors:
+            if tensor._version != version or not _same_values(tensor.detach(), values):
+                found.append(Change(kind, name, "values changed"))  # type: ignore[arg-type]
+            if tensor.requires_grad != requires_grad:
+                found.append(Change("flag", name, f"requires_grad {requires_grad} -> {tensor.requires_grad}"))
+        return found
+
+    def restore(self) -> None:
+        """Put back every slot, value, flag, gradient and training mode of the snapshot."""
+        for _, owner, slots, training in self.owners:
+            for _, attr in _SLOTS:
+                current = getattr(owner, attr)
+                if not _same_slots(current, slots[attr]):
+                    current.clear()
+                    current.update(slots[attr])
+            owner.training = training
+            if isinstance(owner, torch.nn.RNNBase):
+                owner._init_flat_weights()  # its flat weight list follows the restored parameters
+        with torch.no_grad():
+            for _, _, tensor, version, values, requires_grad in self.tensors:
+                if tensor._version != version or not _same_values(tensor.detach(), values):
+                    tensor.detach().copy_(values)
+                if tensor.requires_grad != requires_grad:
+                    tensor.requires_grad_(requires_grad)
+            for param, grad, values in self.grads:
+                param.grad = grad
+                if grad is not None and values is not None and not torch.equal(grad, values):
+                    grad.copy_(values)
+
+
+@contextlib.contextmanager
+def no_trace(module: Any, device: torch.device) -> Iterator[ModuleSnapshot]:
+    """Snapshot the module and the process state; after the block, record the module's changes
+    on ``snapshot.found`` and restore everything, exceptions included."""
+    snapshot = ModuleSnapshot(module)
+    snapshot.found = []  # type: ignore[attr-defined]
+    flags = precision.save_flags()
+    default_dtype, grad_mode = torch.get_default_dtype(), torch.is_grad_enabled()
+    cuda = [device.index or 0] if device.type == "cuda" else []
+    with torch.random.fork_rng(devices=cuda):
+        try:
+            yield snapshot
+        finally:
+            snapshot.found = snapshot.changes()  # type: ignore[attr-defined]
+            snapshot.restore()
+            precision.restore_flags(flags)
+            torch.set_default_dtype(default_dtype)
+            torch.set_grad_enabled(grad_mode)

@@ -1,0 +1,289 @@
+"""The kit's verdicts under bad input and hostile modules: no trace, no crash, no silent pass.
+
+Each class of case has a negative control asserting the exact error type and what it names, and
+that the module, its inputs and the process state are unchanged afterwards. (The command line's
+exit codes are tests/test_cli_errors.py; the golden store's validation tests/test_goldens_store.py.)
+"""
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from torch import nn
+from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence
+
+from rnn_contracts import ContractViolation, RNNSpec, SpecError, check_forward, checked, verify_rnn
+from rnn_contracts.errors import render_violation
+
+
+def _fingerprint(module: nn.Module) -> dict[str, object]:
+    """Everything verify_rnn must leave as it was: names, identities, values, flags, modes."""
+    return {
+        "params": [(n, id(p), p.detach().clone(), p.requires_grad) for n, p in module.named_parameters()],
+        "buffers": [(n, id(b), b.detach().clone()) for n, b in module.named_buffers()],
+        "modules": [(n, id(m), m.training) for n, m in module.named_modules()],
+    }
+
+
+def assert_unchanged(module: nn.Module, before: dict[str, object]) -> None:
+    after = _fingerprint(module)
+    for key in ("params", "buffers"):
+        assert [x[:2] for x in after[key]] == [x[:2] for x in before[key]], key  # names, identity
+        for (name, _, a, *rest_a), (_, _, b, *rest_b) in zip(after[key], before[key]):
+            assert torch.equal(a, b) and rest_a == rest_b, name
+    assert after["modules"] == before["modules"]
+
+
+def _failed(module: nn.Module, spec: RNNSpec | None = None, **kwargs: object) -> dict[str, str]:
+    with pytest.raises(ContractViolation) as caught:
+        verify_rnn(module, spec, **kwargs)
+    return {r.name: r.detail for r in caught.value.report.failures}
+
+
+# --- 1. no trace, really ----------------------------------------------------------------------
+class WritesThroughData(nn.GRU):
+    """Scales its own weight through .data on every call: no version counter sees it."""
+
+    def forward(self, x, hx=None):
+        self.weight_hh_l0.data.mul_(0.5)
+        return super().forward(x, hx)
+
+
+class RebindsBuffer(nn.GRU):
+    """Counts calls in a buffer by rebinding it (self.calls = self.calls + 1)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.register_buffer("calls", torch.zeros(()))
+
+    def forward(self, x, hx=None):
+        self.calls = self.calls + 1
+        return super().forward(x, hx)
+
+
+class ReplacesParameter(nn.GRU):
+    def forward(self, x, hx=None):
+        self.bias_hh_l0 = nn.Parameter(self.bias_hh_l0.detach().clone())
+        return super().forward(x, hx)
+
+
+class FreezesItself(nn.GRU):
+    def forward(self, x, hx=None):
+        self.weight_ih_l0.requires_grad_(False)
+        return super().forward(x, hx)
+
+
+class RegistersInEval(nn.GRU):
+    """A weight-drop pattern gone wrong: in eval mode it registers a new Parameter."""
+
+    def forward(self, x, hx=None):
+        if not self.training and not hasattr(self, "raw_weight"):
+            self.raw_weight = nn.Parameter(self.weight_hh_l0.detach().clone())
+        if self.training:  # its training step cannot cope with the eval-time registration
+            assert not hasattr(self, "raw_weight"), "registered in eval mode"
+        return super().forward(x, hx)
+
+
+@pytest.mark.parametrize(("cls", "named"), [
+    (WritesThroughData, "forward modified parameter weight_hh_l0 in place"),  # the probe's own check
+    (RebindsBuffer, "buffer calls (replaced by another object)"),
+    (ReplacesParameter, "parameter bias_hh_l0 (replaced by another object)"),
+    (FreezesItself, "flag weight_ih_l0 (requires_grad True -> False)"),
+    (RegistersInEval, "parameter raw_weight (added)"),
+], ids=lambda v: getattr(v, "__name__", ""))
+def test_a_module_that_changes_itself_fails_inputs_untouched_and_is_restored(cls: type, named: str) -> None:
+    torch.manual_seed(0)
+    module = cls(4, 6)
+    module.train()
+    before = _fingerprint(module)
+    failed = _failed(module)
+    assert "inputs_untouched" in failed
+    assert named in failed["inputs_untouched"]
+    assert_unchanged(module, before)
+    module(torch.randn(3, 2, 4))[0].sum().backward()  # the next training step runs
+
+
+class RunningMean(nn.GRU):
+    """Keeps a running mean of its inputs in a buffer, updated in place (by design)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.register_buffer("running_mean", torch.zeros(4))
+
+    def forward(self, x, hx=None):
+        data = x.data if isinstance(x, PackedSequence) else x
+        self.running_mean.mul_(0.9).add_(0.1 * data.detach().reshape(-1, 4).mean(0))
+        return super().forward(x, hx)
+
+
+def test_buffers_updated_by_design_are_restored_and_reported_when_declared() -> None:
+    torch.manual_seed(0)
+    module = RunningMean(4, 6)
+    before = _fingerprint(module)
+    failed = _failed(module)
+    assert list(failed) == ["inputs_untouched"]
+    assert "buffer running_mean" in failed["inputs_untouched"]
+    assert_unchanged(module, before)
+    report = verify_rnn(module, RNNSpec.from_module(module, updates_buffers=True))
+    untouched = next(r for r in report.results if r.name == "inputs_untouched")
+    assert (untouched.status, untouched.detail) == (
+        "passed", "buffers updated by design (RNNSpec.updates_buffers), restored: running_mean")
+    assert_unchanged(module, before)
+
+
+class ChangesTheProcess(nn.GRU):
+    def forward(self, x, hx=None):
+        torch.set_default_dtype(torch.float64)
+        torch.backends.cuda.matmul.allow_tf32 = not torch.backends.cuda.matmul.allow_tf32
+        torch.manual_seed(123)
+        return super().forward(x, hx)
+
+
+def test_the_process_state_is_restored() -> None:
+    torch.manual_seed(0)
+    module = ChangesTheProcess(4, 6)
+    rng, tf32 = torch.get_rng_state(), torch.backends.cuda.matmul.allow_tf32
+    verify_rnn(module, contracts=["shapes"])
+    assert torch.get_default_dtype() == torch.float32
+    assert torch.backends.cuda.matmul.allow_tf32 == tf32
+    assert torch.equal(torch.get_rng_state(), rng)
+
+
+# --- 3. every argument validated where it enters ----------------------------------------------
+GRU = nn.GRU(4, 6)
+
+
+@pytest.mark.parametrize(("kwargs", "error", "message"), [
+    (dict(spec="RNN"), TypeError, r"^verify_rnn\(spec=\.\.\.\) takes an RNNSpec or None, got str 'RNN'$"),
+    (dict(spec={"mode": "GRU"}), TypeError, r"^verify_rnn\(spec=\.\.\.\) takes an RNNSpec or None, got dict"),
+    (dict(contracts=[None]), TypeError, r"^verify_rnn\(contracts=\.\.\.\) takes contract names \(str\), got None$"),
+    (dict(contracts="shapes"), TypeError, r"^verify_rnn\(contracts=\.\.\.\) takes a list of contract names, got str 'shapes'$"),
+    (dict(contracts=[]), ValueError, r"^verify_rnn\(contracts=\[\]\) selects no contract: it would check nothing"),
+    (dict(contracts=["shape"]), ValueError, r"^unknown contract\(s\) shape; known: shapes, "),
+    (dict(device="meta"), ValueError, r"^verify_rnn\(device='meta'\): the meta device holds no values"),
+    (dict(device="tpu"), ValueError, r"^verify_rnn\(device='tpu'\): not a device: "),
+    (dict(device=0.5), TypeError, r"^verify_rnn\(device=\.\.\.\) takes a device name or torch\.device, got float"),
+    (dict(dtype=torch.complex64), ValueError, r"^verify_rnn\(dtype=torch\.complex64\): recurrent layers compute in float16, bfloat16, float32, float64$"),
+    (dict(dtype="float32"), TypeError, r"^verify_rnn\(dtype=\.\.\.\) takes a torch\.dtype, got str 'float32'$"),
+    (dict(timeout=0), ValueError, r"^verify_rnn\(timeout=\.\.\.\) takes a positive number of seconds or None, got 0$"),
+], ids=lambda v: repr(v)[:40] if isinstance(v, dict) else "")
+def test_a_wrong_argument_is_the_callers_error_naming_it(kwargs: dict, error: type, message: str) -> None:
+    before = _fingerprint(GRU)
+    with pytest.raises(error, match=message):
+        verify_rnn(GRU, **kwargs)
+    assert_unchanged(GRU, before)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")
+def test_an_unavailable_device_is_a_value_error_not_an_assertion() -> None:
+    with pytest.raises(ValueError, match=r"^verify_rnn\(device='cuda'\): not available: "):
+        verify_rnn(GRU, device="cuda")
+
+
+def test_a_spec_too_large_to_allocate_is_the_callers_error() -> None:
+    class Huge(nn.Module):
+        def forward(self, x, hx=None):  # pragma: no cover - never reached
+            raise AssertionError("the module must not run")
+
+    spec = RNNSpec("GRU", 2**40, 3)
+    with pytest.raises(ValueError, match=r"^verify_rnn could not allocate its probe inputs \(seq=\d+, batch=\d+, "
+                                         r"input_size=1099511627776"):
+        verify_rnn(Huge(), spec)
+
+
+@pytest.mark.parametrize(("call", "tensor", "text"), [
+    (lambda: (torch.randn(5, 3, 4, dtype=torch.float64), None), "input",
+     "input: dtype torch.float64, expected torch.float32 (the module's parameters)"),
+    (lambda: (torch.randn(5, 3, 4, device="meta"), None), "input",
+     "input: device meta, expected cpu (the module's parameters)"),
+    (lambda: (torch.randn(0, 3, 4), None), "input",
+     "input: seq length 0: torch's recurrent layers need at least one step"),
+], ids=["dtype", "device", "seq-0"])
+def test_check_forward_rejects_before_the_call(call, tensor: str, text: str) -> None:
+    calls = []
+    module = nn.GRU(4, 6)
+    module.register_forward_pre_hook(lambda *a: calls.append(1))
+    x, hx = call()
+    with pytest.raises(ContractViolation) as caught:
+        check_forward(module, x, hx)
+    assert caught.value.title.endswith("before the call") or "before the call" in caught.value.title
+    assert [render_violation(v) for v in caught.value.violations] == [text]
+    assert calls == []
+
+
+def _packed(batch_sizes: list[int], rows: int | None = None, dtype=torch.int64) -> PackedSequence:
+    total = sum(batch_sizes) if rows is None else rows
+    return PackedSequence(torch.randn(total, 4), torch.tensor(batch_sizes, dtype=dtype))
+
+
+@pytest.mark.parametrize(("packed", "text"), [
+    (lambda: _packed([2, 3, 1]), "input: PackedSequence batch_sizes [2, 3, 1] must not increase"),
+    (lambda: _packed([3, 0]), "input: PackedSequence batch_sizes [3, 0] hold a zero entry"),
+    (lambda: _packed([3, 2], rows=4), "input: PackedSequence data has 4 rows, but batch_sizes [3, 2] sum to 5"),
+    (lambda: _packed([3, 2], dtype=torch.int32), "input: PackedSequence batch_sizes must be an int64 CPU tensor, got torch.int32 on cpu"),
+], ids=["increasing", "zero", "sum", "int32"])
+def test_a_malformed_packed_sequence_is_a_violation_before_the_call(packed, text: str) -> None:
+    module = nn.GRU(4, 6)
+    with pytest.raises(ContractViolation) as caught:
+        check_forward(module, packed())
+    assert [render_violation(v) for v in caught.value.violations] == [text]
+
+
+# --- 6. timeouts ------------------------------------------------------------------------------
+class Blocks(nn.GRU):
+    def forward(self, x, hx=None):
+        threading.Event().wait()  # never set
+
+
+def test_a_module_that_blocks_fails_the_contract_naming_the_limit() -> None:
+    start = time.monotonic()
+    failed = _failed(Blocks(4, 6), contracts=["shapes", "determinism"], timeout=0.2)
+    assert time.monotonic() - start < 10
+    limit = "the module did not return within the time limit of 0.2 s"
+    assert set(failed) == {"shapes", "determinism"} and all(limit in d for d in failed.values())
+
+
+def test_outside_the_main_thread_a_blocked_call_is_abandoned_and_the_rest_not_run() -> None:
+    box: dict[str, object] = {}
+
+    def run() -> None:
+        try:
+            verify_rnn(Blocks(4, 6), contracts=["shapes", "determinism"], timeout=0.2)
+        except ContractViolation as exc:
+            box["report"] = exc.report
+
+    worker = threading.Thread(target=run)
+    worker.start()
+    worker.join(20)
+    statuses = {r.name: (r.status, r.detail[:40]) for r in box["report"].results}
+    assert statuses["shapes"][0] == "failed"
+    assert statuses["determinism"] == ("not applicable", "not run: the module did not return from ")
+
+
+# --- property: only the kit's errors escape, naming what is wrong; nothing is changed -------------
+BAD_VALUES = st.one_of(st.none(), st.integers(-3, 3), st.text(max_size=4), st.booleans(),
+                       st.just(torch.zeros(2)), st.just(torch.zeros(2, 3, 4, 5)),
+                       st.just(torch.zeros(3, 2, 5, dtype=torch.int64)), st.just((torch.zeros(1),)),
+                       st.just(torch.zeros(3, 2, 4, dtype=torch.float64)))
+ALLOWED = (ContractViolation, SpecError, TypeError, ValueError)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(x=BAD_VALUES, hx=BAD_VALUES, spec=st.one_of(st.none(), BAD_VALUES, st.just(RNNSpec("LSTM", 4, 3))))
+def test_invalid_inputs_raise_only_the_kits_errors(x, hx, spec) -> None:
+    module = nn.GRU(4, 6)
+    before = _fingerprint(module)
+    for call in (lambda: check_forward(module, x, hx, spec=spec),
+                 lambda: checked(nn.GRU(4, 6), spec)(x, hx),
+                 lambda: verify_rnn(module, spec, contracts=["shapes"], device=x if isinstance(x, str) else None)):
+        try:
+            call()
+        except ALLOWED as exc:
+            assert str(exc).strip(), type(exc)
+            if isinstance(exc, (TypeError, ValueError)) and not isinstance(exc, ContractViolation):
+                assert any(word in str(exc) for word in ("spec", "RNNSpec", "device", "input", "hx", "contracts")), exc
+    assert_unchanged(module, before)
