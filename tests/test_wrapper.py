@@ -352,3 +352,17 @@ def test_the_off_switch_values(value: str | None, off: bool) -> None:
 def test_an_unknown_off_switch_value_keeps_the_checks_and_warns(value: str) -> None:
     with pytest.warns(RuntimeWarning, match=rf"RNN_CONTRACTS_OFF={value!r} is not one of .*the checks stay on"):
         assert wrapper_module.read_off_switch(value) is False
+
+
+def test_export_and_fullgraph_compile_capture_the_plain_module() -> None:
+    from torch.export import Dim
+
+    torch.manual_seed(0)
+    module = checked(Scriptable())
+    x, wider = torch.randn(5, 3, 4), torch.randn(5, 6, 4)
+    program = torch.export.export(module, (x,), dynamic_shapes=({1: Dim("batch")},))
+    torch.testing.assert_close(program.module()(wider)[0], module(wider)[0])
+    compiled = torch.compile(module, fullgraph=True, backend="eager")
+    torch.testing.assert_close(compiled(wider)[0], module(wider)[0])
+    with pytest.raises(ContractViolation):  # the module itself is still checked
+        module(torch.randn(5, 3, 7))

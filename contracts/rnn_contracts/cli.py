@@ -1,6 +1,7 @@
 """``rnn-contracts`` (and ``python -m rnn_contracts``): verify a recurrent module on every device.
 
-    rnn-contracts [TARGET] [--device D]... [--dtype T]... [--contract NAME]... [--spec KEY=VALUE]...
+    rnn-contracts [TARGET] [--device D]... [--dtype T]... [--contract NAME]... [--deploy TARGETS]
+                  [--spec KEY=VALUE]...
                   [--format text|json|markdown|junit] [--output PATH] [--json PATH]
                   [--checker NAME] [--timeout SECONDS] [--quiet] [--version]
 
@@ -32,6 +33,7 @@ from rnn_contracts.about import version_line
 from rnn_contracts.errors import SpecError
 from rnn_contracts.formats import FORMATS
 from rnn_contracts.job import DTYPES, run_job, supports_timeout
+from rnn_contracts.probes.deploy import DEPLOY_NAMES
 from rnn_contracts.outcome import Column, JobResult
 from rnn_contracts.probes import CONTRACT_NAMES
 from rnn_contracts.progress import make_reporter
@@ -66,6 +68,9 @@ def _parser() -> argparse.ArgumentParser:
                              "default: the module's own)")
     parser.add_argument("--contract", action="append", default=[], metavar="NAME",
                         help=f"run only this contract (repeatable): {', '.join(CONTRACT_NAMES)}")
+    parser.add_argument("--deploy", action="append", default=[], metavar="TARGETS",
+                        help=f"also run deployment contracts (comma-separated, repeatable): "
+                        f"{', '.join(DEPLOY_NAMES)}; onnx needs pip install 'rnn-contracts[deploy]'")
     parser.add_argument("--spec", action="append", default=[], metavar="KEY=VALUE",
                         help="override or give a spec field, e.g. --spec batch_first=true")
     parser.add_argument("--format", choices=tuple(FORMATS), default="text",
@@ -131,6 +136,17 @@ def _contracts(names: Sequence[str]) -> list[str] | None:
             guess = f"; did you mean {close[0]}?" if close else ""
             raise UsageError(f"--contract {name}: unknown contract{guess} (known: {', '.join(CONTRACT_NAMES)})")
     return list(dict.fromkeys(names)) or None
+
+
+def _deploy(values: Sequence[str]) -> list[str]:
+    """The deployment targets --deploy names (comma-separated, repeatable)."""
+    names = [n.strip() for value in values for n in value.split(",") if n.strip()]
+    for name in names:
+        if name not in DEPLOY_NAMES:
+            close = difflib.get_close_matches(name, DEPLOY_NAMES, n=1)
+            guess = f"; did you mean {close[0]}?" if close else ""
+            raise UsageError(f"--deploy {name}: unknown deployment target{guess} (known: {', '.join(DEPLOY_NAMES)})")
+    return list(dict.fromkeys(names))
 
 
 def _devices(requested: Sequence[str]) -> list[str]:
@@ -240,6 +256,7 @@ def run(argv: Sequence[str] | None = None) -> int:
         _print(sys.stdout, version_line())
         return 0
     contracts = _contracts(args.contract)
+    deploy = _deploy(args.deploy)
     timeout = _timeout(args.timeout)
     files = _outputs(args)
     for option, _, path in files:
@@ -260,8 +277,8 @@ def run(argv: Sequence[str] | None = None) -> int:
             spec = _spec(module, overrides)
             reporter = make_reporter(sys.stderr, quiet=args.quiet)
             try:
-                job = run_job(module, label, spec, columns, contracts=contracts, reporter=reporter,
-                              timeout=timeout, seed=not args.target)
+                job = run_job(module, label, spec, columns, contracts=contracts, deploy=deploy,
+                              reporter=reporter, timeout=timeout, seed=not args.target)
             finally:
                 reporter.close()
     finally:

@@ -36,7 +36,7 @@ def supports_timeout() -> bool:
 
 
 def _verify(module: Any, spec: RNNSpec, column: Column, contracts: Sequence[str] | None,
-            reporter: Reporter, timeout: float | None) -> ContractReport:
+            deploy: Sequence[str], reporter: Reporter, timeout: float | None) -> ContractReport:
     def progress(name: str, result: ContractResult | None) -> None:
         if result is None:
             reporter.start(column.label, name)
@@ -44,6 +44,8 @@ def _verify(module: Any, spec: RNNSpec, column: Column, contracts: Sequence[str]
             reporter.finish(column.label, name, result.status, result.seconds)
 
     options: dict[str, Any] = {"device": column.device, "contracts": contracts, "progress": progress}
+    if deploy:
+        options["deploy"] = list(deploy)
     if column.dtype is not None:
         options["dtype"] = getattr(torch, column.dtype)
     if timeout is not None:
@@ -70,13 +72,13 @@ def _seed(devices: Sequence[str], reporter: Reporter) -> SeedResult:
 
 def run_job(module: Any, target: str, spec: RNNSpec, columns: Sequence[Column], *,
             contracts: Sequence[str] | None, reporter: Reporter, timeout: float | None = None,
-            seed: bool = False) -> JobResult:
+            seed: bool = False, deploy: Sequence[str] = ()) -> JobResult:
     """verify_rnn on each column (a ContractViolation becomes its report), then, for the seed's
     job, the seed's checks on each device; the whole outcome as a :class:`JobResult`."""
     from rnn_contracts.devices import describe_device
 
     started = datetime.now(timezone.utc)
-    reports = {c: _verify(module, spec, c, contracts, reporter, timeout) for c in columns}
+    reports = {c: _verify(module, spec, c, contracts, deploy, reporter, timeout) for c in columns}
     devices = list(dict.fromkeys(c.device for c in columns))
     return JobResult(
         target=target,

@@ -23,6 +23,7 @@ from rnn_contracts.errors import ContractViolation, Violation, render_violation
 from rnn_contracts.probes import (
     CONTRACT_NAMES, CONTRACTS, Context, Contract, KnownLimitation, NotApplicable, ProbeFailure,
 )
+from rnn_contracts.probes.deploy import DEPLOY_CONTRACTS, DEPLOY_NAMES
 from rnn_contracts.report import ContractReport, ContractResult
 from rnn_contracts.spec import RNNSpec
 from rnn_contracts.timeout import ContractTimeout, run_with_limit
@@ -58,23 +59,34 @@ def _tf32_off(device: torch.device) -> Iterator[None]:
 # --------------------------------------------------------------------------------------------
 # arguments: the caller's mistakes are the caller's errors
 # --------------------------------------------------------------------------------------------
-def _select(contracts: Iterable[str] | None) -> list[Contract]:
-    if contracts is None:
-        return list(CONTRACTS)
-    if isinstance(contracts, (str, bytes)) or not isinstance(contracts, Iterable):
-        raise TypeError(f"verify_rnn(contracts=...) takes a list of contract names, got "
-                        f"{type(contracts).__name__} {contracts!r}")
-    wanted = list(contracts)
+def _names(argument: str, names: Any) -> list[str]:
+    if isinstance(names, (str, bytes)) or not isinstance(names, Iterable):
+        raise TypeError(f"verify_rnn({argument}=...) takes a list of contract names, got "
+                        f"{type(names).__name__} {names!r}")
+    wanted = list(names)
     wrong = [c for c in wanted if not isinstance(c, str)]
     if wrong:
-        raise TypeError(f"verify_rnn(contracts=...) takes contract names (str), got {wrong[0]!r}")
-    if not wanted:
+        raise TypeError(f"verify_rnn({argument}=...) takes contract names (str), got {wrong[0]!r}")
+    return wanted
+
+
+def _select(contracts: Iterable[str] | None, deploy: Iterable[str] = ()) -> list[Contract]:
+    """The contracts to run, in their order, then the deployment contracts asked for."""
+    wanted_deploy = _names("deploy", deploy)
+    unknown = [n for n in wanted_deploy if n not in DEPLOY_NAMES]
+    if unknown:
+        raise ValueError(f"unknown deployment target(s) {', '.join(unknown)}; known: {', '.join(DEPLOY_NAMES)}")
+    chosen_deploy = [c for c in DEPLOY_CONTRACTS if c.name in wanted_deploy]
+    if contracts is None:
+        return list(CONTRACTS) + chosen_deploy
+    wanted = _names("contracts", contracts)
+    if not wanted and not chosen_deploy:
         raise ValueError(f"verify_rnn(contracts=[]) selects no contract: it would check nothing; "
                          f"known: {', '.join(CONTRACT_NAMES)}")
     unknown = [n for n in wanted if n not in CONTRACT_NAMES]
     if unknown:
         raise ValueError(f"unknown contract(s) {', '.join(unknown)}; known: {', '.join(CONTRACT_NAMES)}")
-    return [c for c in CONTRACTS if c.name in wanted]
+    return [c for c in CONTRACTS if c.name in wanted] + chosen_deploy
 
 
 def _device(device: Any) -> torch.device | None:
@@ -173,6 +185,8 @@ def _run_one(contract: Contract, ctx: Context, timeout: float | None = None) -> 
     if evidence is not None:
         evidence = evidence.in_contract(contract.name)
         detail = render_violation(replace(evidence, contract=None))
+    elif status == "passed":
+        detail = ctx.cached("deploy_notes", dict).get(contract.name, "")  # what each exporter did
     return ContractResult(contract.name, status, detail, time.perf_counter() - start, evidence)
 
 
@@ -234,6 +248,7 @@ def verify_rnn(
     device: str | torch.device | None = None,
     dtype: torch.dtype | None = None,
     contracts: Iterable[str] | None = None,
+    deploy: Iterable[str] = (),
     timeout: float | None = DEFAULT_TIMEOUT,
     progress: Callable[[str, ContractResult | None], None] | None = None,
 ) -> ContractReport:
@@ -242,6 +257,8 @@ def verify_rnn(
     ``spec`` defaults to ``RNNSpec.from_module(module)``. ``device`` / ``dtype`` default to the
     module's own; when they differ, a copy of the module is moved there (the module itself is
     never moved). ``contracts`` selects contracts by name (default: all, see CONTRACT_NAMES).
+    ``deploy`` adds deployment contracts, opt-in because they take seconds and optional packages
+    (``"export"``, ``"onnx"``, ``"compile"``: rnn_contracts.probes.deploy), after the others.
     ``timeout`` limits each contract, in seconds (None: no limit); a module that does not
     return fails that contract naming the limit. ``progress(name, None)`` is called when a
     contract starts and ``progress(name, result)`` when it has finished (the command line's
@@ -260,7 +277,7 @@ def verify_rnn(
                         f"convention), got {type(module).__name__}")
     if spec is not None and not isinstance(spec, RNNSpec):
         raise TypeError(f"verify_rnn(spec=...) takes an RNNSpec or None, got {type(spec).__name__} {spec!r}")
-    selected = _select(contracts)
+    selected = _select(contracts, deploy)
     device, dtype, timeout = _device(device), _dtype(dtype), _timeout(timeout)
     if spec is None:
         spec = RNNSpec.from_module(module)

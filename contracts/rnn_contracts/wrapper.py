@@ -14,6 +14,11 @@ and then goes through ``nn.Module.__call__`` (hooks included). Parameters, buffe
 checked module unpickles as the plain module; ``copy.deepcopy`` keeps the checks;
 :func:`unchecked` takes them off again.
 
+Under ``torch.compile`` (fullgraph too) and ``torch.export`` the checks step aside: the graph or
+program captures the module alone (checks on symbolic shapes could neither run nor be cached),
+and the compiled or exported module is not checked; under ``torch.jit.trace`` likewise, and
+``torch.jit.script`` compiles the plain module.
+
 ``RNN_CONTRACTS_OFF`` (read once, at import): 1/true/yes/on turn checked() into the identity
 (the target is returned as it is and costs nothing per call); 0/false/no/off or empty keep the
 checks; any other value keeps the checks and warns once.
@@ -147,6 +152,8 @@ class CheckedModule(torch.nn.Module):
     __rnn_contracts_base__: type[torch.nn.Module]
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        if torch.compiler.is_compiling():  # torch.compile / torch.export capture the module only
+            return _module_call(self, *args, **kwargs)
         guard: _Guard = self.__dict__[GUARD]
         if len(args) == 1 and not kwargs and type(args[0]) is torch.Tensor:  # the hot path
             x = args[0]
