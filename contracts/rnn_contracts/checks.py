@@ -19,6 +19,7 @@ import torch
 from torch.nn.utils.rnn import PackedSequence
 
 from rnn_contracts import aliases, diagnose, engine
+from rnn_contracts.conventions import layer_call
 from rnn_contracts.errors import ContractViolation, Violation, shape_text
 from rnn_contracts.spec import NamedShape, RNNSpec
 
@@ -214,11 +215,15 @@ class _Checker:
     def check_result(self, x: Any, result: Any) -> None:
         facts, spec = self.facts, self.spec
         assert facts is not None
+        if not spec.returns_states and isinstance(result, (torch.Tensor, PackedSequence)):
+            result = (result, None)  # the module's own result (checked() sees it unadapted)
         if not isinstance(result, (tuple, list)) or len(result) != 2:
             self.violations.append(Violation(
                 "type", "result", f"torch's recurrent layers return (output, h_n), got {_describe(result)}"))
             return
         output, state = result
+        if not spec.returns_states:
+            state = None
         if facts.packed:
             if not isinstance(output, PackedSequence):
                 self.violations.append(Violation(
@@ -234,7 +239,8 @@ class _Checker:
         else:
             self.check_tensor("output", output, aliases.output_alias(spec.batch_first, facts.unbatched),
                               spec.output_shape(facts.batch, facts.seq))
-        self.check_states("n", state)
+        if spec.returns_states:
+            self.check_states("n", state)
 
 
 def _first_float_tensor(module: Any) -> torch.Tensor | None:
@@ -322,14 +328,17 @@ def check_forward(
     ``spec`` defaults to ``RNNSpec.from_module(module)``; pass one to declare the layout you
     expect (e.g. ``spec.replace(batch_first=True)`` for a (batch, seq, dim) batch). The input and
     hx are checked before the call, so a wrong input is a ContractViolation, not torch's own
-    error. Returns the module's result; raises :class:`ContractViolation` listing every broken
-    contract otherwise.
+    error. The spec's calling convention applies (rnn_contracts.conventions): a cell is unrolled
+    over ``x``, a module that requires hx gets zeros, and a module that returns only the output
+    gives ``(output, None)``. Returns the result in torch's layer convention; raises
+    :class:`ContractViolation` listing every broken contract otherwise.
     """
     if spec is None:
         spec = RNNSpec.from_module(module)
     _require_spec(spec, "check_forward")
     check_inputs(spec, x, hx, module)
-    result = module(x) if hx is None else module(x, hx)
+    call = layer_call(module, spec)
+    result = call(x) if hx is None else call(x, hx)
     violations = call_violations(spec, x, hx, result, module)
     if violations:
         raise ContractViolation(_title(spec, x, "in its result"), violations)

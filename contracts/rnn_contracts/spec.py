@@ -17,6 +17,10 @@ from rnn_contracts.layouts import Layout, Role, axes, layout_of, size_of
 
 Mode = Literal["RNN", "LSTM", "GRU"]
 _MODES = ("RNN", "LSTM", "GRU")
+Convention = Literal["layer", "cell"]
+_CONVENTIONS = ("layer", "cell")
+#: torch's cells, by class name: their mode (RNNCell's nonlinearity is an attribute).
+_TORCH_CELLS = {"RNNCell": "RNN", "LSTMCell": "LSTM", "GRUCell": "GRU"}
 _TORCH_MODES = {"RNN_TANH": ("RNN", "tanh"), "RNN_RELU": ("RNN", "relu")}
 _REQUIRED = ("mode", "input_size", "hidden_size")
 
@@ -70,7 +74,10 @@ class RNNSpec:
     """The configuration a recurrent module claims, mirroring torch.nn.RNNBase's arguments.
 
     ``packed`` and ``unbatched`` say whether the module accepts a PackedSequence and 2-D
-    (unbatched) input; torch's own layers accept both. ``updates_buffers`` declares that the
+    (unbatched) input; torch's own layers accept both. The calling convention
+    (:mod:`rnn_contracts.conventions`): ``convention="cell"`` for a cell the kit unrolls over
+    time (one layer, one direction), ``returns_states=False`` for a module that returns only the
+    output, ``requires_hx=True`` for one without a default hx. ``updates_buffers`` declares that the
     module updates its buffers by design (running statistics, quantization observers):
     verify_rnn then restores and reports those updates instead of failing ``inputs_untouched``.
     Every field is type-checked: a bool field takes only True or False (``"False"`` is an error,
@@ -89,6 +96,9 @@ class RNNSpec:
     packed: bool = False
     unbatched: bool = False
     updates_buffers: bool = False
+    convention: Convention = "layer"
+    returns_states: bool = True
+    requires_hx: bool = False
 
     def __post_init__(self) -> None:
         for field in dataclasses.fields(self):
@@ -110,6 +120,15 @@ class RNNSpec:
             raise SpecError(
                 f"proj_size ({self.proj_size}) must be smaller than hidden_size ({self.hidden_size})"
             )
+        if self.convention not in _CONVENTIONS:
+            raise SpecError(f"RNNSpec.convention must be one of {_CONVENTIONS}, got {self.convention!r}")
+        if self.convention == "cell":
+            extra = [f"{n}={getattr(self, n)!r}" for n, single in
+                     (("num_layers", 1), ("bidirectional", False), ("proj_size", 0), ("packed", False))
+                     if getattr(self, n) != single]
+            if extra:
+                raise SpecError(f"a cell is one layer in one direction without packed input: "
+                                f"convention='cell' excludes {', '.join(extra)}")
         if not isinstance(self.nonlinearity, str) or self.nonlinearity not in ("tanh", "relu"):
             raise SpecError(f"nonlinearity must be 'tanh' or 'relu', got {self.nonlinearity!r}")
         if self.nonlinearity == "relu" and self.mode != "RNN":
@@ -125,7 +144,8 @@ class RNNSpec:
         ``unbatched`` are True. ``fields`` give or replace any field (e.g. batch_first=True to
         declare the layout a caller expects, or mode/input_size/hidden_size for a module that
         carries none of torch's attribute names); they win over the module's attributes.
-        Wrappers are seen through: ``torch.compile``'s OptimizedModule, DataParallel and
+        torch's cells (RNNCell, LSTMCell, GRUCell) give ``convention="cell"``, unbatched input
+        included. Wrappers are seen through: ``torch.compile``'s OptimizedModule, DataParallel and
         DistributedDataParallel. Attribute values of the wrong type (``bidirectional="False"``)
         are a SpecError naming the attribute.
         """
@@ -136,6 +156,9 @@ class RNNSpec:
             raise TypeError(f"RNNSpec.from_module() got unknown field(s) {', '.join(unknown)}; "
                             f"fields: {', '.join(f.name for f in dataclasses.fields(cls))}")
         module = unwrap(module)
+        if isinstance(module, torch.nn.RNNCellBase) and type(module).__name__ in _TORCH_CELLS:
+            fields = {"mode": _TORCH_CELLS[type(module).__name__], "convention": "cell",
+                      "unbatched": True, "packed": False, **fields}
         missing = [name for name in _REQUIRED if not hasattr(module, name) and name not in fields]
         if missing:
             kind = type(module).__name__
@@ -245,9 +268,11 @@ class RNNSpec:
         parts = [str(self.input_size), str(self.hidden_size)]
         defaults = RNNSpec(mode=self.mode, input_size=self.input_size, hidden_size=self.hidden_size)
         for field in dataclasses.fields(self)[3:]:
-            if field.name in ("packed", "unbatched"):
-                continue  # capabilities, not constructor arguments
+            if field.name in ("packed", "unbatched", "updates_buffers", "convention",
+                              "returns_states", "requires_hx"):
+                continue  # capabilities and conventions, not constructor arguments
             value = getattr(self, field.name)
             if value != getattr(defaults, field.name):
                 parts.append(f"{field.name}={value!r}")
-        return f"{self.mode}({', '.join(parts)})"
+        kind = f"{self.mode}Cell" if self.convention == "cell" else self.mode
+        return f"{kind}({', '.join(parts)})"

@@ -17,6 +17,7 @@ from typing import Any
 
 import torch
 
+from rnn_contracts.conventions import layer_call
 from rnn_contracts.diagnose import describe_input, first_line
 from rnn_contracts.errors import Violation, render_violation
 from rnn_contracts.precision import probe_tolerance
@@ -36,6 +37,16 @@ class NotApplicable(Exception):
     """The contract does not apply to this spec; the message is the reason."""
 
 
+#: The reason of every contract about states, for a module that returns only its output.
+NO_STATES = "the module returns no states (RNNSpec.returns_states=False)"
+
+
+def require_states(ctx: "Context") -> None:
+    """NotApplicable for a contract about states when the module returns none."""
+    if not ctx.spec.returns_states:
+        raise NotApplicable(NO_STATES)
+
+
 class KnownLimitation(Exception):
     """The module failed in a way torch's own layers fail on this path (documented upstream);
     the message says which limitation and where it is documented."""
@@ -46,7 +57,7 @@ class Result:
     """One forward call, in the kit's canonical seq-first layout."""
 
     output: torch.Tensor  # (seq, batch, D*H_out), or (seq, D*H_out) unbatched
-    h_n: torch.Tensor
+    h_n: torch.Tensor | None  # None: the module returns no states (spec.returns_states=False)
     c_n: torch.Tensor | None
     raw: Any  # what the module returned
 
@@ -63,12 +74,16 @@ def pick_sizes(spec: RNNSpec) -> tuple[int, int]:
 
 
 class Context:
-    """The module under test, its spec, the device and dtype, and cached probe calls."""
+    """The module under test, its spec, the device and dtype, and cached probe calls.
+
+    ``module`` is the user's module (its parameters and state_dict); probes call it through
+    ``caller``, the same module in torch's layer convention (rnn_contracts.conventions)."""
 
     def __init__(
         self, module: Any, spec: RNNSpec, device: torch.device, dtype: torch.dtype, seed: int = 0
     ) -> None:
         self.module = module
+        self.caller = layer_call(module, spec)
         self.spec = spec
         self.device = device
         self.dtype = dtype
@@ -115,7 +130,7 @@ class Context:
     def call(self, x: Any, hx: Any = None, *, label: str) -> Any:
         """Call the module; an exception it raises becomes evidence naming the input."""
         try:
-            return self.module(x) if hx is None else self.module(x, hx)
+            return self.caller(x) if hx is None else self.caller(x, hx)
         except Exception as exc:  # the module's own error is evidence, never a bare crash
             raise ProbeFailure(
                 f"the module raised {type(exc).__name__} on {label} "
@@ -127,7 +142,9 @@ class Context:
         if not isinstance(raw, (tuple, list)) or len(raw) != 2:
             raise ProbeFailure(f"the module returned {type(raw).__name__}, not (output, h_n)")
         output, state = raw
-        if self.spec.has_cell:
+        if not self.spec.returns_states:
+            h_n = c_n = None
+        elif self.spec.has_cell:
             if not isinstance(state, (tuple, list)) or len(state) != 2:
                 raise ProbeFailure("an LSTM must return (output, (h_n, c_n))")
             h_n, c_n = state

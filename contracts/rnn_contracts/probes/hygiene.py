@@ -42,14 +42,14 @@ def differentiability(ctx: Context) -> None:
             value = getattr(got, name)
             if value is not None and not value.requires_grad:
                 raise ProbeFailure(f"{name} does not require grad although the parameters do (detached?)")
-        loss = got.output.sum() + got.h_n.sum() + (got.c_n.sum() if got.c_n is not None else 0)
+        loss = sum(t.sum() for t in (got.output, got.h_n, got.c_n) if t is not None)
         grads = torch.autograd.grad(loss, [p for _, p in params], allow_unused=True, retain_graph=True)
         # relu's dead zone: a correct nonlinearity="relu" layer whose units are inactive outputs
         # exact zeros and passes exact-zero gradients (torch's own nn.RNN(4, 2,
         # nonlinearity="relu") did so on the probe inputs for some seeds). Where the result shows
         # such zeros, an all-zero gradient is no evidence of a detached path; None (not in the
         # graph at all) still is. tanh / sigmoid never give exact zeros by chance.
-        dead_zone = bool((got.output == 0).any()) or bool((got.h_n == 0).any())
+        dead_zone = any(bool((t == 0).any()) for t in (got.output, got.h_n) if t is not None)
         missing = [n for (n, _), g in zip(params, grads)
                    if g is None or (not dead_zone and not bool(g.abs().sum() > 0))]
         if missing:
@@ -75,15 +75,19 @@ def inputs_untouched(ctx: Context) -> None:
     x = ctx.feed(ctx.x).clone()
     h0 = ctx.state("h")
     hx = (h0, ctx.state("c")) if spec.has_cell else h0
-    tensors = {"x": x, "h_0": h0}
-    if spec.has_cell:
-        tensors["c_0"] = hx[1]
+    tensors = {"x": x}
+    if spec.returns_states:  # a module that returns only its output may take no hx either
+        tensors["h_0"] = h0
+        if spec.has_cell:
+            tensors["c_0"] = hx[1]
+    else:
+        hx = None
     if isinstance(ctx.module, torch.nn.Module):  # verify_rnn accepts any callable
         tensors.update({f"parameter {n}": p for n, p in ctx.module.named_parameters()})
         if not spec.updates_buffers:
             tensors.update({f"buffer {n}": b for n, b in ctx.module.named_buffers()})
     before = {name: (t.detach().clone(), t._version) for name, t in tensors.items()}
-    ctx.call(x, hx, label="the main probe input with h_0")
+    ctx.call(x, hx, label="the main probe input" + (" with h_0" if hx is not None else ""))
     for name, tensor in tensors.items():
         values, version = before[name]
         if tensor._version != version or not torch.equal(tensor.detach(), values):

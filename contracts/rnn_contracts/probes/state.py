@@ -3,7 +3,9 @@ from __future__ import annotations
 
 import torch
 
-from rnn_contracts.probes.base import Context, KnownLimitation, NotApplicable, ProbeFailure, Result
+from rnn_contracts.probes.base import (
+    Context, KnownLimitation, NotApplicable, ProbeFailure, Result, require_states,
+)
 
 #: torch's cuDNN kernels reject non-contiguous states with these messages (aten/src/ATen/native/
 #: cudnn/RNN.cpp); the CPU path accepts them. harvardnlp/namedtensor#58, fastai/fastai2#141.
@@ -22,6 +24,7 @@ def initial_state(ctx: Context) -> None:
     h_0.view(num_layers, D, batch, H_out); non-contiguous hx: harvardnlp/namedtensor#58).
     torch's cuDNN path (CUDA) rejects a non-contiguous h_0 with "rnn: hx is not contiguous": that
     rejection, and only that one, is reported as a known limitation, not a failure."""
+    require_states(ctx)
     spec, x, main = ctx.spec, ctx.x, ctx.main
     zeros_c = ctx.zero_state("c") if spec.has_cell else None
     zero = ctx.run(x, _hx(ctx, ctx.zero_state("h"), zeros_c), label="an explicit zero h_0")
@@ -110,6 +113,7 @@ def state_carry(ctx: Context) -> None:
     """Running a sequence in two chunks, passing (h_n[, c_n]) on, equals one run: output and
     final states (the recurrence of the torch docs, h_t = f(x_t, h_{t-1})). Unidirectional only:
     a backward direction starts from the end of the whole sequence."""
+    require_states(ctx)
     spec = ctx.spec
     if spec.bidirectional:
         raise NotApplicable("bidirectional: the backward direction cannot be resumed from a chunk")

@@ -1,0 +1,105 @@
+"""Calling conventions: the modules people write, called the way torch's layers are.
+
+torch's layers take ``module(x, hx=None)`` and return ``(output, h_n)`` (``(output, (h_n, c_n))``
+for LSTM). Modules people write often differ, and the spec says how (no adapter code of theirs):
+
+* ``RNNSpec(convention="cell")``: a cell, ``cell(x_t, h) -> h`` (RNN, GRU) or
+  ``cell(x_t, (h, c)) -> (h, c)`` (LSTM), as torch.nn.RNNCell / GRUCell / LSTMCell and users'
+  cells. :class:`LayerCall` unrolls it over time: one layer, one direction, seq-first or
+  batch-first or unbatched input, h_0 / (h_0, c_0) defaulting to zeros, states returned as
+  ``(1, batch, H)``, exactly what the equivalent torch layer returns.
+* ``RNNSpec(returns_states=False)``: a module that returns only the output. The calls give
+  ``(output, None)``; the contracts about states are not applicable, the others run on the output.
+* ``RNNSpec(requires_hx=True)``: a module that has no default for hx. Where torch's layers
+  default h_0 (and c_0) to zeros, the kit passes zeros, and its report says so.
+
+:func:`layer_call` returns the module itself when its convention already is torch's.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch.nn.utils.rnn import PackedSequence
+
+from rnn_contracts.spec import RNNSpec
+
+#: The note a report carries for a module that requires hx.
+REQUIRES_HX_NOTE = ("the module requires hx: where torch's layers default h_0{c} to zeros, the kit "
+                    "passed zeros")
+
+
+def requires_hx_note(spec: RNNSpec) -> str:
+    return REQUIRES_HX_NOTE.format(c=" and c_0" if spec.has_cell else "")
+
+
+class LayerCall:
+    """A module seen through torch's layer convention ``(x, hx=None) -> (output, state)``."""
+
+    def __init__(self, module: Any, spec: RNNSpec) -> None:
+        self.module = module
+        self.spec = spec
+
+    def __repr__(self) -> str:
+        return f"LayerCall({self.module!r}, convention={self.spec.convention!r})"
+
+    def zeros(self, x: Any) -> Any:
+        """The zero initial state torch's layers default to, for input ``x``."""
+        data = x.data if isinstance(x, PackedSequence) else x
+        if isinstance(x, PackedSequence):
+            batch: int | None = int(x.batch_sizes[0])
+        elif data.dim() == 2:
+            batch = None
+        else:
+            batch = data.shape[0] if self.spec.batch_first else data.shape[1]
+
+        def zero(which: str) -> torch.Tensor:
+            return torch.zeros(self.spec.state_shape(batch, which).sizes, dtype=data.dtype, device=data.device)
+
+        return (zero("h"), zero("c")) if self.spec.has_cell else zero("h")
+
+    def __call__(self, x: Any, hx: Any = None) -> Any:
+        if hx is None and self.spec.requires_hx:
+            hx = self.zeros(x)
+        if self.spec.convention == "cell":
+            result = self._unroll(x, hx)
+        else:
+            result = self.module(x) if hx is None else self.module(x, hx)
+        if not self.spec.returns_states:
+            return result, None
+        return result
+
+    def _unroll(self, x: Any, hx: Any) -> Any:
+        """The cell over time: one layer, one direction (the equivalent torch layer's loop)."""
+        if isinstance(x, PackedSequence):
+            raise TypeError("a cell unrolled by the kit takes no PackedSequence (spec.packed=False)")
+        unbatched = x.dim() == 2
+        xs = x.unsqueeze(1) if unbatched else (x.transpose(0, 1) if self.spec.batch_first else x)
+        if hx is None:
+            hx = self.zeros(xs)
+        lstm = self.spec.has_cell
+        # (1, batch, H) layer states -> (batch, H) cell states; unbatched (1, H) -> (1, H) rows
+        state = tuple(s.reshape(-1, s.shape[-1]) for s in hx) if lstm else hx.reshape(-1, hx.shape[-1])
+        outputs = []
+        for t in range(xs.shape[0]):
+            state = self.module(xs[t], state)
+            outputs.append(state[0] if lstm else state)
+        output = torch.stack(outputs)
+        if unbatched:
+            output = output[:, 0]
+        elif self.spec.batch_first:
+            output = output.transpose(0, 1)
+
+        def as_layer(s: torch.Tensor) -> torch.Tensor:
+            return s if unbatched else s.unsqueeze(0)
+
+        if lstm:
+            return output, (as_layer(state[0]), as_layer(state[1]))
+        return output, as_layer(state)
+
+
+def layer_call(module: Any, spec: RNNSpec) -> Any:
+    """``module`` as a callable with torch's layer convention (the module itself if it is one)."""
+    if spec.convention == "layer" and spec.returns_states and not spec.requires_hx:
+        return module
+    return LayerCall(module, spec)
