@@ -160,6 +160,118 @@ class CountsSteps(CellLoop):
         return super().forward(x, hx)
 
 
+# -- added by the mutation run (mutation/README.md): one module per sub-check a mutant deleted ---
+def _batched(x: Any) -> bool:
+    return isinstance(x, torch.Tensor) and x.dim() == 3
+
+
+class OutputLagsWhenResumed(CellLoop):
+    """When hx is given, the output is [h_0's top layer, h_1, ..., h_{T-1}]: the sequence of
+    states entering each step instead of leaving it (an off-by-one in a streaming wrapper). h_n
+    is right; without hx all is right."""
+
+    def forward(self, x: Any, hx: Any = None) -> tuple[Any, Any]:
+        out, state = super().forward(x, hx)
+        if hx is not None and _batched(out):
+            top = (hx[0] if self.mode == "LSTM" else hx)[-1]
+            out = torch.cat([top.unsqueeze(0), out[:-1]])
+        return out, state
+
+
+class OutputCentredOverBatch(CellLoop):
+    """Subtracts the batch mean from the output (batch-statistics normalisation left on in eval
+    mode); h_n is returned untouched."""
+
+    def forward(self, x: Any, hx: Any = None) -> tuple[Any, Any]:
+        out, state = super().forward(x, hx)
+        if _batched(out):
+            out = out - out.mean(dim=1, keepdim=True)
+        return out, state
+
+
+class ReservedSlotZero(CellLoop):
+    """Batch slot 0 is reserved (a prompt-cache slot): its output is overwritten with a constant
+    0.25 whatever the sequence. Every other sequence and every state is right."""
+
+    def forward(self, x: Any, hx: Any = None) -> tuple[Any, Any]:
+        out, state = super().forward(x, hx)
+        if _batched(out):
+            out = out.clone()
+            out[:, 0] = 0.25
+        return out, state
+
+
+class TruncatedContext(CellLoop):
+    """Reads only the first ``max_len`` steps: later inputs are zeroed (a training-time max_len
+    left on at inference). The recurrence still runs, so later outputs are not zero."""
+
+    max_len = 2
+
+    def prepare(self, xs: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        xs = xs.clone()
+        xs[self.max_len:] = 0
+        return xs
+
+
+class ReturnsTanhC(TorchLoop):
+    """LSTM that returns tanh(c_n) as c_n (h_n / o, the value h is computed from): output and
+    h_n are right."""
+
+    def forward(self, x: Any, hx: Any = None) -> tuple[Any, Any]:
+        out, (h, c) = super().forward(x, hx)
+        return out, (h, torch.tanh(c))
+
+
+class UlpNoise(CellLoop):
+    """Adds about one float32 ulp of noise to ``which`` (output, h_n or c_n) at every call: the
+    run-to-run jitter of an atomics-based reduction, left on in eval mode."""
+
+    def __init__(self, *args: Any, which: str = "output", **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.which = which
+
+    @staticmethod
+    def _jitter(t: Any) -> Any:
+        if not isinstance(t, torch.Tensor):
+            return t
+        return t * (1 + 2.0 ** -23 * torch.randn(t.shape, dtype=t.dtype).sign().to(t.device))
+
+    def forward(self, x: Any, hx: Any = None) -> tuple[Any, Any]:
+        out, state = super().forward(x, hx)
+        if self.which == "output":
+            return self._jitter(out), state
+        if self.mode != "LSTM":
+            return out, self._jitter(state)
+        h, c = state
+        return out, ((self._jitter(h), c) if self.which == "h_n" else (h, self._jitter(c)))
+
+
+class LearnedInitialState(CellLoop):
+    """Without hx, starts from a learned h_0 parameter (initialised small and random) instead of
+    zeros; an explicit h_0 is used as given."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.h0 = torch.nn.Parameter(0.5 * torch.randn(self.num_layers * self.num_directions, 1, self.hidden_size))
+
+    def initial(self, hx: Any, batch: int, like: torch.Tensor) -> State:
+        if hx is not None:
+            return super().initial(hx, batch, like)
+        return (self.h0.expand(-1, batch, -1).to(like),)
+
+
+class ReadsStateAsContiguous(CellLoop):
+    """Reads h_0's memory as if it were contiguous (torch.as_strided with contiguous strides, as
+    a custom kernel handed data_ptr() would): a sliced or transposed h_0 is read scrambled."""
+
+    def initial(self, hx: Any, batch: int, like: torch.Tensor) -> State:
+        if hx is None:
+            return super().initial(hx, batch, like)
+        size = hx.shape
+        strides = tuple(int(torch.tensor(size[i + 1:]).prod()) for i in range(len(size)))
+        return (torch.as_strided(hx, size, strides, hx.storage_offset()),)
+
+
 def _entry(id: str, make: Any, expect: str, evidence: str, about: str) -> SubcheckEntry:
     return SubcheckEntry(id, make, about, expect=expect, evidence=evidence)
 
@@ -237,4 +349,47 @@ ENTRIES: tuple[SubcheckEntry, ...] = (
     _entry("step_counter_buffer", lambda: CountsSteps("LSTM", 4, 6), "inputs_untouched",
            "forward modified buffer steps in place",
            "increments a registered step-counter buffer in every forward, eval mode included"),
+    # -- added with mutation/ (each kills the mutant named; see mutation/README.md) -----------
+    # kills: state_carry without the output equality (alone: h_n is right, CellLoop so no
+    # reference; initial_state also fails, on its zero-h_0 comparison)
+    _entry("output_lags_when_resumed", lambda: OutputLagsWhenResumed("GRU", 4, 6), "state_carry",
+           "one run: output[",
+           "when hx is given the output is the states entering each step, [h_0, h_1, ..., h_{T-1}] "
+           "(an off-by-one in a streaming wrapper); h_n is right"),
+    # kills: batch_independence without the output[:, 1:] equality (final_state also fails: the
+    # centred output no longer ends at h_n)
+    _entry("output_centred_over_batch", lambda: OutputCentredOverBatch("GRU", 4, 6),
+           "batch_independence", "output[:, 1:]",
+           "subtracts the batch mean from the output (batch statistics left on in eval mode)"),
+    # kills: batch_independence without "replacing sequence 0 must change sequence 0's output"
+    _entry("reserved_slot_zero", lambda: ReservedSlotZero("GRU", 4, 6), "batch_independence",
+           "must change sequence 0's output",
+           "batch slot 0 is reserved as a cache slot and its output overwritten with a constant"),
+    # kills: causality without "perturbing step t must change the output from step t on"
+    _entry("truncated_context", lambda: TruncatedContext("GRU", 4, 6), "causality",
+           "must change the output from step",
+           "reads only the first 2 steps (a training-time max_len left on): later inputs are "
+           "ignored, so perturbing step 2 changes nothing"),
+    # kills: reference without the c_n comparison (state_carry also fails: c_n is carried)
+    _entry("returns_tanh_c", lambda: ReturnsTanhC("LSTM", 4, 6), "reference",
+           "computes with its weights: c_n[",
+           "returns tanh(c_n) as c_n (confusing the cell state with what h is computed from)"),
+    # kills: determinism by allclose (alone: 1-ulp noise is inside every tolerance)
+    _entry("ulp_noise_output", lambda: UlpNoise("GRU", 4, 6), "determinism", "disagree: output[",
+           "one float32 ulp of run-to-run noise on the output (an atomics-based reduction)"),
+    # kills: determinism comparing the output only (alone)
+    _entry("ulp_noise_h_n", lambda: UlpNoise("GRU", 4, 6, which="h_n"), "determinism", "disagree: h_n[",
+           "one float32 ulp of run-to-run noise on h_n only"),
+    # kills: determinism comparing output and h_n only (alone)
+    _entry("ulp_noise_c_n", lambda: UlpNoise("LSTM", 4, 6, which="c_n"), "determinism", "disagree: c_n[",
+           "one float32 ulp of run-to-run noise on c_n only"),
+    # kills: initial_state without "an explicit zero h_0 must equal no h_0" (alone: the issue's
+    # GRU with a learned default h_0 passed all 12 contracts)
+    _entry("learned_default_h0", lambda: LearnedInitialState("GRU", 4, 6), "initial_state",
+           "an explicit zero h_0 must equal no h_0",
+           "without hx, starts from a learned h_0 parameter instead of zeros (torch: defaults to zeros)"),
+    # kills: initial_state without the non-contiguous h_0 comparison (alone)
+    _entry("reads_state_as_contiguous", lambda: ReadsStateAsContiguous("GRU", 4, 6), "initial_state",
+           "a non-contiguous h_0 must give the result of its contiguous copy",
+           "reads h_0's memory as if contiguous (a kernel handed data_ptr()): a transposed h_0 is scrambled"),
 )
