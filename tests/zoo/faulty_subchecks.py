@@ -223,8 +223,8 @@ class ReturnsTanhC(TorchLoop):
 
 
 class UlpNoise(CellLoop):
-    """Adds about one float32 ulp of noise to ``which`` (output, h_n or c_n) at every call: the
-    run-to-run jitter of an atomics-based reduction, left on in eval mode."""
+    """Adds one ulp of noise (of the tensor's own dtype) to ``which`` (output, h_n or c_n) at every
+    call: the run-to-run jitter of an atomics-based reduction, left on in eval mode."""
 
     def __init__(self, *args: Any, which: str = "output", **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -234,7 +234,8 @@ class UlpNoise(CellLoop):
     def _jitter(t: Any) -> Any:
         if not isinstance(t, torch.Tensor):
             return t
-        return t * (1 + 2.0 ** -23 * torch.randn(t.shape, dtype=t.dtype).sign().to(t.device))
+        eps = torch.finfo(t.dtype).eps
+        return t * (1 + eps * torch.randn(t.shape).sign().to(device=t.device, dtype=t.dtype))
 
     def forward(self, x: Any, hx: Any = None) -> tuple[Any, Any]:
         out, state = super().forward(x, hx)
