@@ -1,0 +1,31 @@
+"""Hints, pinned whole where their words are the contract (mutation/README.md).
+
+Kills: the LSTM hx hint printing H_out where it means H_cell (they differ only with proj_size),
+and the rank hints' conditions (an extra axis reported as nothing, or as a lost one).
+"""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from rnn_contracts import ContractViolation, RNNSpec, check_forward
+from rnn_contracts.diagnose import _rank_hint
+
+
+def test_lstm_given_one_tensor_hints_c_0_with_h_cell() -> None:
+    lstm = torch.nn.LSTM(4, 6, proj_size=3)  # H_cell 6, H_out 3
+    with pytest.raises(ContractViolation) as caught:
+        check_forward(lstm, torch.zeros(5, 7, 4), torch.zeros(1, 7, 3))
+    (v,) = [v for v in caught.value.violations if v.mistake == "lstm_hx_tensor"]
+    assert v.hint == "pass (h_0, c_0), with c_0 of shape (layers*directions, batch, cell=6)"
+
+
+def test_rank_hints() -> None:
+    spec = RNNSpec(mode="GRU", input_size=4, hidden_size=6)
+    batched, unbatched = spec.state_shape(7), spec.state_shape(None)
+    lost = _rank_hint("h_n", batched, (1, 6))
+    assert (lost.mistake, lost.text) == ("lost_axis", "h_n lost an axis: a batched call must keep the batch axis")
+    extra = _rank_hint("h_n", unbatched, (1, 1, 6))
+    assert (extra.mistake, extra.text) == (
+        "extra_axis", "h_n has an extra axis: with unbatched (2-D) input, states have no batch axis")
+    assert _rank_hint("h_n", batched, (1, 7, 6, 1, 1)) is None
