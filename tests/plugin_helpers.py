@@ -26,6 +26,13 @@ def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.delenv(name, raising=False)
 
 
+@pytest.fixture
+def wide_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Inner runs print at 200 columns: pytest cuts summary lines (FAILED ... - message) and
+    --help's option text at the terminal's width, so COLUMNS=40 broke matches on them."""
+    monkeypatch.setenv("COLUMNS", "200")
+
+
 def errors(result: pytest.RunResult) -> list[str]:
     """The non-blank lines a run wrote to stderr."""
     return [line for line in result.errlines if line.strip()]

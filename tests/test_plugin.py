@@ -163,7 +163,7 @@ def test_without_the_plugin_the_repo_conftest_refuses_to_run(pytester: pytest.Py
     assert "the rnn-contracts plugin is not registered" in result.errlines[0]
 
 
-def test_help_lists_options_and_env_vars(pytester: pytest.Pytester, clean_env: None,
+def test_help_lists_options_and_env_vars(pytester: pytest.Pytester, clean_env: None, wide_terminal: None,
                                          monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(ENV_REQUIRE, "cuda")  # --help must still work
     result = pytester.runpytest_inprocess("--help", "-p", "no:benchmark")

@@ -58,7 +58,7 @@ def _ids(result: pytest.RunResult) -> list[str]:
 
 # --- CUDA parametrization --------------------------------------------------------------------
 def test_cuda_params_carry_the_marker_and_the_warning_filter(
-    pytester: pytest.Pytester, fake_gpus: None, clean_env: None
+    pytester: pytest.Pytester, fake_gpus: None, clean_env: None, wide_terminal: None
 ) -> None:
     pytester.makepyfile(test_d=DEVICE_TESTS)
     result = pytester.runpytest_inprocess(*QUIET, "--co", "-q")
