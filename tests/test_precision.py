@@ -36,8 +36,14 @@ def test_cpu_rows_behave_like_assert_close_defaults(dtype: torch.dtype) -> None:
     torch.testing.assert_close(inside.to(dtype), ref.to(dtype), **kw)
     for extra in ({}, kw):
         if dtype in (torch.float32, torch.float64):  # low precisions round the probe away
-            with pytest.raises(AssertionError):
+            with pytest.raises(AssertionError, match="Tensor-likes are not close"):
                 torch.testing.assert_close(outside.to(dtype), ref.to(dtype), **extra)
+    # Every dtype, float16 and bfloat16 included: the row's bound itself, from both sides, on
+    # float64 values (a 10x looser row passes the 1.1x probe; a tighter one fails the 0.9x).
+    bound = atol + rtol * 1.0
+    torch.testing.assert_close(ref + 0.9 * bound, ref, **kw)
+    with pytest.raises(AssertionError, match="Tensor-likes are not close"):
+        torch.testing.assert_close(ref + 1.1 * bound, ref, **kw)
 
 
 def test_every_looser_row_says_why_and_is_not_tighter_than_cpu() -> None:
