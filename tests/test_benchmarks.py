@@ -126,3 +126,20 @@ def test_script_runs_as_a_command(tmp_path):
     assert result.returncode == 0, result.stdout + result.stderr
     assert "forward-equivalents" in result.stdout
     assert json.loads((tmp_path / "b.json").read_text())["quick"] is True
+
+
+@pytest.mark.parametrize(("limit", "expected"), [("WRAPPER_MAX_RATIO", 0.0), ("VERIFY_MAX_FORWARDS", 0.0)])
+def test_a_gate_that_is_exceeded_fails_the_run(capsys, monkeypatch, restore_torch_state, limit, expected):
+    """The gates can fail: with one limit set to 0, a run that enforces them exits 1 and prints
+    FAIL for that gate (the quick cases, so the test costs a --quick pass; --quick itself prints
+    the FAIL but never enforces it, so it alone could not show this)."""
+    bench = load_script(f"bench_overhead_gate_{limit}", monkeypatch)
+    monkeypatch.setattr(bench, limit, expected)
+    quick_cases = bench.build_cases
+    monkeypatch.setattr(bench, "build_cases", lambda quick: quick_cases(True))
+    monkeypatch.setattr(bench, "bench_case", lambda case, warmup, real=bench.bench_case: real(case, warmup=3))
+    assert bench.main([]) == 1
+    printed = capsys.readouterr().out
+    failing = "checked / bare on the seed module" if limit == "WRAPPER_MAX_RATIO" else \
+        "verify_rnn in forward-equivalents on the larger module"
+    assert f"FAIL: {failing} = " in printed and "[--quick: not enforced]" not in printed
