@@ -48,6 +48,8 @@ class CorpusEntry:
     carries its spec. ``verdicts``: contract -> Verdict; a contract not named must pass.
     ``mapped``: the verdict of ``reference`` once parameters are placed on the torch layer by order
     and shape (the module's own names differ from torch's); until then it is not applicable.
+    ``kit_bugs``: contract -> a phrase of the wrong verdict the kit gives today (a bug reported,
+    not a verdict accepted): that contract is xfailed, not strictly, while the phrase shows.
     """
 
     module: str
@@ -57,6 +59,7 @@ class CorpusEntry:
     fields: dict[str, Any] = field(default_factory=dict)
     verdicts: dict[str, Verdict] = field(default_factory=dict)
     mapped: Verdict | None = None
+    kit_bugs: dict[str, str] = field(default_factory=dict)
 
     @property
     def id(self) -> str:
@@ -179,6 +182,10 @@ ENTRIES: tuple[CorpusEntry, ...] = (
                 {"mode": "GRU", "input_size": 4, "hidden_size": 6, "batch_first": True,
                  "returns_states": False},
                 {**LAYOUT_NA, **UNMAPPED, **_na(*STATE_CONTRACTS, why=NO_STATES)}, mapped=Verdict(PASSED)),
+    CorpusEntry("calling", "output_only_gru", "output only, torch names",
+                "a subclass of nn.GRU that returns only the output", {"returns_states": False},
+                {**_na(*STATE_CONTRACTS, why=NO_STATES)},
+                kit_bugs={"reference": "AttributeError: 'NoneType' object has no attribute 'shape'"}),
     CorpusEntry("calling", "elman_rnn", "requires hx", "forward(self, x, hx) without a default",
                 {"requires_hx": True}, dict(LAYOUT_NA)),
 )

@@ -3,6 +3,8 @@ state)``, declared in the spec, with no adapter:
 
 * ``GRUEncoder`` returns only the output (the final state thrown away, as sequence encoders that
   feed a pooling or attention layer do): ``RNNSpec(returns_states=False)``.
+* ``OutputOnlyGRU`` is the same habit as a subclass of nn.GRU: torch's parameter names, so the
+  ``reference`` contract compares its output with torch.nn.GRU's (it has no states to compare).
 * ``ElmanRNN`` has no default for hx (``forward(self, x, hx)``, a stateful-streaming habit):
   ``RNNSpec(requires_hx=True)``. It keeps torch.nn.RNN's parameter names (weight_ih_l0, ...), so
   the ``reference`` contract compares it with torch.nn.RNN.
@@ -25,6 +27,11 @@ class GRUEncoder(nn.Module):
     def forward(self, x, hx=None):
         output, _ = self.gru(x, hx)
         return output
+
+
+class OutputOnlyGRU(nn.GRU):
+    def forward(self, x, hx=None):
+        return super().forward(x, hx)[0]
 
 
 class ElmanRNN(nn.Module):
@@ -50,6 +57,10 @@ class ElmanRNN(nn.Module):
 
 def gru_encoder() -> GRUEncoder:
     return seeded(17, lambda: GRUEncoder(4, 6))
+
+
+def output_only_gru() -> OutputOnlyGRU:
+    return seeded(19, lambda: OutputOnlyGRU(4, 6))
 
 
 def elman_rnn() -> ElmanRNN:
