@@ -241,10 +241,15 @@ class Blocks(nn.GRU):
 
 def test_a_module_that_blocks_fails_the_contract_naming_the_limit() -> None:
     start = time.monotonic()
-    failed = _failed(Blocks(4, 6), contracts=["shapes", "determinism"], timeout=0.2)
+    with pytest.raises(ContractViolation) as caught:
+        verify_rnn(Blocks(4, 6), contracts=["shapes", "determinism"], timeout=0.2)
     assert time.monotonic() - start < 10
-    limit = "the module did not return within the time limit of 0.2 s"
-    assert set(failed) == {"shapes", "determinism"} and all(limit in d for d in failed.values())
+    statuses = [(r.name, r.status, r.detail) for r in caught.value.report.results]
+    assert statuses == [
+        ("shapes", "failed", "the module did not return within the time limit of 0.2 s "
+                             "(verify_rnn(timeout=...), --timeout)"),
+        ("determinism", "not run", "not run: shapes failed"),  # the run went on, and said why
+    ]
 
 
 def test_outside_the_main_thread_a_blocked_call_is_abandoned_and_the_rest_not_run() -> None:

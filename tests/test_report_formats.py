@@ -128,11 +128,13 @@ def test_multi_line_evidence_stays_whole_and_indented(targets, capsys) -> None:
     indented under the line that names its contract, in text and in Markdown."""
     assert main([f"{targets}:narrow", "--device", "cpu"]) == 1
     text = capsys.readouterr().out
-    after = text.split("  [cpu] shapes: ", 1)[1].split("\n  [cpu] ", 1)[0].splitlines()
+    after = text.split("  [cpu] shapes: ", 1)[1].split("\n  [cpu] ", 1)[0]
+    after = after.split("\n\n1 contract failure", 1)[0].splitlines()  # the failure is the last one
     assert len(after) > 2 and all(line.startswith("    ") or not line for line in after[1:])
     _order("\n".join(after), "output: expected", "bound: batch=5")
     md = run_format(capsys, "markdown", f"{targets}:narrow", status=1)
     block = md.split("- **[cpu] shapes**", 1)[1].split("\n- **", 1)[0].strip().splitlines()
+    block = block[:block.index("  ```") + 1]  # up to the fence that closes its evidence
     assert block[0] == "```text" and block[-1] == "  ```"
     assert all(line.startswith("  ") or not line for line in block[1:])
     _order("\n".join(block), "output: expected", "bound: batch=5")

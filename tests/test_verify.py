@@ -91,10 +91,11 @@ def test_report_lists_every_contract_with_status_time_and_reasons(device: str) -
     assert (report.module, report.device, report.dtype) == ("GRU(4, 6, bidirectional=True)", device, "float32")
     lines = report.table().splitlines()
     assert lines[0] == f"GRU(4, 6, bidirectional=True) on {device} (float32)"
-    assert re.fullmatch(r"  state_carry +not applicable +\d+\.\d ms  bidirectional: .*", lines[4])
+    assert re.fullmatch(r"  state_carry +not applicable +\d+\.\d ms  bidirectional: .*",
+                        lines[1 + CONTRACT_NAMES.index("state_carry")])
     assert re.fullmatch(r"  shapes +passed +\d+\.\d ms", lines[1])
     data = json.loads(json.dumps(report.to_dict()))
-    assert data["ok"] is True and data["spec"]["bidirectional"] is True and len(data["results"]) == 12
+    assert data["ok"] is True and data["spec"]["bidirectional"] is True and len(data["results"]) == len(CONTRACT_NAMES)
 
 
 def test_not_applicable_reasons_of_a_custom_module() -> None:
@@ -132,7 +133,7 @@ def test_violation_lists_each_failed_contract_with_evidence() -> None:
     error = violation(faulty("forgets_bias_hh"))
     names = [r.name for r in error.report.failures]
     assert names == ["differentiability", "reference"]
-    assert error.title == ("verify_rnn: ForgetsBiasHh(RNN, 4, 6) broke 2 of 12 contracts on cpu "
+    assert error.title == ("verify_rnn: ForgetsBiasHh(RNN, 4, 6) broke 2 of 13 contracts on cpu "
                            "(float32): differentiability, reference")
     texts = [render_violation(v) for v in error.violations]
     assert texts[0] == "[differentiability] no gradient reaches bias_hh_l0"
@@ -158,7 +159,7 @@ def test_contracts_subset_runs_only_those_in_canonical_order() -> None:
 
 
 def test_unknown_contract_name_is_a_value_error() -> None:
-    with pytest.raises(ValueError, match=r"unknown contract\(s\) shape, causal; known: shapes, final_state, "):
+    with pytest.raises(ValueError, match=r"unknown contract\(s\) shape, causal; known: shapes, finite, final_state, "):
         verify_rnn(nn.GRU(4, 6), contracts=["shape", "reference", "causal"])
 
 
@@ -220,14 +221,19 @@ def test_float64_reference_is_not_rounded_to_float32() -> None:
 def test_an_exception_in_the_module_becomes_a_violation_naming_contract_and_input() -> None:
     error = violation(RefusesHx())
     failures = {r.name: r.detail for r in error.report.failures}
-    assert set(failures) == {"shapes", "initial_state", "state_carry", "inputs_untouched"}
-    assert failures["initial_state"] == (
-        "the module raised ValueError on an explicit zero h_0 (input (5, 3, 4) float32 on cpu, "
-        "h_0 (1, 3, 6)): this layer keeps its own state; hx must be None")
-    assert failures["state_carry"].startswith("the module raised ValueError on steps 2.. with the carried state")
-    assert failures["shapes"].startswith(
-        "the module raised ValueError on the main probe input with h_0 (input (5, 3, 4) float32 on cpu, h_0 (1, 3, 6))")
-    assert all("hx must be None" in detail for detail in failures.values())
+    assert failures == {"shapes": (
+        "the module raised ValueError on the main probe input with h_0 (input (5, 3, 4) float32 on "
+        "cpu, h_0 (1, 3, 6)): this layer keeps its own state; hx must be None")}
+    # the contracts that rely on shapes say so in one line, instead of each crashing on its own
+    not_run = {r.name: r.detail for r in error.report.results if r.status == "not run"}
+    assert set(not_run) == set(CONTRACT_NAMES) - {"shapes"}
+    assert set(not_run.values()) == {"not run: shapes failed"}
+    alone = violation(RefusesHx(), contracts=["initial_state"])  # shapes run first, unreported
+    assert [(r.name, r.status, r.detail) for r in alone.report.results] == [
+        ("initial_state", "not run", "not run: shapes failed (not selected: select it for its evidence)")]
+    assert alone.title == "verify_rnn: RefusesHx(...) broke 0 of 1 contracts on cpu (float32): initial_state (not run)"
+    (record,) = alone.violations  # never a silent pass: the prerequisite's evidence comes along
+    assert record.causes[0].detail.startswith("the module raised ValueError on the main probe input with h_0")
 
 
 def test_a_module_that_always_raises_fails_every_applicable_contract() -> None:
@@ -236,12 +242,9 @@ def test_a_module_that_always_raises_fails_every_applicable_contract() -> None:
             raise RuntimeError("boom")
 
     error = violation(Broken())
-    skipped = {r.name: r.detail for r in error.report.results if r.status != "failed"}
-    # No parameters: differentiability and reference have nothing to work on; packed and
-    # unbatched are not declared. Every other contract reports the crash.
-    assert set(skipped) == {"differentiability", "reference", "packed", "unbatched"}
-    assert skipped["differentiability"] == "no parameter requires grad"
-    assert all("RuntimeError" in r.detail and "boom" in r.detail for r in error.report.failures)
+    assert [r.name for r in error.report.failures] == ["shapes"]
+    assert "RuntimeError" in error.report.failures[0].detail and "boom" in error.report.failures[0].detail
+    assert {r.status for r in error.report.results[1:]} == {"not run"}
 
 
 # -- the spec -----------------------------------------------------------------------------------

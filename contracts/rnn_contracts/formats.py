@@ -68,7 +68,7 @@ def render_json(job: JobResult) -> str:
 
 
 # --------------------------------------------------------------------------------- Markdown
-_ICON = {"passed": "✅", "failed": "❌", "not applicable": "➖", "known limitation": "⚠️"}
+_ICON = {"passed": "✅", "failed": "❌", "not applicable": "➖", "known limitation": "⚠️", "not run": "⏭️"}
 
 
 def _md_cell(text: str) -> str:

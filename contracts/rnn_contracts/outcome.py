@@ -22,10 +22,10 @@ from rnn_contracts.report import ContractReport
 from rnn_contracts.spec import RNNSpec
 
 #: Short marks of a contract's status (text table, progress lines, Markdown cells).
-MARK = {"passed": "ok", "failed": "FAIL", "not applicable": "n/a", "known limitation": "known"}
+MARK = {"passed": "ok", "failed": "FAIL", "not applicable": "n/a", "known limitation": "known", "not run": "not run"}
 
 #: Statuses that neither pass nor fail: listed with their reason under the table.
-NOTED = ("not applicable", "known limitation")
+NOTED = ("not applicable", "known limitation", "not run")
 
 
 def mark(status: str) -> str:

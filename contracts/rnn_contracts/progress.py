@@ -56,7 +56,8 @@ class PlainLines:
         """Nothing to undo."""
 
 
-_STYLE = {"passed": "green", "failed": "bold red", "not applicable": "dim", "known limitation": "yellow"}
+_STYLE = {"passed": "green", "failed": "bold red", "not applicable": "dim", "known limitation": "yellow",
+          "not run": "dim"}
 
 
 class Live:

@@ -8,8 +8,10 @@ from rnn_contracts.errors import Violation
 from rnn_contracts.spec import RNNSpec
 
 #: "known limitation": the module failed exactly as torch's own layers do on this path (the
-#: detail names the upstream issue); it does not make the report fail.
-Status = Literal["passed", "failed", "not applicable", "known limitation"]
+#: detail names the upstream issue); it does not make the report fail. "not run": a contract
+#: it relies on failed (the detail names it) or an earlier call never returned; the failure that
+#: caused it makes the report fail, not this.
+Status = Literal["passed", "failed", "not applicable", "known limitation", "not run"]
 
 
 @dataclass(frozen=True)
@@ -42,8 +44,9 @@ class ContractReport:
 
     @property
     def ok(self) -> bool:
-        """No contract failed."""
-        return not self.failures
+        """No contract failed, and none was left unrun because of a failure outside the report
+        (a prerequisite run unselected: such a result carries that failure as its evidence)."""
+        return not self.failures and not any(r.status == "not run" and r.evidence for r in self.results)
 
     @property
     def failures(self) -> tuple[ContractResult, ...]:
@@ -71,7 +74,7 @@ class ContractReport:
         width = max([len(r.name) for r in self.results] + [8])
         lines = [f"{self.module} on {self.device} ({self.dtype})"]
         for r in self.results:
-            detail = f"  {r.detail}" if r.status in ("not applicable", "known limitation") else ""
+            detail = f"  {r.detail}" if r.status in ("not applicable", "known limitation", "not run") else ""
             lines.append(f"  {r.name:<{width}}  {r.status:<14} {r.seconds * 1e3:7.1f} ms{detail}")
         return "\n".join(lines)
 

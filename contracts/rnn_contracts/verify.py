@@ -190,20 +190,50 @@ def _run_one(contract: Contract, ctx: Context, timeout: float | None = None) -> 
     return ContractResult(contract.name, status, detail, time.perf_counter() - start, evidence)
 
 
+_BY_NAME = {c.name: c for c in (*CONTRACTS, *DEPLOY_CONTRACTS)}
+
+
+def _blocked_by(contract: Contract, ctx: Context, done: dict[str, ContractResult],
+                timeout: float | None, selected: set[str]) -> ContractResult | None:
+    """The "not run" result of ``contract`` when a contract it relies on failed (run first,
+    unreported, when it was not selected: then its evidence comes along), or None."""
+    for name in contract.requires:
+        if name not in done:
+            done[name] = _run_one(_BY_NAME[name], ctx, timeout)
+        cause = done[name]
+        if cause.status in ("failed", "not run"):
+            if name in selected:
+                return ContractResult(contract.name, "not run", f"not run: {name} failed")
+            detail = f"not run: {name} failed (not selected: select it for its evidence)"
+            evidence = Violation("evidence", detail=detail, contract=contract.name,
+                                 causes=(cause.evidence,) if cause.evidence else ())
+            return ContractResult(contract.name, "not run", detail, evidence=evidence)
+    return None
+
+
 def _run_all(selected: list[Contract], ctx: Context, timeout: float | None,
              progress: Callable[[str, ContractResult | None], None] | None) -> list[ContractResult]:
-    """Every selected contract in order; after a contract whose module call had to be abandoned
-    (it still runs in another thread), the rest are not run on that module."""
+    """Every selected contract in order. A contract whose prerequisites failed is "not run",
+    with one line naming the failure, instead of crashing inside its probe or blaming the wrong
+    property; after a contract whose module call had to be abandoned (it still runs in another
+    thread), the rest are not run on that module."""
+    done: dict[str, ContractResult] = {}
     results: list[ContractResult] = []
+    names = {c.name for c in selected}
     for contract in selected:
         if progress is not None:
             progress(contract.name, None)
-        if getattr(ctx, "abandoned", False):
-            result = ContractResult(contract.name, "not applicable",
+        abandoned = getattr(ctx, "abandoned", False)
+        blocked = None if abandoned else _blocked_by(contract, ctx, done, timeout, names)
+        if abandoned:
+            result = ContractResult(contract.name, "not run",
                                     f"not run: the module did not return from {results[-1].name} "
                                     "and is still in use by that call")
+        elif blocked is not None:
+            result = blocked
         else:
             result = _run_one(contract, ctx, timeout)
+        done[contract.name] = result
         results.append(result)
         if progress is not None:
             progress(contract.name, result)
@@ -297,11 +327,12 @@ def verify_rnn(
     report = ContractReport(describe_module(module), spec, str(device),
                             str(dtype).replace("torch.", ""), results)
     if not report.ok:
-        names = ", ".join(r.name for r in report.failures)
+        broken = [r for r in report.results if r.evidence is not None and r.status in ("failed", "not run")]
+        names = ", ".join(r.name if r.status == "failed" else f"{r.name} (not run)" for r in broken)
         raise ContractViolation(
             f"verify_rnn: {report.module} broke {len(report.failures)} of {len(results)} contracts "
             f"on {report.device} ({report.dtype}): {names}",
-            [r.evidence for r in report.failures if r.evidence is not None],
+            [r.evidence for r in broken],
             report,
         )
     return report

@@ -32,6 +32,15 @@ class IgnoresC0(TorchLoop):
         return h, torch.zeros_like(c)
 
 
+class LogSpaceH0(TorchLoop):
+    """Carries a given h_0 through log space, as parallel-scan min-GRU code does (log h_0, then
+    exp after the scan): any negative entry of h_0 becomes NaN."""
+
+    def initial(self, hx: Any, batch: int, like: torch.Tensor) -> State:
+        state = super().initial(hx, batch, like)
+        return state if hx is None else tuple(torch.exp(torch.log(s)) for s in state)
+
+
 class SwapsHnCn(TorchLoop):
     """Returns (output, (c_n, h_n)): the LSTM state pair in the wrong order."""
 
@@ -142,6 +151,9 @@ ENTRIES = (
                    "(the stateless-tutorial pattern)"),
     ZooEntry("ignores_c0", lambda: IgnoresC0("LSTM", 4, 6), expect="initial_state",
              about="LSTM reads h_0 but starts c from zeros: a decoder loses the encoder's cell state"),
+    ZooEntry("log_space_h0", lambda: LogSpaceH0("GRU", 4, 6), expect="finite",
+             about="takes log(h_0) for a log-space scan: a negative h_0 gives NaN outputs and states "
+                   "(the min-GRU reference code's pattern)"),
     ZooEntry("lstm_state_swapped", lambda: SwapsHnCn("LSTM", 4, 6), expect="final_state",
              about="returns (output, (c_n, h_n)) instead of (output, (h_n, c_n))"),
     ZooEntry("h_n_batch_first", lambda: HnBatchFirst("GRU", 4, 6, batch_first=True), expect="shapes",

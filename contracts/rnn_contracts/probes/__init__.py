@@ -6,6 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from rnn_contracts.probes.base import Context, KnownLimitation, NotApplicable, ProbeFailure
+from rnn_contracts.probes.finite import finite
 from rnn_contracts.probes.hygiene import determinism, differentiability, inputs_untouched
 from rnn_contracts.probes.packed import packed
 from rnn_contracts.probes.reference import reference
@@ -16,22 +17,30 @@ from rnn_contracts.probes.temporal import batch_independence, causality
 
 @dataclass(frozen=True)
 class Contract:
-    """A named semantic contract and the probe that checks it."""
+    """A named semantic contract, the probe that checks it, and the contracts it relies on: where
+    one of those fails, this one is not run (its evidence would be a consequence, or a crash)."""
 
     name: str
     probe: Callable[[Context], None]
+    requires: tuple[str, ...] = ()
 
     @property
     def doc(self) -> str:
         return " ".join((self.probe.__doc__ or "").split())
 
 
-CONTRACTS: tuple[Contract, ...] = tuple(
-    Contract(fn.__name__, fn)
-    for fn in (
-        shapes, final_state, initial_state, state_carry, causality, batch_independence,
-        determinism, differentiability, inputs_untouched, reference, packed, unbatched,
-    )
+#: Every other contract feeds the module probe inputs of the shapes ``shapes`` checks and reads
+#: the results by those shapes; every contract that compares values relies on ``finite``.
+_ON_SHAPES = ("shapes",)
+_ON_VALUES = ("shapes", "finite")
+CONTRACTS: tuple[Contract, ...] = (
+    Contract("shapes", shapes),
+    Contract("finite", finite, _ON_SHAPES),
+    *(Contract(fn.__name__, fn, _ON_VALUES) for fn in (
+        final_state, initial_state, state_carry, causality, batch_independence, determinism,
+        differentiability)),
+    Contract("inputs_untouched", inputs_untouched, _ON_SHAPES),
+    *(Contract(fn.__name__, fn, _ON_VALUES) for fn in (reference, packed, unbatched)),
 )
 CONTRACT_NAMES: tuple[str, ...] = tuple(c.name for c in CONTRACTS)
 

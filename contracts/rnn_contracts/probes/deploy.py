@@ -414,7 +414,8 @@ def compile(ctx: Context) -> None:  # noqa: A001 - the contract's name
 
 
 #: The deployment contracts, opt-in (verify_rnn runs CONTRACTS by default, never these).
-DEPLOY_CONTRACTS: tuple[Contract, ...] = tuple(Contract(fn.__name__, fn) for fn in (export, onnx, compile))
+DEPLOY_CONTRACTS: tuple[Contract, ...] = tuple(Contract(fn.__name__, fn, ("shapes", "finite"))
+                                               for fn in (export, onnx, compile))
 DEPLOY_NAMES: tuple[str, ...] = tuple(c.name for c in DEPLOY_CONTRACTS)
 __all__ = ["DEPLOY_CONTRACTS", "DEPLOY_NAMES", "EXPORTERS", "INSTALL", "Form", "compile", "export", "forms", "onnx",
            "onnx_verdicts", "unseen_sizes"]
