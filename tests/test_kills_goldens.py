@@ -41,3 +41,62 @@ def test_rtol_alone_allows_relative_error() -> None:
 def test_shape_mismatch_is_a_mismatch() -> None:
     m = compare(torch.zeros(3, dtype=torch.float64), _entry([0.0, 0.0]), rtol=0.0, atol=1.0)
     assert m is not None and m.index == () and m.total == 2
+
+
+# -- the store's validation, one malformed part at a time ----------------------------------------
+from pathlib import Path  # noqa: E402
+
+from rnn_contracts.goldens import FORMAT, GoldenStoreError, validate  # noqa: E402
+
+GOOD = {"torch": ">=2.1", "device_type": "cpu", "dtype": "float32", "decimals": 6, "shape": [2],
+        "values": [0.5, -0.25]}
+BAD_ENTRIES = [  # (what changes, the problem reported)
+    ({"torch": "nope"}, "torch 'nope' is not a version specifier such as '>=2.1'"),
+    ({"device_type": ""}, "device_type '' is not a device type such as 'cpu'"),
+    ({"device_type": 3}, "device_type 3 is not a device type such as 'cpu'"),
+    ({"dtype": "float8"}, "dtype 'float8' is not one of "),
+    ({"decimals": -1}, "decimals -1 is not an int >= 0"),
+    ({"decimals": True}, "decimals True is not an int >= 0"),
+    ({"decimals": 2.0}, "decimals 2.0 is not an int >= 0"),
+    ({"shape": [-2]}, "shape [-2] is not a list of sizes"),
+    ({"shape": (2,)}, "shape (2,) is not a list of sizes"),
+    ({"shape": [2.0]}, "shape [2.0] is not a list of sizes"),
+    ({"shape": [3]}, "values have shape [2], not the declared [3]"),
+    ({"values": ["a", "b"]}, "values are not a nested list of numbers"),
+    ({"provenance": "x"}, "provenance must be an object"),
+    ({"extra": 1}, "unknown key(s) extra"),
+]
+
+
+def _store(entry: object) -> dict:
+    return {"format": FORMAT, "goldens": {"g": {"entries": [GOOD, entry]}}}
+
+
+def test_a_good_store_validates() -> None:
+    validate(_store({**GOOD, "provenance": {"by": "test"}}), Path("s.json"))
+
+
+@pytest.mark.parametrize(("change", "problem"), BAD_ENTRIES, ids=[str(c) for c, _ in BAD_ENTRIES])
+def test_each_malformed_entry_is_named(change: dict, problem: str) -> None:
+    with pytest.raises(GoldenStoreError) as caught:
+        validate(_store({**GOOD, **change}), Path("s.json"))
+    assert str(caught.value).startswith(f"s.json: goldens.g.entries[1]: {problem}")
+
+
+def test_a_missing_key_is_named() -> None:
+    entry = {k: v for k, v in GOOD.items() if k != "dtype"}
+    with pytest.raises(GoldenStoreError, match=r"^s\.json: goldens\.g\.entries\[1\]: missing dtype$"):
+        validate(_store(entry), Path("s.json"))
+
+
+@pytest.mark.parametrize(("data", "message"), [
+    ([], "s.json: a golden store is a JSON object, got list"),
+    ({"format": FORMAT + 1, "goldens": {}}, f"s.json: format {FORMAT + 1!r} is not {FORMAT} (rnn_contracts.goldens)"),
+    ({"format": FORMAT, "goldens": []}, "s.json: 'goldens' must be an object of name -> {'entries': [...]}"),
+    ({"format": FORMAT, "goldens": {"g": {"entries": {}}}}, "s.json: goldens.g: needs a list 'entries'"),
+    ({"format": FORMAT, "goldens": {"g": []}}, "s.json: goldens.g: needs a list 'entries'"),
+])
+def test_malformed_store_is_named(data: object, message: str) -> None:
+    with pytest.raises(GoldenStoreError) as caught:
+        validate(data, Path("s.json"))
+    assert str(caught.value) == message
