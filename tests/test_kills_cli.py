@@ -30,3 +30,22 @@ def test_a_failed_seed_check_exits_1(monkeypatch: pytest.MonkeyPatch, capsys: py
 def test_the_seed_job_exits_0_when_everything_holds(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["--device", "cpu", "--contract", "shapes", "--quiet"]) == 0
     assert "all contracts hold" in capsys.readouterr().out
+
+
+def test_text_report_names_each_device_with_its_description(capsys: pytest.CaptureFixture[str]) -> None:
+    """The "Devices:" line describes the device the run used (kills: JobResult.device_info
+    matching another device than the one asked for, which printed a bare "cpu")."""
+    from rnn_contracts.devices import describe_device, device_line
+
+    assert main(["--device", "cpu", "--contract", "shapes"]) == 0
+    out = capsys.readouterr().out
+    line = device_line(describe_device("cpu"))
+    assert line != "cpu", "the CPU's description has a name on every platform torch runs on"
+    assert f"Devices: {line}" in out.splitlines()
+
+
+def test_milliseconds_text() -> None:
+    from rnn_contracts.outcome import milliseconds
+
+    assert milliseconds(0.0123) == "12.3 ms"
+    assert milliseconds(0.0) == "0.0 ms"
