@@ -33,11 +33,11 @@ def test_the_seed_job_exits_0_when_everything_holds(capsys: pytest.CaptureFixtur
 
 
 def test_text_report_names_each_device_with_its_description(capsys: pytest.CaptureFixture[str]) -> None:
-    """The "Devices:" line describes the device the run used (kills: JobResult.device_info
-    matching another device than the one asked for, which printed a bare "cpu")."""
+    """The Markdown report's "Devices:" line describes the device the run used (kills:
+    JobResult.device_info matching another device than the one asked for: a bare "cpu")."""
     from rnn_contracts.devices import describe_device, device_line
 
-    assert main(["--device", "cpu", "--contract", "shapes"]) == 0
+    assert main(["--device", "cpu", "--contract", "shapes", "--format", "markdown"]) == 0
     out = capsys.readouterr().out
     line = device_line(describe_device("cpu"))
     assert line != "cpu", "the CPU's description has a name on every platform torch runs on"
