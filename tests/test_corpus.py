@@ -183,11 +183,9 @@ def test_requires_hx_report_notes_the_zeros() -> None:
     spec = entry.spec(module)
     report = verify_rnn(module, spec, device="cpu")
     assert report.ok
-    notes = getattr(report, "notes", None)
-    if notes is None:
-        pytest.xfail("ContractReport has no notes field yet: the note that the kit passed zero "
-                     f"states ({requires_hx_note(spec)!r}) is not in the report")
-    assert requires_hx_note(spec) in notes
+    assert report.notes == (requires_hx_note(spec),)
+    assert requires_hx_note(spec) == "the module requires hx: where torch's layers default h_0 to zeros, the kit passed zeros"
+    assert report.table().splitlines()[-1] == f"  note: {requires_hx_note(spec)}"
 
 
 # ------------------------------------------------------------------- route 2: check_forward

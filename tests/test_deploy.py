@@ -242,7 +242,7 @@ def test_onnx_exporters_on_torch_layers(case: tuple[type, str]) -> None:
     else:
         assert verdicts["torchscript"] is None
         onnx(ctx)  # the contract holds: one exporter keeps it
-        assert "torchscript exporter: kept the contract" in ctx.cached("deploy_notes", dict)["onnx"]
+        assert "torchscript exporter: kept the contract" in ctx.cached("notes", dict)["onnx"]
 
 
 @pytest.mark.slow
@@ -262,7 +262,7 @@ def test_a_loop_free_hand_written_module_keeps_every_deployment_contract(probe: 
     ctx = context(seeded(Integrator))
     probe(ctx)
     if probe is onnx:
-        assert ctx.cached("deploy_notes", dict)["onnx"] == (
+        assert ctx.cached("notes", dict)["onnx"] == (
             "dynamo exporter: kept the contract; torchscript exporter: kept the contract")
 
 

@@ -47,6 +47,7 @@ def to_json_dict(job: JobResult) -> dict[str, Any]:
         "verdict": job.verdict(),
         "runs": [
             {"device": c.device, "dtype": job.reports[c].dtype, "ok": job.reports[c].ok,
+             "notes": list(job.reports[c].notes),
              "contracts": [_check(Row(c.label, r.name, r.status, r.seconds, r.detail, r.evidence))
                            for r in job.reports[c].results]}
             for c in job.columns
@@ -122,6 +123,7 @@ def render_markdown(job: JobResult) -> str:
         for n in notes:
             lines.append(f"- {mark(n.status)} **{n.name}** ({', '.join(n.where)}): {' '.join(n.reason.split())}")
         lines.append("")
+    lines += [f"Note: {note}" for note in job.report_notes()]
     lines.append(f"Devices: {'; '.join(_device_text(job, i.device) for i in job.devices)}")
     return "\n".join(lines)
 

@@ -134,14 +134,23 @@ class JobResult:
                 grouped.setdefault((row.status, row.name, row.detail), []).append(row.where)
         return [Note(status, name, reason, tuple(where)) for (status, name, reason), where in grouped.items()]
 
+    def report_notes(self) -> list[str]:
+        """What the kit did that a reader must know (the reports' notes), once each."""
+        return list(dict.fromkeys(n for report in self.reports.values() for n in report.notes))
+
     @property
     def ok(self) -> bool:
-        """No contract and no seed check failed."""
-        return not self.failures()
+        """No contract and no seed check failed, and no selected contract was left unrun by a
+        failure outside the report (verify_rnn's own verdict, ContractReport.ok)."""
+        return not self.failures() and all(report.ok for report in self.reports.values())
 
     def verdict(self) -> str:
         """The last line of every report."""
-        return "all contracts hold" if self.ok else f"{len(self.failures())} contract failure(s)"
+        if self.ok:
+            return "all contracts hold"
+        if self.failures():
+            return f"{len(self.failures())} contract failure(s)"
+        return "contracts not run: a contract they rely on failed (select it for its evidence)"
 
     def device_info(self, device: str) -> DeviceInfo:
         return next((i for i in self.devices if i.device == device), DeviceInfo(device))

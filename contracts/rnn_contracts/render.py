@@ -50,6 +50,7 @@ def render(job: JobResult) -> str:
     for note in job.notes():
         where = "" if len(note.where) == len(job.columns) else f" (on {', '.join(note.where)})"
         lines.append(f"  {mark(note.status)} {note.name}{where}: {indent(note.reason, '    ')}")
+    lines += [f"  note: {note}" for note in job.report_notes()]
     if job.seed is not None:
         lines += ["", "seed output (the note's print, seq-first reading):", str(job.seed.output)]
         lines += ["", "layout verdict: " + job.seed.verdict]

@@ -41,6 +41,8 @@ class ContractReport:
     device: str
     dtype: str
     results: tuple[ContractResult, ...] = field(default_factory=tuple)
+    #: What the kit did that a reader must know (e.g. the zeros passed to a module that requires hx).
+    notes: tuple[str, ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -66,6 +68,7 @@ class ContractReport:
             "device": self.device,
             "dtype": self.dtype,
             "ok": self.ok,
+            "notes": list(self.notes),
             "results": [r.to_dict() for r in self.results],
         }
 
@@ -76,6 +79,7 @@ class ContractReport:
         for r in self.results:
             detail = f"  {r.detail}" if r.status in ("not applicable", "known limitation", "not run") else ""
             lines.append(f"  {r.name:<{width}}  {r.status:<14} {r.seconds * 1e3:7.1f} ms{detail}")
+        lines += [f"  note: {note}" for note in self.notes]
         return "\n".join(lines)
 
     def __str__(self) -> str:

@@ -49,7 +49,8 @@ def _as_bool(owner: str, name: str, value: Any) -> bool:
         return value
     if isinstance(value, int) and value in (0, 1):
         return bool(value)
-    raise SpecError(f"{owner}.{name} is {value!r}, not a bool: RNNSpec.{name} needs True or False "
+    shown = repr(value) if len(repr(value)) <= 40 else f"a {type(value).__name__}"
+    raise SpecError(f"{owner}.{name} is {shown}, not a bool: RNNSpec.{name} needs True or False "
                     f"(pass {name}=... to RNNSpec.from_module to give it)")
 
 
@@ -178,6 +179,8 @@ class RNNSpec:
         for field in dataclasses.fields(cls):
             if hasattr(module, field.name) and field.name not in fields:
                 value = getattr(module, field.name)
+                if isinstance(value, (torch.Tensor, torch.nn.Module)):
+                    continue  # a parameter named bias, a submodule named mode: not configuration
                 if field.type in ("bool", bool):
                     value = _as_bool(type(module).__name__, field.name, value)
                 values[field.name] = value

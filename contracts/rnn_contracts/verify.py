@@ -12,12 +12,13 @@ from __future__ import annotations
 import contextlib
 import copy
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import replace
 from typing import Any
 
 import torch
 
+from rnn_contracts.conventions import requires_hx_note
 from rnn_contracts.diagnose import first_line
 from rnn_contracts.errors import ContractViolation, Violation, render_violation
 from rnn_contracts.probes import (
@@ -121,6 +122,16 @@ def _dtype(dtype: Any) -> torch.dtype | None:
     return dtype
 
 
+def _weight_map(weight_map: Any) -> dict[str, str]:
+    if weight_map is None:
+        return {}
+    if not isinstance(weight_map, Mapping) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in weight_map.items()):
+        raise TypeError("verify_rnn(weight_map=...) takes {torch parameter name: module parameter name}, "
+                        f"got {type(weight_map).__name__}")
+    return dict(weight_map)
+
+
 def _timeout(timeout: Any) -> float | None:
     if timeout is None:
         return None
@@ -186,7 +197,7 @@ def _run_one(contract: Contract, ctx: Context, timeout: float | None = None) -> 
         evidence = evidence.in_contract(contract.name)
         detail = render_violation(replace(evidence, contract=None))
     elif status == "passed":
-        detail = ctx.cached("deploy_notes", dict).get(contract.name, "")  # what each exporter did
+        detail = ctx.cached("notes", dict).get(contract.name, "")  # e.g. how reference placed the weights
     return ContractResult(contract.name, status, detail, time.perf_counter() - start, evidence)
 
 
@@ -279,6 +290,7 @@ def verify_rnn(
     dtype: torch.dtype | None = None,
     contracts: Iterable[str] | None = None,
     deploy: Iterable[str] = (),
+    weight_map: Mapping[str, str] | None = None,
     timeout: float | None = DEFAULT_TIMEOUT,
     progress: Callable[[str, ContractResult | None], None] | None = None,
 ) -> ContractReport:
@@ -289,6 +301,8 @@ def verify_rnn(
     never moved). ``contracts`` selects contracts by name (default: all, see CONTRACT_NAMES).
     ``deploy`` adds deployment contracts, opt-in because they take seconds and optional packages
     (``"export"``, ``"onnx"``, ``"compile"``: rnn_contracts.probes.deploy), after the others.
+    ``weight_map`` places parameters for ``reference`` by hand: {torch's name (``weight_ih_l0``,
+    ...): the module's parameter name}, for the ones order and shape cannot place.
     ``timeout`` limits each contract, in seconds (None: no limit); a module that does not
     return fails that contract naming the limit. ``progress(name, None)`` is called when a
     contract starts and ``progress(name, result)`` when it has finished (the command line's
@@ -321,11 +335,13 @@ def verify_rnn(
         if isinstance(target, torch.nn.Module):
             target.eval()
         ctx = Context(target, spec, device, dtype)
+        ctx.weight_map = _weight_map(weight_map)
         _allocate(ctx)
         results = _run_all(selected, ctx, timeout, progress)
     results = tuple(_audit(results, snapshot.found, spec))
+    notes = (requires_hx_note(spec),) if spec.requires_hx else ()
     report = ContractReport(describe_module(module), spec, str(device),
-                            str(dtype).replace("torch.", ""), results)
+                            str(dtype).replace("torch.", ""), results, notes)
     if not report.ok:
         broken = [r for r in report.results if r.evidence is not None and r.status in ("failed", "not run")]
         names = ", ".join(r.name if r.status == "failed" else f"{r.name} (not run)" for r in broken)

@@ -371,12 +371,12 @@ def onnx(ctx: Context) -> None:
     and, at two (batch, seq) sizes other than the example's, equals the eager module: output,
     h_n, c_n, with and without h_0, unbatched when the spec accepts it (torch.onnx.export docs;
     the torch.nn.RNN/LSTM/GRU shapes). The contract holds when at least one exporter keeps it;
-    the note ``ctx.cached("deploy_notes", dict)["onnx"]`` names what each exporter did, and a
+    the note ``ctx.cached("notes", dict)["onnx"]`` names what each exporter did, and a
     failure lists every exporter's evidence (a frozen axis with its size, a rejected size, a
     missing h_0 input, or the worst position of a value drift)."""
     verdicts = onnx_verdicts(ctx)
     text = "; ".join(f"{name} exporter: {problem or 'kept the contract'}" for name, problem in verdicts.items())
-    ctx.cached("deploy_notes", dict)["onnx"] = text
+    ctx.cached("notes", dict)["onnx"] = text
     if all(problem is not None and problem.startswith("not available") for problem in verdicts.values()):
         raise NotApplicable(f"no ONNX exporter can run: {text}")
     if not any(problem is None for problem in verdicts.values()):

@@ -1,11 +1,35 @@
-"""Reference equivalence: a module whose weights load into the torch layer its spec describes
-must compute what that layer computes."""
+"""Reference equivalence: a module whose parameters are a torch layer's must compute what it does.
+
+The module's parameters are placed on the torch layer its spec describes (torch.nn.RNN / LSTM /
+GRU, with torch's gate layout: LSTM i, f, g, o; GRU r, z, n with n = tanh(W_in x + b_in +
+r * (W_hn h + b_hn))):
+
+1. its state_dict loads strictly (torch's own names): compared as it is, so a module with
+   torch's names and swapped gates is caught;
+2. else by order and shape: each of the layer's slots, in the layer's order, takes the module's
+   next unused parameter of that shape (a missing bias is zero), trying the ih/hh swaps that equal
+   shapes allow, every order of the gate blocks, and for GRU both reset conventions
+   (``r * (W_hn h + b_hn)`` as torch, ``W_hn (r * h)`` as ONNX's linear_before_reset=0). The
+   contract holds when one placement computes what the module computes, and the report says
+   which; a module whose math matches no placement fails with the closest one's evidence;
+3. ``verify_rnn(weight_map={torch name: module parameter name})`` places the rest by hand.
+
+A module whose parameters cannot all be placed (LayerNorm weights, an elementwise recurrent
+weight) is not applicable, naming every parameter that could not be placed.
+"""
 from __future__ import annotations
+
+import itertools
+import re
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
 
 import torch
 
-from rnn_contracts.probes.base import Context, NotApplicable
+from rnn_contracts.probes.base import Context, NotApplicable, ProbeFailure, Result
 from rnn_contracts.spec import RNNSpec
+
+GATES = {"RNN": ("h",), "LSTM": ("i", "f", "g", "o"), "GRU": ("r", "z", "n")}
 
 
 def build_reference(spec: RNNSpec) -> torch.nn.RNNBase:
@@ -19,36 +43,234 @@ def build_reference(spec: RNNSpec) -> torch.nn.RNNBase:
     return torch.nn.GRU(spec.input_size, spec.hidden_size, **kwargs)
 
 
+@dataclass(frozen=True)
+class Placement:
+    """The module's parameters as the torch layer's: torch name -> (module name or None for a
+    zero bias, transposed), a gate order, and the GRU reset convention."""
+
+    slots: tuple[tuple[str, str | None, bool], ...]
+    gates: tuple[str, ...]
+    reset: str = "torch"  # or "linear_before_reset=0" (GRU)
+
+    def describe(self, mode: str) -> str:
+        parts = [f"{torch_name} <- {name + ('.T' if transposed else '') if name else 'zeros'}"
+                 for torch_name, name, transposed in self.slots]
+        text = "placed by order and shape: " + ", ".join(parts)
+        if len(self.gates) > 1:
+            text += f"; gate order {', '.join(self.gates)}"
+        if mode == "GRU":
+            text += ("; reset convention W_hn (r * h) (ONNX linear_before_reset=0)"
+                     if self.reset != "torch" else "; reset convention r * (W_hn h + b_hn) (torch)")
+        return text
+
+
+def _bias_like(name: str) -> bool:
+    """A parameter named as a bias (``bias``, ``x2h.bias``, ``b``, ``b_ih``, ``b1``)."""
+    token = name.rsplit(".", 1)[-1].lower()
+    return "bias" in token or re.fullmatch(r"b(_\w+|\d+)?", token) is not None
+
+
+def _place(slots: list[tuple[str, torch.Size]], params: list[tuple[str, torch.Tensor]],
+           given: Mapping[str, str]) -> tuple[list[tuple[str, str | None, bool]], list[str], list[str]]:
+    """Greedy by order and shape: (placed slots, module parameters left over, slots without one).
+    Bias slots take only parameters named as biases, weight slots only the others: a vector of
+    another role (IndRNN's recurrent weight) is then named as unplaced, not placed as a bias."""
+    used: set[str] = set()
+    placed, missing = [], []
+    for torch_name, shape in slots:
+        if torch_name in given:
+            placed.append((torch_name, given[torch_name], False))
+            used.add(given[torch_name])
+            continue
+        is_bias = torch_name.startswith("bias")
+        free = [(name, p) for name, p in params if name not in used and _bias_like(name) == is_bias]
+        found = next(((name, False) for name, p in free if p.shape == shape), None)
+        if found is None and len(shape) == 2 and shape[0] != shape[1]:
+            found = next(((name, True) for name, p in free if p.shape == shape[::-1]), None)
+        if found is None:
+            if torch_name.startswith("bias"):
+                placed.append((torch_name, None, False))  # a module without this bias: zeros
+                continue
+            missing.append(torch_name)
+            continue
+        used.add(found[0])
+        placed.append((torch_name, *found))
+    left = [name for name, _ in params if name not in used]
+    return placed, left, missing
+
+
+def _swapped(placed: list[tuple[str, str | None, bool]], kind: str,
+             given: Mapping[str, str]) -> list[tuple[str, str | None, bool]]:
+    """The placement with the ih and hh ``kind`` ("weight" or "bias") of every layer exchanged
+    (never a slot the weight_map places)."""
+    slot = {t: (n, tr) for t, n, tr in placed}
+    out = dict(slot)
+    for t in slot:
+        other = t.replace(f"{kind}_ih", f"{kind}_hh")
+        if t.startswith(f"{kind}_ih") and other in slot and t not in given and other not in given:
+            out[t], out[other] = slot[other], slot[t]
+    return [(t, *out[t]) for t, _, _ in placed]
+
+
+def _swaps(placed: list[tuple[str, str | None, bool]], given: Mapping[str, str],
+           fits: Callable[[list[tuple[str, str | None, bool]]], bool]) -> Iterator[list[tuple[str, str | None, bool]]]:
+    """The greedy placement, then with the ih / hh weights, biases or both exchanged where the
+    shapes allow it (a module may register them the other way round)."""
+    seen = [placed]
+    yield placed
+    for kinds in (("weight",), ("bias",), ("weight", "bias")):
+        variant = placed
+        for kind in kinds:
+            variant = _swapped(variant, kind, given)
+        if variant not in seen and fits(variant):
+            seen.append(variant)
+            yield variant
+
+
+def _tensors(placement: Placement, ref_params: dict[str, torch.Tensor], params: dict[str, torch.Tensor],
+             mode: str) -> dict[str, torch.Tensor]:
+    """The layer's parameters under ``placement``: moved, transposed, gate blocks reordered."""
+    order = [placement.gates.index(g) for g in GATES[mode]]
+    out = {}
+    for torch_name, name, transposed in placement.slots:
+        want = ref_params[torch_name]
+        value = torch.zeros_like(want) if name is None else params[name].detach()
+        value = value.t() if transposed else value
+        value = value.to(device=want.device, dtype=want.dtype)
+        if len(order) > 1 and not torch_name.startswith("weight_hr") and value.shape[0] % len(order) == 0:
+            blocks = value.chunk(len(order), 0)
+            value = torch.cat([blocks[i] for i in order], 0)
+        out[torch_name] = value
+    return out
+
+
+def _gru_other_reset(spec: RNNSpec, weights: dict[str, torch.Tensor], x: torch.Tensor,
+                     h0: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+    """A GRU with n = tanh(W_in x + b_in + W_hn (r * h) + b_hn) (ONNX linear_before_reset=0),
+    seq-first, every layer and direction; returns (output, h_n)."""
+    seq, batch = x.shape[0], x.shape[1]
+    dirs, hidden = spec.num_directions, spec.hidden_size
+    h0 = x.new_zeros(spec.num_layers * dirs, batch, hidden) if h0 is None else h0
+    layer_in, finals = x, []
+    for layer in range(spec.num_layers):
+        outs = []
+        for d in range(dirs):
+            sfx = f"_l{layer}" + ("_reverse" if d else "")
+            w_ih, w_hh = weights[f"weight_ih{sfx}"], weights[f"weight_hh{sfx}"]
+            b_ih = weights.get(f"bias_ih{sfx}", x.new_zeros(3 * hidden))
+            b_hh = weights.get(f"bias_hh{sfx}", x.new_zeros(3 * hidden))
+            h = h0[layer * dirs + d]
+            steps = []
+            for t in (range(seq - 1, -1, -1) if d else range(seq)):
+                gi = layer_in[t] @ w_ih.t() + b_ih
+                r_i, z_i, n_i = gi.chunk(3, 1)
+                w_hr, w_hz, w_hn = w_hh.chunk(3, 0)
+                b_hr, b_hz, b_hn = b_hh.chunk(3, 0)
+                r = torch.sigmoid(r_i + h @ w_hr.t() + b_hr)
+                z = torch.sigmoid(z_i + h @ w_hz.t() + b_hz)
+                n = torch.tanh(n_i + (r * h) @ w_hn.t() + b_hn)
+                h = (1 - z) * n + z * h
+                steps.append(h)
+            if d:
+                steps.reverse()
+            outs.append(torch.stack(steps))
+            finals.append(h)
+        layer_in = torch.cat(outs, 2)
+    return layer_in, torch.stack(finals)
+
+
+class _Runner:
+    """Runs the reference for a placement on the probe inputs, seq-first."""
+
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+        self.ref = build_reference(ctx.spec).to(device=ctx.device, dtype=ctx.dtype).eval()
+        self.ref_params = dict(self.ref.named_parameters())
+
+    def run(self, weights: dict[str, torch.Tensor], reset: str, hx: object) -> Result:
+        ctx, spec = self.ctx, self.ctx.spec
+        if reset != "torch":
+            h0 = hx if isinstance(hx, torch.Tensor) else None
+            output, h_n = _gru_other_reset(spec, weights, ctx.x, h0)
+            return Result(output, h_n, None, None)
+        with torch.no_grad():
+            for name, value in weights.items():
+                self.ref_params[name].copy_(value)
+        raw = self.ref(ctx.feed(ctx.x)) if hx is None else self.ref(ctx.feed(ctx.x), hx)
+        return ctx.split(raw)
+
+
+def _compare(ctx: Context, runs: list[tuple[str, Result, Result]]) -> None:
+    for label, got, want in runs:
+        why = f"with {label} the module must compute what torch.nn.{ctx.spec.mode} computes with its weights"
+        ctx.assert_close("output", got.output, want.output, why)
+        for name in ("h_n", "c_n"):
+            if getattr(got, name) is not None and getattr(want, name) is not None:
+                ctx.assert_close(name, getattr(got, name), getattr(want, name), why)
+
+
 def reference(ctx: Context) -> None:
-    """When the module's state_dict loads strictly into the torch layer the spec describes, its
-    outputs and states equal that layer's within the dtype's tolerance, with and without h_0
-    (catches a wrong gate order or nonlinearity in a hand-written cell)."""
+    """The module computes what the torch layer its spec describes computes with the module's
+    own parameters, with and without h_0: placed by torch's names (state_dict), else by order
+    and shape with every gate order and, for GRU, both reset conventions, else by
+    ``verify_rnn(weight_map=...)`` (torch.nn.RNN / LSTM / GRU docs: the gate equations and the
+    layout of weight_ih_l[k], weight_hh_l[k], bias_ih_l[k], bias_hh_l[k]; LSTM i, f, g, o; GRU r,
+    z, n). Catches a wrong gate, nonlinearity or reset convention in a hand-written module."""
     spec = ctx.spec
-    if not isinstance(ctx.module, torch.nn.Module):  # verify_rnn accepts any callable
-        raise NotApplicable(f"{type(ctx.module).__name__} is not a torch.nn.Module: no state_dict to load")
-    # Moved to the device and dtype under test BEFORE loading: loading first copies the weights
-    # into the reference's float32 parameters, and a float64 module then differs from its own
-    # weights rounded to float32 by more than float64's tolerance (a false positive).
-    ref = build_reference(spec).to(device=ctx.device, dtype=ctx.dtype)
-    state = ctx.module.state_dict()
-    try:
-        ref.load_state_dict(state, strict=True)
-    except RuntimeError as exc:
-        keys = ", ".join(sorted(state)[:4]) or "no parameters"
-        raise NotApplicable(
-            f"the state_dict ({keys}{', ...' if len(state) > 4 else ''}) does not load strictly into "
-            f"torch.nn.{spec.mode}: {str(exc).splitlines()[0]}"
-        ) from None
-    ref = ref.eval()
+    module = ctx.module
+    if not isinstance(module, torch.nn.Module):  # verify_rnn accepts any callable
+        raise NotApplicable(f"{type(module).__name__} is not a torch.nn.Module: it has no parameters to place")
+    runner = _Runner(ctx)
+    given_map = dict(getattr(ctx, "weight_map", None) or {})
     h0 = ctx.cached("h0", lambda: ctx.state("h"))
     hx = (h0, ctx.zero_state("c")) if spec.has_cell else h0
-    runs = [("no h_0", ctx.main, None), ("a random h_0", ctx.run(ctx.x, hx, label="a random h_0", key="given_h0"), hx)]
-    for label, got, given in runs:
-        with torch.no_grad():
-            raw = ref(ctx.feed(ctx.x)) if given is None else ref(ctx.feed(ctx.x), given)
-        want = ctx.split(raw)
-        why = f"with {label} the module must compute what torch.nn.{spec.mode} computes with its weights"
-        ctx.assert_close("output", got.output, want.output, why)
-        ctx.assert_close("h_n", got.h_n, want.h_n, why)
-        if spec.has_cell:
-            ctx.assert_close("c_n", got.c_n, want.c_n, why)
+    got = [("no h_0", ctx.main, None)]
+    if spec.returns_states:  # a module that returns only its output may take no hx either
+        got.append(("a random h_0", ctx.run(ctx.x, hx, label="a random h_0", key="given_h0"), hx))
+
+    def evaluate(weights: dict[str, torch.Tensor], reset: str) -> None:
+        _compare(ctx, [(label, result, runner.run(weights, reset, given)) for label, result, given in got])
+
+    state = module.state_dict()
+    strict = set(state) == set(runner.ref_params) and not given_map
+    if strict and all(state[k].shape == v.shape for k, v in runner.ref_params.items()):
+        evaluate({k: state[k] for k in runner.ref_params}, "torch")
+        ctx.cached("notes", dict)["reference"] = "torch's parameter names: loaded as they are"
+        return
+    params = dict(module.named_parameters())
+    unknown = sorted(set(given_map.values()) - set(params))
+    if unknown:
+        raise NotApplicable(f"weight_map names no parameter of the module: {', '.join(unknown)}")
+    slots = [(name, p.shape) for name, p in runner.ref_params.items()]
+    placed, left, missing = _place(slots, list(params.items()), given_map)
+    if left or missing:
+        layer = spec.describe()
+        shapes = ", ".join(f"{n} {tuple(params[n].shape)}" for n in left) or "none"
+        slots_text = ", ".join(f"{n} {tuple(runner.ref_params[n].shape)}" for n in missing) or "none"
+        raise NotApplicable(
+            f"the module's parameters cannot be placed on torch.nn.{layer} by name, order or shape: "
+            f"parameters that could not be placed: {shapes}; torch's slots left without one: "
+            f"{slots_text} (its math is not torch's {spec.mode}, or pass verify_rnn(weight_map="
+            "{torch name: parameter name}))")
+    closest: tuple[float, str, ProbeFailure] | None = None
+    resets = ("torch", "linear_before_reset=0") if spec.mode == "GRU" else ("torch",)
+    def fits(variant: list[tuple[str, str | None, bool]]) -> bool:
+        return all(name is None or (params[name].shape[::-1] if tr else params[name].shape)
+                   == runner.ref_params[t].shape for t, name, tr in variant)
+
+    for variant in _swaps(placed, given_map, fits):
+        for gates in itertools.permutations(GATES[spec.mode]):
+            for reset in resets:
+                placement = Placement(tuple(variant), gates, reset)
+                try:
+                    evaluate(_tensors(placement, runner.ref_params, params, spec.mode), reset)
+                except ProbeFailure as exc:
+                    miss = exc.violation.difference if exc.violation.difference is not None else float("inf")
+                    if closest is None or miss < closest[0]:
+                        closest = (miss, placement.describe(spec.mode), exc)
+                    continue
+                ctx.cached("notes", dict)["reference"] = placement.describe(spec.mode)
+                return
+    assert closest is not None
+    raise ProbeFailure(f"no placement of the module's parameters on torch.nn.{spec.mode} computes what "
+                       f"the module computes; the closest, {closest[1]}: {closest[2]}") from closest[2]

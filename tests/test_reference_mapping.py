@@ -1,0 +1,135 @@
+"""reference for hand-written modules: their own parameter names placed on torch's layer by order
+and shape, every gate order, both GRU reset conventions, an explicit weight_map; a module whose
+math is no such layer is caught with the closest placement's evidence, or not applicable naming
+every parameter that could not be placed. (torch's own names: the zoo's swapped-gate modules,
+tests/test_zoo.py, are compared as they load and still caught.)"""
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from rnn_contracts import ContractViolation, RNNSpec, verify_rnn
+
+H, I = 5, 4
+
+
+class GRUCellOwnNames(nn.Module):
+    """A tutorial GRU cell: x2h / h2h Linear layers, gates in ``order`` within their rows, and the
+    reset applied torch's way (``r * (W_hn h + b_hn)``) or ONNX's (``W_hn (r * h)``)."""
+
+    def __init__(self, order: str = "rzn", onnx_reset: bool = False, swap_update: bool = False) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.x2h, self.h2h = nn.Linear(I, 3 * H), nn.Linear(H, 3 * H)
+        self.order, self.onnx_reset, self.swap_update = order, onnx_reset, swap_update
+
+    def forward(self, x: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
+        gx = dict(zip(self.order, self.x2h(x).chunk(3, 1)))
+        w_h = dict(zip(self.order, self.h2h.weight.chunk(3, 0)))
+        b_h = dict(zip(self.order, self.h2h.bias.chunk(3, 0)))
+        r = torch.sigmoid(gx["r"] + h @ w_h["r"].t() + b_h["r"])
+        z = torch.sigmoid(gx["z"] + h @ w_h["z"].t() + b_h["z"])
+        hn = (r * h) @ w_h["n"].t() + b_h["n"] if self.onnx_reset else r * (h @ w_h["n"].t() + b_h["n"])
+        n = torch.tanh(gx["n"] + hn)
+        return (1 - z) * h + z * n if self.swap_update else (1 - z) * n + z * h
+
+
+class LSTMOwnNames(nn.Module):
+    """A layer-convention LSTM loop with its own names and gates stored as i, g, f, o."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(1)
+        self.W = nn.Parameter(torch.randn(4 * H, I) * 0.3)
+        self.U = nn.Parameter(torch.randn(4 * H, H) * 0.3)
+        self.b = nn.Parameter(torch.randn(4 * H) * 0.1)  # one bias: torch's bias_hh is then zeros
+
+    def forward(self, x, hx=None):
+        h = x.new_zeros(x.shape[1], H) if hx is None else hx[0][0]
+        c = x.new_zeros(x.shape[1], H) if hx is None else hx[1][0]
+        outs = []
+        for t in range(x.shape[0]):
+            i, g, f, o = (x[t] @ self.W.t() + h @ self.U.t() + self.b).chunk(4, 1)
+            c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
+            h = torch.sigmoid(o) * torch.tanh(c)
+            outs.append(h)
+        return torch.stack(outs), (h[None], c[None])
+
+
+class IndRNN(nn.Module):
+    """h_t = relu(W x_t + u * h_{t-1} + b): an elementwise recurrent weight, not torch's RNN."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(2)
+        self.input_weight = nn.Parameter(torch.randn(H, I) * 0.3)
+        self.recurrent_weight = nn.Parameter(torch.rand(H))
+        self.bias = nn.Parameter(torch.zeros(H))
+
+    def forward(self, x, hx=None):
+        h = x.new_zeros(x.shape[1], H) if hx is None else hx[0]
+        outs = []
+        for t in range(x.shape[0]):
+            h = torch.relu(x[t] @ self.input_weight.t() + self.recurrent_weight * h + self.bias)
+            outs.append(h)
+        return torch.stack(outs), h[None]
+
+
+CELL = RNNSpec("GRU", I, H, convention="cell")
+
+
+def _reference(module: nn.Module, spec: RNNSpec, **kwargs: object):
+    try:
+        report = verify_rnn(module, spec, contracts=["reference"], **kwargs)
+    except ContractViolation as exc:
+        report = exc.report
+    return next(r for r in report.results if r.name == "reference")
+
+
+@pytest.mark.parametrize(("module", "placed"), [
+    (GRUCellOwnNames(), "gate order r, z, n; reset convention r * (W_hn h + b_hn) (torch)"),
+    (GRUCellOwnNames("zrn"), "gate order z, r, n; reset convention r * (W_hn h + b_hn) (torch)"),
+    (GRUCellOwnNames(onnx_reset=True), "gate order r, z, n; reset convention W_hn (r * h) (ONNX linear_before_reset=0)"),
+], ids=["torch-order", "z-first", "onnx-reset"])
+def test_a_gru_cell_with_its_own_names_is_placed_and_reported(module: nn.Module, placed: str) -> None:
+    result = _reference(module, CELL)
+    assert result.status == "passed"
+    assert result.detail == ("placed by order and shape: weight_ih_l0 <- x2h.weight, weight_hh_l0 <- h2h.weight, "
+                             f"bias_ih_l0 <- x2h.bias, bias_hh_l0 <- h2h.bias; {placed}")
+
+
+def test_an_lstm_with_one_bias_and_its_own_gate_order() -> None:
+    result = _reference(LSTMOwnNames(), RNNSpec("LSTM", I, H))
+    assert (result.status, result.detail) == ("passed", (
+        "placed by order and shape: weight_ih_l0 <- W, weight_hh_l0 <- U, bias_ih_l0 <- b, bias_hh_l0 <- zeros; "
+        "gate order i, g, f, o"))
+
+
+def test_math_that_matches_no_placement_fails_with_the_closest_evidence() -> None:
+    result = _reference(GRUCellOwnNames(swap_update=True), CELL)  # h' = (1 - z) * h + z * n
+    assert result.status == "failed"
+    assert result.detail.startswith("no placement of the module's parameters on torch.nn.GRU computes what "
+                                    "the module computes; the closest, placed by order and shape: ")
+    assert result.evidence.causes == () and "expected" in result.detail and "allowed atol" in result.detail
+
+
+def test_parameters_that_cannot_be_placed_are_named_in_full() -> None:
+    result = _reference(IndRNN(), RNNSpec("RNN", I, H, nonlinearity="relu"))
+    assert (result.status, result.detail) == ("not applicable", (
+        "the module's parameters cannot be placed on torch.nn.RNN(4, 5, nonlinearity='relu') by name, "
+        "order or shape: parameters that could not be placed: recurrent_weight (5,); torch's slots left "
+        "without one: weight_hh_l0 (5, 5) (its math is not torch's RNN, or pass verify_rnn(weight_map="
+        "{torch name: parameter name}))"))
+
+
+def test_an_explicit_weight_map() -> None:
+    right = {"weight_ih_l0": "x2h.weight", "weight_hh_l0": "h2h.weight", "bias_ih_l0": "x2h.bias",
+             "bias_hh_l0": "h2h.bias"}
+    assert _reference(GRUCellOwnNames(), CELL, weight_map=right).status == "passed"
+    wrong = {**right, "bias_ih_l0": "h2h.bias", "bias_hh_l0": "x2h.bias"}
+    assert _reference(GRUCellOwnNames(), CELL, weight_map=wrong).status == "failed"
+    unknown = _reference(GRUCellOwnNames(), CELL, weight_map={"weight_ih_l0": "W"})
+    assert (unknown.status, unknown.detail) == ("not applicable", "weight_map names no parameter of the module: W")
+    with pytest.raises(TypeError, match=r"^verify_rnn\(weight_map=\.\.\.\) takes \{torch parameter name"):
+        verify_rnn(GRUCellOwnNames(), CELL, weight_map=["weight_ih_l0"])
