@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
+from torch.nn.utils.rnn import PackedSequence, pad_packed_sequence
 
 from .loops import CellLoop, State, TorchLoop, ZooEntry
 
@@ -273,6 +274,18 @@ class ReadsStateAsContiguous(CellLoop):
         return (torch.as_strided(hx, size, strides, hx.storage_offset()),)
 
 
+
+class PaddedOutputForPacked(CellLoop):
+    """Given a PackedSequence, returns the padded output tensor (pad_packed_sequence's result)
+    instead of a PackedSequence; h_n is right."""
+
+    def forward(self, x: Any, hx: Any = None) -> tuple[Any, Any]:
+        out, state = super().forward(x, hx)
+        if isinstance(out, PackedSequence):
+            out = pad_packed_sequence(out)[0]
+        return out, state
+
+
 def _entry(id: str, make: Any, expect: str, evidence: str, about: str) -> SubcheckEntry:
     return SubcheckEntry(id, make, about, expect=expect, evidence=evidence)
 
@@ -393,4 +406,10 @@ ENTRIES: tuple[SubcheckEntry, ...] = (
     _entry("reads_state_as_contiguous", lambda: ReadsStateAsContiguous("GRU", 4, 6), "initial_state",
            "a non-contiguous h_0 must give the result of its contiguous copy",
            "reads h_0's memory as if contiguous (a kernel handed data_ptr()): a transposed h_0 is scrambled"),
+    # kills: packed without "a PackedSequence in must give a PackedSequence out" (the next
+    # line then crashed on .batch_sizes: still a packed failure, but no evidence)
+    _entry("padded_output_for_packed", lambda: PaddedOutputForPacked("GRU", 4, 6), "packed",
+           "a PackedSequence in must give a PackedSequence out, got Tensor",
+           "returns the padded output tensor for a PackedSequence input (pad_packed_sequence "
+           "applied inside forward)"),
 )

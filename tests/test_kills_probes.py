@@ -1,0 +1,79 @@
+"""The probes' shared machinery (rnn_contracts.probes.base), pinned where the zoo cannot see it.
+
+The zoo asks which contract failed; a guard inside Context whose deletion turns the evidence into
+a crash (or a silent broadcast) still "fails the contract", so nothing noticed. Kills
+(mutation/README.md): split() without its (output, h_n) / LSTM (h_n, c_n) guards or with their
+``or`` made ``and``; assert_close without its shape guard (a (3,) tensor broadcast against (2, 3)
+passed); require_states deleted.
+"""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from rnn_contracts import RNNSpec, verify_rnn
+from rnn_contracts.probes.base import NO_STATES, Context, NotApplicable, ProbeFailure, require_states
+
+
+def _ctx(mode: str = "GRU", **fields) -> Context:
+    spec = RNNSpec(mode=mode, input_size=4, hidden_size=6, **fields)
+    return Context(None, spec, torch.device("cpu"), torch.float32)
+
+
+@pytest.mark.parametrize(("raw", "name"), [
+    (torch.zeros(5, 3, 6), "Tensor"),
+    ((torch.zeros(5, 3, 6),), "tuple"),
+    ((torch.zeros(5, 3, 6), torch.zeros(1, 3, 6), torch.zeros(1)), "tuple"),
+    ([torch.zeros(5, 3, 6)] * 3, "list"),
+])
+def test_split_rejects_what_is_not_output_and_state(raw: object, name: str) -> None:
+    with pytest.raises(ProbeFailure) as caught:
+        _ctx().split(raw)
+    assert str(caught.value) == f"the module returned {name}, not (output, h_n)"
+
+
+@pytest.mark.parametrize("state", [
+    torch.zeros(1, 3, 6),                                   # one tensor
+    (torch.zeros(1, 3, 6),),                                # a 1-tuple
+    (torch.zeros(1, 3, 6), torch.zeros(1, 3, 6), torch.zeros(1, 3, 6)),  # three
+])
+def test_split_wants_an_lstm_state_pair(state: object) -> None:
+    with pytest.raises(ProbeFailure) as caught:
+        _ctx("LSTM").split((torch.zeros(5, 3, 6), state))
+    assert str(caught.value) == "an LSTM must return (output, (h_n, c_n))"
+
+
+def test_split_accepts_the_convention() -> None:
+    out, h, c = torch.zeros(5, 3, 6), torch.ones(1, 3, 6), torch.full((1, 3, 6), 2.0)
+    got = _ctx("LSTM").split((out, (h, c)))
+    assert got.output is out and got.h_n is h and got.c_n is c
+
+
+def test_assert_close_refuses_a_shape_that_would_broadcast() -> None:
+    ctx = _ctx()
+    with pytest.raises(ProbeFailure) as caught:
+        ctx.assert_close("h_n", torch.zeros(2, 3), torch.zeros(3), "why")
+    assert str(caught.value) == "why: h_n has shape (2, 3), expected (3,)"
+
+
+def test_require_states() -> None:
+    require_states(_ctx())  # a module that returns its states: nothing to say
+    with pytest.raises(NotApplicable, match=f"^{NO_STATES.replace('(', '[(]').replace(')', '[)]')}$"):
+        require_states(_ctx(returns_states=False))
+
+
+class OutputOnly(torch.nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.rnn = torch.nn.GRU(4, 6)
+
+    def forward(self, x, hx=None):
+        return self.rnn(x, hx)[0]
+
+
+def test_state_contracts_do_not_apply_to_an_output_only_module() -> None:
+    spec = RNNSpec(mode="GRU", input_size=4, hidden_size=6, returns_states=False, packed=False, unbatched=False)
+    report = verify_rnn(OutputOnly(), spec, contracts=["final_state"])
+    (result,) = report.results
+    assert (result.status, result.detail) == ("not applicable", NO_STATES)
