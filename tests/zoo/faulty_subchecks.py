@@ -286,6 +286,16 @@ class PaddedOutputForPacked(CellLoop):
         return out, state
 
 
+
+class DropsPackedIndices(CellLoop):
+    """Builds its output PackedSequence as PackedSequence(data, batch_sizes), dropping the input's
+    sorted_indices / unsorted_indices (a hand-built PackedSequence)."""
+
+    def pack_output(self, out: torch.Tensor, x: PackedSequence, lengths: torch.Tensor) -> Any:
+        packed = super().pack_output(out, x, lengths)
+        return PackedSequence(packed.data, packed.batch_sizes)
+
+
 def _entry(id: str, make: Any, expect: str, evidence: str, about: str) -> SubcheckEntry:
     return SubcheckEntry(id, make, about, expect=expect, evidence=evidence)
 
@@ -412,4 +422,10 @@ ENTRIES: tuple[SubcheckEntry, ...] = (
            "a PackedSequence in must give a PackedSequence out, got Tensor",
            "returns the padded output tensor for a PackedSequence input (pad_packed_sequence "
            "applied inside forward)"),
+    # kills: packed without the batch_sizes / index comparison (the per-sequence comparison
+    # then fails on the order instead, with no word about the indices)
+    _entry("drops_packed_indices", lambda: DropsPackedIndices("GRU", 4, 6), "packed",
+           "the output PackedSequence's sorted_indices differ from the input's",
+           "builds the output as PackedSequence(data, batch_sizes), dropping sorted_indices and "
+           "unsorted_indices: pad_packed_sequence then returns the sequences in sorted order"),
 )
