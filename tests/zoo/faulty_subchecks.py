@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
-from torch.nn.utils.rnn import PackedSequence, pad_packed_sequence
+from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 
 from .loops import CellLoop, State, TorchLoop, ZooEntry
 
@@ -296,6 +296,18 @@ class DropsPackedIndices(CellLoop):
         return PackedSequence(packed.data, packed.batch_sizes)
 
 
+
+class RepacksFullLength(CellLoop):
+    """Packs its output with the full length for every sequence (the padding counted as steps):
+    batch_sizes differ from the input's; every valid step and h_n are right."""
+
+    def pack_output(self, out: torch.Tensor, x: PackedSequence, lengths: torch.Tensor) -> Any:
+        order = x.sorted_indices if x.sorted_indices is not None else torch.arange(out.shape[1])
+        full = pack_padded_sequence(out.index_select(1, order.to(out.device)),
+                                    torch.full_like(lengths, out.shape[0]))
+        return PackedSequence(full.data, full.batch_sizes, x.sorted_indices, x.unsorted_indices)
+
+
 def _entry(id: str, make: Any, expect: str, evidence: str, about: str) -> SubcheckEntry:
     return SubcheckEntry(id, make, about, expect=expect, evidence=evidence)
 
@@ -428,4 +440,9 @@ ENTRIES: tuple[SubcheckEntry, ...] = (
            "the output PackedSequence's sorted_indices differ from the input's",
            "builds the output as PackedSequence(data, batch_sizes), dropping sorted_indices and "
            "unsorted_indices: pad_packed_sequence then returns the sequences in sorted order"),
+    # kills: packed comparing the batch_sizes / indices by presence only (alone: every valid
+    # step and h_n are right)
+    _entry("repacks_full_length", lambda: RepacksFullLength("GRU", 4, 6), "packed",
+           "the output PackedSequence's batch_sizes differ from the input's",
+           "packs its output with the full length for every sequence: padding counted as steps"),
 )
