@@ -110,7 +110,7 @@ SCENARIOS = [
             def rnn_module(self):
                 return torch.nn.Linear(4, 3)
      ''', {"failed": N}, [
-        "*: SpecError",  # spec.py's own message, pinned in its own tests
+        "TestLinear: Linear carries no spec (it has no attribute mode, input_size, hidden_size).",
     ]),
 ]
 
@@ -190,3 +190,59 @@ def test_only_subclasses_are_test_classes() -> None:
         __test__ = False
 
     assert (RNNContractTests.__test__, TestMine.__test__, Abstract.__test__) == (False, True, False)
+
+
+def test_a_module_without_spec_names_the_rnn_spec_fixture(pytester: pytest.Pytester) -> None:
+    result = _run(pytester, '''
+        class TestBare(RNNContractTests):
+            @pytest.fixture
+            def rnn_module(self):
+                return torch.nn.Linear(4, 3)
+    ''', "-k", "shapes")
+    result.assert_outcomes(failed=1, deselected=N - 1)
+    result.stdout.fnmatch_lines([
+        "TestBare: Linear carries no spec (it has no attribute mode, input_size, hidden_size).",
+        "Give it as data: add the fixture 'rnn_spec' to the class, e.g.",
+        "    def rnn_spec(self, rnn_module):",
+        "        return RNNSpec.from_module(rnn_module, mode=\"GRU\", input_size=..., hidden_size=...)",
+    ])
+    assert "check_forward(" not in result.stdout.str() and "Traceback" not in result.stdout.str()
+
+
+def test_a_cell_and_the_layer_that_unrolls_it(pytester: pytest.Pytester) -> None:
+    result = _run(pytester, '''
+        class Layer(torch.nn.Module):
+            mode, input_size, hidden_size = "GRU", 4, 3
+
+            def __init__(self, skip_first=False):
+                super().__init__()
+                self.cell, self.skip_first = torch.nn.GRUCell(4, 3), skip_first
+
+            def forward(self, x, hx=None):
+                h = x.new_zeros(x.shape[1], 3) if hx is None else hx[0]
+                outs = []
+                for t in range(x.shape[0]):
+                    if not (self.skip_first and t == 0):
+                        h = self.cell(x[t], h)
+                    outs.append(h)
+                return torch.stack(outs), h[None]
+
+        class TestCellOnly(RNNContractTests):
+            @pytest.fixture
+            def rnn_module(self):
+                return torch.nn.GRUCell(4, 3)
+
+        class TestLayer(RNNContractTests):
+            @pytest.fixture
+            def rnn_module(self):
+                return Layer(skip_first=True)
+
+            @pytest.fixture
+            def rnn_cell(self, rnn_module):
+                return rnn_module.cell
+    ''', "-k", "cell_equivalence or TestCellOnly and shapes")
+    result.assert_outcomes(passed=1, failed=1, deselected=2 * N - 1)
+    result.stdout.fnmatch_lines([
+        "*[[]cell_equivalence[]] with no h_0 the layer must equal its cell unrolled over time: output*",
+        "FAILED test_scenario.py::TestLayer::test_cell_equivalence[[]cpu[]]*",
+    ])

@@ -71,6 +71,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--deploy", action="append", default=[], metavar="TARGETS",
                         help=f"also run deployment contracts (comma-separated, repeatable): "
                         f"{', '.join(DEPLOY_NAMES)}; onnx needs pip install 'rnn-contracts[deploy]'")
+    parser.add_argument("--cell", metavar="TARGET",
+                        help="the cell the TARGET layer unrolls (package.module:attr): adds the "
+                        "cell_equivalence contract")
     parser.add_argument("--spec", action="append", default=[], metavar="KEY=VALUE",
                         help="override or give a spec field, e.g. --spec batch_first=true")
     parser.add_argument("--format", choices=tuple(FORMATS), default="text",
@@ -275,10 +278,11 @@ def run(argv: Sequence[str] | None = None) -> int:
 
                 module, label = build_seed_rnn(), SEED_LABEL
             spec = _spec(module, overrides)
+            cell = load_target(args.cell) if args.cell else None
             reporter = make_reporter(sys.stderr, quiet=args.quiet)
             try:
                 job = run_job(module, label, spec, columns, contracts=contracts, deploy=deploy,
-                              reporter=reporter, timeout=timeout, seed=not args.target)
+                              cell=cell, reporter=reporter, timeout=timeout, seed=not args.target)
             finally:
                 reporter.close()
     finally:

@@ -73,10 +73,10 @@ class LayerCall:
         """The cell over time: one layer, one direction (the equivalent torch layer's loop)."""
         if isinstance(x, PackedSequence):
             raise TypeError("a cell unrolled by the kit takes no PackedSequence (spec.packed=False)")
+        if hx is None:
+            hx = self.zeros(x)  # from x as given: zeros() reads the spec's layout
         unbatched = x.dim() == 2
         xs = x.unsqueeze(1) if unbatched else (x.transpose(0, 1) if self.spec.batch_first else x)
-        if hx is None:
-            hx = self.zeros(xs)
         lstm = self.spec.has_cell
         # (1, batch, H) layer states -> (batch, H) cell states; unbatched (1, H) -> (1, H) rows
         state = tuple(s.reshape(-1, s.shape[-1]) for s in hx) if lstm else hx.reshape(-1, hx.shape[-1])

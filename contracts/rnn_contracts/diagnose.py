@@ -98,9 +98,26 @@ def _rank_hint(name: str, expected: NamedShape, actual: tuple[int, ...]) -> Hint
     if name == "input":
         return Hint("input_rank", "the input must be 3-D (batched) or 2-D (unbatched, if the spec allows it)")
     if len(actual) == len(expected) - 1:
-        return Hint("lost_axis", f"{name} lost an axis: a batched call must keep the batch axis")
+        merged = _merged_hint(name, expected, actual)
+        return merged or Hint("lost_axis", f"{name} lost an axis: a batched call must keep the batch axis")
     if len(actual) == len(expected) + 1:
         return Hint("extra_axis", f"{name} has an extra axis: with unbatched (2-D) input, states have no batch axis")
+    return None
+
+
+def _merged_hint(name: str, expected: NamedShape, actual: tuple[int, ...]) -> Hint | None:
+    """Two axes of ``expected`` merged into one: a merged axis is not a lost one."""
+    sizes, names = expected.sizes, expected.names
+    for i in range(len(sizes) - 1):
+        for j in range(i + 1, len(sizes)):
+            kept = [s for k, s in enumerate(sizes) if k not in (i, j)]
+            for at in range(len(kept) + 1):
+                if tuple(kept[:at] + [sizes[i] * sizes[j]] + kept[at:]) == actual:
+                    layout = [n for k, n in enumerate(names) if k not in (i, j)]
+                    layout.insert(at, f"{names[i]}*{names[j]}" if names[i] != names[j] else names[i])
+                    return Hint("merged_axes", (
+                        f"{name} merged its {names[i]} and {names[j]} axes into one: got "
+                        f"({', '.join(layout)}); torch keeps {name} as ({', '.join(names)})"))
     return None
 
 

@@ -36,7 +36,8 @@ def supports_timeout() -> bool:
 
 
 def _verify(module: Any, spec: RNNSpec, column: Column, contracts: Sequence[str] | None,
-            deploy: Sequence[str], reporter: Reporter, timeout: float | None) -> ContractReport:
+            deploy: Sequence[str], reporter: Reporter, timeout: float | None,
+            cell: Any = None) -> ContractReport:
     def progress(name: str, result: ContractResult | None) -> None:
         if result is None:
             reporter.start(column.label, name)
@@ -46,6 +47,8 @@ def _verify(module: Any, spec: RNNSpec, column: Column, contracts: Sequence[str]
     options: dict[str, Any] = {"device": column.device, "contracts": contracts, "progress": progress}
     if deploy:
         options["deploy"] = list(deploy)
+    if cell is not None:
+        options["cell"] = cell
     if column.dtype is not None:
         options["dtype"] = getattr(torch, column.dtype)
     if timeout is not None:
@@ -72,13 +75,13 @@ def _seed(devices: Sequence[str], reporter: Reporter) -> SeedResult:
 
 def run_job(module: Any, target: str, spec: RNNSpec, columns: Sequence[Column], *,
             contracts: Sequence[str] | None, reporter: Reporter, timeout: float | None = None,
-            seed: bool = False, deploy: Sequence[str] = ()) -> JobResult:
+            seed: bool = False, deploy: Sequence[str] = (), cell: Any = None) -> JobResult:
     """verify_rnn on each column (a ContractViolation becomes its report), then, for the seed's
     job, the seed's checks on each device; the whole outcome as a :class:`JobResult`."""
     from rnn_contracts.devices import describe_device
 
     started = datetime.now(timezone.utc)
-    reports = {c: _verify(module, spec, c, contracts, deploy, reporter, timeout) for c in columns}
+    reports = {c: _verify(module, spec, c, contracts, deploy, reporter, timeout, cell) for c in columns}
     devices = list(dict.fromkeys(c.device for c in columns))
     return JobResult(
         target=target,

@@ -22,7 +22,8 @@ from rnn_contracts.conventions import requires_hx_note
 from rnn_contracts.diagnose import first_line
 from rnn_contracts.errors import ContractViolation, Violation, render_violation
 from rnn_contracts.probes import (
-    CONTRACT_NAMES, CONTRACTS, Context, Contract, KnownLimitation, NotApplicable, ProbeFailure,
+    CELL_CONTRACT, CONTRACT_NAMES, CONTRACTS, Context, Contract, KnownLimitation, NotApplicable,
+    ProbeFailure,
 )
 from rnn_contracts.probes.deploy import DEPLOY_CONTRACTS, DEPLOY_NAMES
 from rnn_contracts.report import ContractReport, ContractResult
@@ -71,13 +72,15 @@ def _names(argument: str, names: Any) -> list[str]:
     return wanted
 
 
-def _select(contracts: Iterable[str] | None, deploy: Iterable[str] = ()) -> list[Contract]:
-    """The contracts to run, in their order, then the deployment contracts asked for."""
+def _select(contracts: Iterable[str] | None, deploy: Iterable[str] = (),
+            opt_in: tuple[Contract, ...] = ()) -> list[Contract]:
+    """The contracts to run, in their order, then the opt-in ones (the cell contract), then the
+    deployment contracts asked for."""
     wanted_deploy = _names("deploy", deploy)
     unknown = [n for n in wanted_deploy if n not in DEPLOY_NAMES]
     if unknown:
         raise ValueError(f"unknown deployment target(s) {', '.join(unknown)}; known: {', '.join(DEPLOY_NAMES)}")
-    chosen_deploy = [c for c in DEPLOY_CONTRACTS if c.name in wanted_deploy]
+    chosen_deploy = [*opt_in, *(c for c in DEPLOY_CONTRACTS if c.name in wanted_deploy)]
     if contracts is None:
         return list(CONTRACTS) + chosen_deploy
     wanted = _names("contracts", contracts)
@@ -152,6 +155,11 @@ def _target(module: Any, device: torch.device, dtype: torch.dtype,
                          f"{type(exc).__name__}: {first_line(exc)}") from None
 
 
+def _moved(cell: Any, device: torch.device, dtype: torch.dtype) -> Any:
+    """A copy of the cell on the device and dtype under test (the layer's copy was moved)."""
+    return copy.deepcopy(cell).to(device=device, dtype=dtype) if isinstance(cell, torch.nn.Module) else cell
+
+
 def _allocate(ctx: Context) -> None:
     """Build the probe inputs before any contract runs: a spec too large for the device is the
     caller's error, not a violation of every contract."""
@@ -201,7 +209,7 @@ def _run_one(contract: Contract, ctx: Context, timeout: float | None = None) -> 
     return ContractResult(contract.name, status, detail, time.perf_counter() - start, evidence)
 
 
-_BY_NAME = {c.name: c for c in (*CONTRACTS, *DEPLOY_CONTRACTS)}
+_BY_NAME = {c.name: c for c in (*CONTRACTS, CELL_CONTRACT, *DEPLOY_CONTRACTS)}
 
 
 def _blocked_by(contract: Contract, ctx: Context, done: dict[str, ContractResult],
@@ -291,6 +299,7 @@ def verify_rnn(
     contracts: Iterable[str] | None = None,
     deploy: Iterable[str] = (),
     weight_map: Mapping[str, str] | None = None,
+    cell: Any = None,
     timeout: float | None = DEFAULT_TIMEOUT,
     progress: Callable[[str, ContractResult | None], None] | None = None,
 ) -> ContractReport:
@@ -301,6 +310,8 @@ def verify_rnn(
     never moved). ``contracts`` selects contracts by name (default: all, see CONTRACT_NAMES).
     ``deploy`` adds deployment contracts, opt-in because they take seconds and optional packages
     (``"export"``, ``"onnx"``, ``"compile"``: rnn_contracts.probes.deploy), after the others.
+    ``cell`` (the cell a one-layer layer unrolls, ``cell(x_t, h) -> h`` or ``(h, c)``) adds the
+    ``cell_equivalence`` contract: the layer equals that cell unrolled over time.
     ``weight_map`` places parameters for ``reference`` by hand: {torch's name (``weight_ih_l0``,
     ...): the module's parameter name}, for the ones order and shape cannot place.
     ``timeout`` limits each contract, in seconds (None: no limit); a module that does not
@@ -321,7 +332,9 @@ def verify_rnn(
                         f"convention), got {type(module).__name__}")
     if spec is not None and not isinstance(spec, RNNSpec):
         raise TypeError(f"verify_rnn(spec=...) takes an RNNSpec or None, got {type(spec).__name__} {spec!r}")
-    selected = _select(contracts, deploy)
+    if cell is not None and not callable(cell):
+        raise TypeError(f"verify_rnn(cell=...) takes the layer's cell, a callable, got {type(cell).__name__}")
+    selected = _select(contracts, deploy, (CELL_CONTRACT,) if cell is not None else ())
     device, dtype, timeout = _device(device), _dtype(dtype), _timeout(timeout)
     if spec is None:
         spec = RNNSpec.from_module(module)
@@ -336,6 +349,7 @@ def verify_rnn(
             target.eval()
         ctx = Context(target, spec, device, dtype)
         ctx.weight_map = _weight_map(weight_map)
+        ctx.cell = cell if target is module else _moved(cell, device, dtype)
         _allocate(ctx)
         results = _run_all(selected, ctx, timeout, progress)
     results = tuple(_audit(results, snapshot.found, spec))

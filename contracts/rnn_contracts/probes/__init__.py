@@ -6,6 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from rnn_contracts.probes.base import Context, KnownLimitation, NotApplicable, ProbeFailure
+from rnn_contracts.probes.cell import cell_equivalence
 from rnn_contracts.probes.finite import finite
 from rnn_contracts.probes.hygiene import determinism, differentiability, inputs_untouched
 from rnn_contracts.probes.packed import packed
@@ -43,7 +44,9 @@ CONTRACTS: tuple[Contract, ...] = (
     *(Contract(fn.__name__, fn, _ON_VALUES) for fn in (reference, packed, unbatched)),
 )
 CONTRACT_NAMES: tuple[str, ...] = tuple(c.name for c in CONTRACTS)
+#: Opt-in: runs when verify_rnn is given the layer's cell (verify_rnn(layer, cell=...)).
+CELL_CONTRACT = Contract("cell_equivalence", cell_equivalence, _ON_VALUES)
 
 __all__ = [
-    "CONTRACTS", "CONTRACT_NAMES", "Context", "Contract", "KnownLimitation", "NotApplicable", "ProbeFailure",
+    "CELL_CONTRACT", "CONTRACTS", "CONTRACT_NAMES", "Context", "Contract", "KnownLimitation", "NotApplicable", "ProbeFailure",
 ]

@@ -1,0 +1,163 @@
+"""Calling conventions as part of the spec, with no adapter code: torch's cells and users' cells,
+output-only modules, modules that require hx, through verify_rnn, check_forward, the command
+line and the conformance class (tests/test_conformance.py, tests/test_corpus.py); and hints that
+name what is actually wrong (a merged axis is not a lost one)."""
+from __future__ import annotations
+
+import json
+import textwrap
+
+import pytest
+import torch
+from torch import nn
+
+from rnn_contracts import CONTRACT_NAMES, ContractViolation, RNNSpec, check_forward, verify_rnn
+from rnn_contracts.cli import main
+
+
+STATE_CONTRACTS = {"final_state", "initial_state", "state_carry"}
+
+
+@pytest.mark.parametrize("cell", [nn.RNNCell(4, 3), nn.RNNCell(4, 3, nonlinearity="relu"), nn.GRUCell(4, 3),
+                                  nn.LSTMCell(4, 3)], ids=["rnn", "rnn-relu", "gru", "lstm"])
+def test_torchs_cells_need_no_spec(cell: nn.Module) -> None:
+    torch.manual_seed(0)
+    report = verify_rnn(cell)
+    assert report.spec.convention == "cell" and report.spec.unbatched and not report.spec.packed
+    statuses = {r.name: r.status for r in report.results}
+    assert statuses == {**{n: "passed" for n in CONTRACT_NAMES}, "packed": "not applicable"}
+    assert next(r.detail for r in report.results if r.name == "reference").startswith(
+        "placed by order and shape: weight_ih_l0 <- weight_ih, weight_hh_l0 <- weight_hh")
+
+
+class UserLSTMCell(nn.Module):
+    """A user's LSTM cell: ``cell(x_t, (h, c)) -> (h, c)``, batch-first data in its project."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(3)
+        self.gates = nn.Linear(4 + 3, 12)
+
+    def forward(self, x: torch.Tensor, state: tuple[torch.Tensor, torch.Tensor]):
+        h, c = state
+        i, f, g, o = self.gates(torch.cat([x, h], 1)).chunk(4, 1)
+        c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
+        return torch.sigmoid(o) * torch.tanh(c), c
+
+
+def test_a_users_cell_through_check_forward_and_verify_rnn() -> None:
+    spec = RNNSpec("LSTM", 4, 3, convention="cell", batch_first=True)
+    output, (h_n, c_n) = check_forward(UserLSTMCell(), torch.randn(2, 6, 4), spec=spec)
+    assert (output.shape, h_n.shape, c_n.shape) == ((2, 6, 3), (1, 2, 3), (1, 2, 3))
+    report = verify_rnn(UserLSTMCell(), spec)
+    # one Linear over [x, h]: its weight cannot be split by order and shape (weight_map would)
+    reference = next(r for r in report.results if r.name == "reference")
+    assert reference.status == "not applicable" and "gates.weight (12, 7)" in reference.detail
+
+
+class Encoder(nn.Module):
+    """Returns only the output sequence (a common encoder)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(4)
+        self.rnn = nn.GRU(4, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.rnn(x)[0]
+
+
+def test_an_output_only_module_runs_every_contract_but_the_states_ones() -> None:
+    spec = RNNSpec("GRU", 4, 3, returns_states=False)
+    output, state = check_forward(Encoder(), torch.randn(5, 2, 4), spec=spec)
+    assert output.shape == (5, 2, 3) and state is None
+    report = verify_rnn(Encoder(), spec)
+    na = {r.name: r.detail for r in report.results if r.status == "not applicable"}
+    assert {n: na[n] for n in STATE_CONTRACTS} == {
+        n: "the module returns no states (RNNSpec.returns_states=False)" for n in STATE_CONTRACTS}
+    assert {r.name for r in report.results if r.status == "passed"} >= {
+        "shapes", "finite", "causality", "batch_independence", "determinism", "differentiability", "reference"}
+
+
+class NeedsHx(nn.GRU):
+    def forward(self, x, hx):  # no default
+        return super().forward(x, hx)
+
+
+def test_a_module_that_requires_hx_gets_zeros_and_the_report_says_so() -> None:
+    torch.manual_seed(5)
+    module = NeedsHx(4, 3)
+    spec = RNNSpec.from_module(module, requires_hx=True)
+    check_forward(module, torch.randn(5, 2, 4), spec=spec)
+    report = verify_rnn(module, spec)
+    assert report.ok and report.notes == (
+        "the module requires hx: where torch's layers default h_0 to zeros, the kit passed zeros",)
+    with pytest.raises(ContractViolation, match="the module raised TypeError"):  # without the declaration
+        verify_rnn(module, RNNSpec.from_module(module))
+
+
+def test_a_merged_layer_axis_is_named_and_nothing_cascades() -> None:
+    class Merged(nn.LSTM):
+        def forward(self, x, hx=None):
+            out, (h, c) = super().forward(x, hx)
+            return out, (h.transpose(0, 1).reshape(h.shape[1], -1), c)
+
+    torch.manual_seed(6)
+    with pytest.raises(ContractViolation) as caught:
+        verify_rnn(Merged(4, 3, num_layers=2))
+    report = caught.value.report
+    assert [r.name for r in report.failures] == ["shapes"]
+    assert {r.detail for r in report.results[1:]} == {"not run: shapes failed"}
+    (shape,) = caught.value.violations[0].causes
+    assert (shape.tensor, shape.mistake) == ("h_n", "merged_axes")
+    assert shape.hint == ("h_n merged its layers*directions and hidden axes into one: got (batch, "
+                          "layers*directions*hidden); torch keeps h_n as (layers*directions, batch, hidden)")
+
+
+TARGETS = textwrap.dedent("""
+    import torch
+    from torch import nn
+
+
+    def gru_cell():
+        return nn.GRUCell(4, 3)
+
+
+    class Layer(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.cell = nn.GRUCell(4, 3)
+
+        def forward(self, x):  # output only, its own names
+            h, outs = x.new_zeros(x.shape[1], 3), []
+            for t in range(x.shape[0]):
+                h = self.cell(x[t], h)
+                outs.append(h)
+            return torch.stack(outs)
+
+
+    LAYER = Layer()
+    CELL = LAYER.cell
+""")
+
+
+def test_the_command_line_takes_every_convention_as_spec_fields(tmp_path, monkeypatch, capsys) -> None:
+    (tmp_path / "conv_targets.py").write_text(TARGETS)
+    monkeypatch.syspath_prepend(str(tmp_path))
+
+    def statuses(*argv: str) -> dict[str, str]:
+        assert main([*argv, "--device", "cpu", "--format", "json"]) == 0, capsys.readouterr().err
+        return {c["name"]: c["status"] for c in json.loads(capsys.readouterr().out)["runs"][0]["contracts"]}
+
+    assert statuses("conv_targets:gru_cell")["state_carry"] == "passed"  # a torch cell: no spec
+    layer = statuses("conv_targets:LAYER", "--spec", "mode=GRU", "--spec", "input_size=4",
+                     "--spec", "hidden_size=3", "--spec", "returns_states=false", "--cell", "conv_targets:CELL")
+    assert layer["final_state"] == "not applicable" and layer["cell_equivalence"] == "passed"
+    assert layer["reference"] == "passed"
+
+
+def test_render_of_a_cell_spec() -> None:
+    assert RNNSpec.from_module(nn.LSTMCell(4, 3)).describe() == "LSTMCell(4, 3)"
+    with pytest.raises(Exception, match=r"a cell is one layer in one direction without packed input: "
+                                        r"convention='cell' excludes num_layers=2"):
+        RNNSpec("GRU", 4, 3, convention="cell", num_layers=2)
