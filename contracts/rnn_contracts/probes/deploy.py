@@ -377,7 +377,7 @@ def onnx(ctx: Context) -> None:
     verdicts = onnx_verdicts(ctx)
     text = "; ".join(f"{name} exporter: {problem or 'kept the contract'}" for name, problem in verdicts.items())
     ctx.cached("notes", dict)["onnx"] = text
-    if all(problem is not None and problem.startswith("not available") for problem in verdicts.values()):
+    if all(_exporter_available(exporter) is not None for exporter in verdicts):
         raise NotApplicable(f"no ONNX exporter can run: {text}")
     if not any(problem is None for problem in verdicts.values()):
         raise ProbeFailure(text)
