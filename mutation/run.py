@@ -208,6 +208,14 @@ def equivalent_reason(m: Mutant, entries: list[dict[str, str]]) -> str | None:
     return None
 
 
+def _sides(diff: str) -> tuple[str, str]:
+    """(before, after) of a unified diff, normalised as _norm does."""
+    lines = diff.splitlines()
+    before = "\n".join(l[1:] for l in lines if l.startswith("-") and not l.startswith("---"))
+    after = "\n".join(l[1:] for l in lines if l.startswith("+") and not l.startswith("+++"))
+    return _norm(before), _norm(after)
+
+
 def _norm(text: str) -> str:
     return " ".join(text.split())
 
@@ -226,6 +234,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="only modules whose path contains this text (repeatable)")
     parser.add_argument("--operator", action="append", default=[], help="only these operators (repeatable)")
     parser.add_argument("--only", action="append", default=[], help="only the mutant with this id (repeatable)")
+    parser.add_argument("--rerun", type=Path, help="only the survivors of an earlier --json report "
+                        "(matched by module and replaced text, so line moves do not matter)")
     parser.add_argument("--limit", type=int, default=0, help="at most N mutants (after the filters)")
     parser.add_argument("--list", action="store_true", help="list the mutants and exit")
     parser.add_argument("--jobs", type=int, default=2, help="workers, each with its own copy (default 2)")
@@ -269,6 +279,10 @@ def _run(args: argparse.Namespace, tree: Path, copies: list[Path], started: floa
         mutants = [m for m in mutants if m.operator in args.operator]
     if args.only:
         mutants = [m for m in mutants if m.id in args.only]
+    if args.rerun:
+        wanted = {(o["path"], *_sides(o["diff"])) for o in json.loads(args.rerun.read_text())["mutants"]
+                  if o["status"] == "survived"}
+        mutants = [m for m in mutants if (m.path, _norm(m.before), _norm(m.after)) in wanted]
     if args.limit:
         mutants = mutants[: args.limit]
     equivalents = load_equivalents(args.equivalent)

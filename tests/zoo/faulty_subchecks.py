@@ -308,6 +308,27 @@ class RepacksFullLength(CellLoop):
         return PackedSequence(full.data, full.batch_sizes, x.sorted_indices, x.unsorted_indices)
 
 
+
+class PackedOutputLags(CellLoop):
+    """For a PackedSequence, packs the states entering each step ([0, h_1, ..., h_{T-1}]) as the
+    output: an off-by-one in the packed branch only; h_n is right."""
+
+    def pack_output(self, out: torch.Tensor, x: PackedSequence, lengths: torch.Tensor) -> Any:
+        return super().pack_output(torch.cat([torch.zeros_like(out[:1]), out[:-1]]), x, lengths)
+
+
+class PackedCellFromPaddedRun(CellLoop):
+    """LSTM whose packed branch takes c_n from a run over the padded tensor (the cell state at
+    the padded end, not at each sequence's last valid step); output and h_n are right."""
+
+    def forward(self, x: Any, hx: Any = None) -> tuple[Any, Any]:
+        out, (h, c) = super().forward(x, hx)
+        if isinstance(x, PackedSequence):
+            padded, _ = pad_packed_sequence(x)
+            _, (_, c) = super().forward(padded, hx)
+        return out, (h, c)
+
+
 def _entry(id: str, make: Any, expect: str, evidence: str, about: str) -> SubcheckEntry:
     return SubcheckEntry(id, make, about, expect=expect, evidence=evidence)
 
@@ -445,4 +466,12 @@ ENTRIES: tuple[SubcheckEntry, ...] = (
     _entry("repacks_full_length", lambda: RepacksFullLength("GRU", 4, 6), "packed",
            "the output PackedSequence's batch_sizes differ from the input's",
            "packs its output with the full length for every sequence: padding counted as steps"),
+    # kills: packed without the output comparison (alone: batch_sizes, indices and h_n right)
+    _entry("packed_output_lags", lambda: PackedOutputLags("GRU", 4, 6), "packed",
+           "packed must equal running them alone: output[:",
+           "the packed branch outputs the states entering each step (an off-by-one there only)"),
+    # kills: packed without the c_n comparison (alone)
+    _entry("packed_c_n_from_padded_run", lambda: PackedCellFromPaddedRun("LSTM", 4, 6), "packed",
+           "packed must equal running them alone: c_n[:",
+           "an LSTM whose packed branch takes c_n from a run over the padded tensor"),
 )
