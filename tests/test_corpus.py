@@ -1,13 +1,8 @@
 """The corpus (tests/corpus): community recurrent-module patterns, correct and realistically
 broken, through every way in with no glue code: verify_rnn, check_forward, the command line
 (``--format json``) and a RNNContractTests subclass. Each route's verdicts, contract by contract,
-are judged against the entry's table (corpus.ENTRIES).
-
-A verdict that depends on a feature of the kit that has not landed yet is not silently weakened:
-the rest of the test runs, then the test is xfailed (not strict) with the missing feature named,
-so a run shows exactly which expectations are still waiting (the ``finite`` contract, the
-``reference`` contract placing parameters on the torch layer by order and shape, the report's
-notes).
+are judged against the entry's table (corpus.ENTRIES): every contract's status, and the phrase its
+detail must contain, asserted directly; any difference fails the test.
 """
 from __future__ import annotations
 
@@ -25,7 +20,7 @@ from typing import Any
 import pytest
 import torch
 
-from corpus import ENTRIES, FAILED, NA, NOT_RUN, PASSED, STRICT_LOAD, CorpusEntry, Verdict
+from corpus import ENTRIES, FAILED, NA, NO_STATES, NOT_RUN, PASSED, CorpusEntry
 from corpus import min_gru as min_gru_mod
 from corpus import tutorial_cell, weight_drop
 from rnn_contracts import CONTRACT_NAMES, ContractViolation, RNNSpec, check_forward, verify_rnn
@@ -53,48 +48,25 @@ def one_thread() -> Iterator[None]:
 
 # ----------------------------------------------------------------------------------- judging
 def judge(entry: CorpusEntry, observed: Observed, route: str, *, passed_details: bool = True) -> None:
-    """Fail with every verdict that differs from the entry's table; then xfail (not strict) with
-    the features whose absence left an expectation unchecked. ``passed_details``: whether the
-    route reports a passed contract's detail (a conformance item that passes has none)."""
+    """Fail with every verdict that differs from the entry's table: a contract missing from the
+    route's result, one it does not know, a status, or a detail without the expected phrase.
+    ``passed_details``: whether the route reports a passed contract's detail (a conformance item
+    that passes has none)."""
     problems: list[str] = []
-    pending: list[str] = []
-    for name in dict.fromkeys([*CONTRACT_NAMES, *entry.verdicts]):
+    for name in sorted(set(observed) - set(CONTRACT_NAMES)):
+        problems.append(f"{name}: in the {route} result but not in rnn_contracts.CONTRACT_NAMES")
+    for name in CONTRACT_NAMES:
         want = entry.verdict(name)
         if name not in observed:
-            if name in CONTRACT_NAMES:
-                problems.append(f"{name}: missing from the {route} result")
-            else:
-                pending.append(f"the {name!r} contract has not landed (rnn_contracts.CONTRACT_NAMES "
-                               f"has no {name!r}): expected {want.status}")
+            problems.append(f"{name}: missing from the {route} result")
             continue
         status, detail = observed[name]
-        prerequisite = re.fullmatch(r"(\w+) failed", want.phrase)
-        if want.status == NOT_RUN and prerequisite and prerequisite[1] not in CONTRACT_NAMES:
-            # the gate has not landed: the contract must at least not fail on its consequences
-            pending.append(f"{name}: expected 'not run' behind {prerequisite[1]!r}, which has not landed")
-            if status == FAILED:
-                problems.append(f"{name}: failed on what {prerequisite[1]!r} is meant to report: {detail}")
-            continue
-        if name == "reference" and entry.mapped is not None:
-            if status == NA and STRICT_LOAD in detail:
-                pending.append(
-                    f"reference by order-and-shape mapping has not landed: expected "
-                    f"{entry.mapped.status} (placing {entry.factory}'s parameters on torch's layer), "
-                    f"got not applicable: {detail[:120]}")
-                continue
-            want = entry.mapped
-        bug = entry.kit_bugs.get(name)
-        if bug is not None and status != want.status and bug in detail:
-            pending.append(f"{name}: a kit bug: expected {want.status}, got {status}: {detail[:200]}")
-            continue
         if status != want.status:
             problems.append(f"{name}: expected {want.status}, got {status}: {detail[:400]}")
         elif want.phrase and want.phrase not in detail and (passed_details or status != PASSED):
             problems.append(f"{name}: {status} as expected, but the detail lacks {want.phrase!r}: {detail[:400]}")
     if problems:
         pytest.fail(f"{entry.id} ({entry.variant}) through {route}:\n  " + "\n  ".join(problems), pytrace=False)
-    if pending:
-        pytest.xfail(f"{entry.id} through {route}: " + "; ".join(pending))
 
 
 def fingerprint(module: torch.nn.Module) -> dict[str, torch.Tensor]:
@@ -117,26 +89,12 @@ def test_corpus_table_is_sound() -> None:
     assert {e.variant for e in ENTRIES if e.module == "calling"} == {
         "output only", "output only, torch names", "requires hx"}
     for entry in ENTRIES:
-        assert set(entry.verdicts) <= set(CONTRACT_NAMES) | {"finite"}, entry.id
-        assert entry.verdicts.keys().isdisjoint({"not a contract"})
+        assert set(entry.verdicts) <= set(CONTRACT_NAMES), entry.id
         # every broken module fails something; a correct one nothing
         assert bool(entry.expected_failures) == (entry.variant in ("broken", "undeclared")), entry.id
-        assert set(entry.kit_bugs) <= set(CONTRACT_NAMES), entry.id
 
 
 # ---------------------------------------------------------------------- route 1: verify_rnn
-_REPORTS: dict[str, tuple[Any, ContractViolation | None]] = {}
-
-
-def run_verify(entry: CorpusEntry) -> tuple[Any, ContractViolation | None]:
-    module = entry.build()
-    with one_thread():
-        try:
-            return verify_rnn(module, entry.spec(module), device="cpu"), None
-        except ContractViolation as exc:
-            return exc.report, exc
-
-
 @pytest.mark.parametrize("key", IDS)
 def test_verify_rnn(key: str) -> None:
     entry = BY_ID[key]
@@ -302,20 +260,16 @@ def run_conformance(pytester: pytest.Pytester, entries: list[CorpusEntry]) -> di
 
 
 def judge_all(entries: list[CorpusEntry], results: dict[str, Observed]) -> None:
-    """Judge each entry's class; fail with every problem, else xfail with every pending feature."""
-    failures, pending = [], []
+    """Judge each entry's class; fail with every problem of every class."""
+    failures = []
     for entry in entries:
         observed = results.get(class_name(entry), {})
         try:
             judge(entry, observed, f"RNNContractTests ({class_name(entry)})", passed_details=False)
-        except pytest.xfail.Exception as exc:  # first: XFailed subclasses Failed
-            pending.append(str(exc))
         except pytest.fail.Exception as exc:
             failures.append(str(exc))
     if failures:
         pytest.fail("\n".join(failures), pytrace=False)
-    if pending:
-        pytest.xfail("\n".join(pending))
 
 
 #: The default run's conformance entries: one per convention (cell, output only, requires hx), a
@@ -390,19 +344,51 @@ def test_min_gru_scan_is_the_recurrence_and_the_log_h0_scan_is_half_nan() -> Non
 
 
 # ------------------------------------------------------------------------ time per module
+def why_not_applicable(detail: str) -> str:
+    """A few words for a not-applicable contract's reason."""
+    if "RNNSpec.packed=False" in detail or "RNNSpec.unbatched=False" in detail:
+        return "not declared"
+    if NO_STATES in detail:
+        return "no states"
+    placed = re.search(r"parameters that could not be placed: (.*?); torch's slots", detail)
+    if placed:
+        names = re.findall(r"([\w.]+) \(", placed[1])
+        return "unplaced " + (", ".join(names) if len(names) <= 2 else f"{names[0]} and {len(names) - 1} more")
+    return " ".join(detail.split()[:4])
+
+
+def verdict_summary(report: Any) -> str:
+    """Failed contracts; not-applicable ones grouped by reason; not-run ones with their gate."""
+    failed = [r.name for r in report.results if r.status == FAILED]
+    groups: dict[str, list[str]] = {}
+    for r in report.results:
+        if r.status == NA:
+            groups.setdefault(f"n/a ({why_not_applicable(r.detail)})", []).append(r.name)
+        elif r.status == NOT_RUN:
+            groups.setdefault(f"not run ({r.detail.removeprefix('not run: ')})", []).append(r.name)
+    parts = ["failed: " + ", ".join(failed)] if failed else ["no failure"]
+    parts += [f"{label}: {', '.join(names)}" for label, names in groups.items()]
+    return "; ".join(parts)
+
+
 @pytest.mark.slow
 def test_verify_rnn_median_time_per_module(record_property: pytest.RecordProperty) -> None:
-    """verify_rnn's median wall time over 5 runs per corpus module (see it with -rP)."""
-    lines = ["| module | variant | verdict | median ms |", "| --- | --- | --- | --- |"]
+    """verify_rnn's median wall time over 5 runs per corpus module, one thread (see it with -rP)."""
+    lines = ["| module | variant | verdict summary | median ms |", "| --- | --- | --- | --- |"]
     for key, entry in BY_ID.items():
         times, report = [], None
         for _ in range(5):
-            start = time.perf_counter()
-            report, _error = run_verify(entry)
-            times.append(time.perf_counter() - start)
-        failed = [r.name for r in report.results if r.status == FAILED]
-        verdict = "failed: " + ", ".join(failed) if failed else "all hold"
+            module = entry.build()
+            spec = entry.spec(module)
+            with one_thread():
+                start = time.perf_counter()
+                try:
+                    report = verify_rnn(module, spec, device="cpu")
+                except ContractViolation as exc:
+                    report = exc.report
+                times.append(time.perf_counter() - start)
+        assert sorted(r.name for r in report.results if r.status == FAILED) == sorted(entry.expected_failures)
         median = statistics.median(times) * 1e3
-        lines.append(f"| {entry.module}.{entry.factory} | {entry.variant} | {verdict} | {median:.1f} |")
+        lines.append(f"| {entry.module}.{entry.factory} | {entry.variant} | {verdict_summary(report)} | {median:.1f} |")
         record_property(key, round(median, 1))
     print("\n".join(lines))
