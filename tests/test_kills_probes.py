@@ -77,3 +77,20 @@ def test_state_contracts_do_not_apply_to_an_output_only_module() -> None:
     report = verify_rnn(OutputOnly(), spec, contracts=["final_state"])
     (result,) = report.results
     assert (result.status, result.detail) == ("not applicable", NO_STATES)
+
+
+def test_final_state_probe_names_a_batch_major_h_n() -> None:
+    """final_state's own shape check, on the probe itself: verify_rnn now marks final_state "not
+    run" whenever shapes fails (selected or not), so no verify_rnn call reaches it. Kills: that
+    check deleted (the view then reinterprets the values)."""
+    from rnn_contracts.probes.structure import final_state
+    from zoo.faulty_subchecks import StateBatchMajor
+
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        module = StateBatchMajor("GRU", 4, 6).eval()
+    ctx = Context(module, RNNSpec.from_module(module), torch.device("cpu"), torch.float32)
+    with pytest.raises(ProbeFailure) as caught:
+        final_state(ctx)
+    assert str(caught.value) == ("h_n has shape (3, 1, 6), expected (1, 3, 6) (num_layers * D, batch, H_out); "
+                                 "LSTM must return (h_n, c_n) in that order")

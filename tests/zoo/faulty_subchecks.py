@@ -329,6 +329,24 @@ class PackedCellFromPaddedRun(CellLoop):
         return out, (h, c)
 
 
+
+class StateBatchMajor(CellLoop):
+    """Returns h_n batch-major, (batch, num_layers * D, H), for batched input (the layout of the
+    output under batch_first, wrongly applied to the state)."""
+
+    def forward(self, x: Any, hx: Any = None) -> tuple[Any, Any]:
+        out, state = super().forward(x, hx)
+        return out, (state.transpose(0, 1) if _batched(out) else state)
+
+
+class UnbatchedKeepsStateBatchAxis(CellLoop):
+    """The unbatched branch squeezes the output but returns h_n with its batch axis of 1."""
+
+    def forward(self, x: Any, hx: Any = None) -> tuple[Any, Any]:
+        out, state = super().forward(x, hx)
+        return out, (state.unsqueeze(1) if _unbatched(x) else state)
+
+
 def _entry(id: str, make: Any, expect: str, evidence: str, about: str) -> SubcheckEntry:
     return SubcheckEntry(id, make, about, expect=expect, evidence=evidence)
 
@@ -474,4 +492,8 @@ ENTRIES: tuple[SubcheckEntry, ...] = (
     _entry("packed_c_n_from_padded_run", lambda: PackedCellFromPaddedRun("LSTM", 4, 6), "packed",
            "packed must equal running them alone: c_n[:",
            "an LSTM whose packed branch takes c_n from a run over the padded tensor"),
+    # kills: unbatched's shape check with its `or` made `and` (a wrong-shaped tensor passed it)
+    _entry("unbatched_keeps_state_batch_axis", lambda: UnbatchedKeepsStateBatchAxis("GRU", 4, 6),
+           "unbatched", "unbatched h_n has shape (1, 1, 6), expected (1, 6)",
+           "the unbatched branch returns h_n with its batch axis of 1 still on"),
 )
