@@ -56,3 +56,18 @@ def test_blank_reason_is_rejected(reason: str) -> None:
 
 def test_a_reason_with_text_is_accepted() -> None:
     assert known_failures_errors("TestX", {"packed": " planned for 0.3 "}) == []
+
+
+@pytest.mark.parametrize("deploy", [{"export": True}, {"export"}, "export", 3])
+def test_deploy_must_be_a_tuple_or_list(deploy: object) -> None:
+    from pytest_rnn_contracts.conformance import deploy_errors
+
+    (problem,) = deploy_errors("TestX", deploy)
+    assert problem.startswith("TestX.deploy must be a tuple of deployment targets (")
+    assert problem.endswith(f"got {type(deploy).__name__} {deploy!r}")
+
+
+def test_default_contract_timeout_is_two_minutes() -> None:
+    from pytest_rnn_contracts import RNNContractTests
+
+    assert RNNContractTests.contract_timeout == 120.0
