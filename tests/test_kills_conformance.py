@@ -71,3 +71,15 @@ def test_default_contract_timeout_is_two_minutes() -> None:
     from pytest_rnn_contracts import RNNContractTests
 
     assert RNNContractTests.contract_timeout == 120.0
+
+
+def test_only_a_contract_violation_is_re_raised_as_one() -> None:
+    """_verify_one re-raises a ContractViolation without verify_rnn's frames; any other error
+    (here verify_rnn's ValueError for an unknown name) passes through as itself. Kills: the
+    except clause widened to Exception (the ValueError became an AttributeError on .title)."""
+    import torch
+
+    from pytest_rnn_contracts.conformance import _verify_one
+
+    with pytest.raises(ValueError, match="^unknown contract"):
+        _verify_one(torch.nn.RNN(4, 3), None, "cpu", "no_such_contract")
