@@ -100,3 +100,20 @@ def test_malformed_store_is_named(data: object, message: str) -> None:
     with pytest.raises(GoldenStoreError) as caught:
         validate(data, Path("s.json"))
     assert str(caught.value) == message
+
+
+def test_put_refuses_a_key_two_entries_match(tmp_path: Path) -> None:
+    """Regenerating where two entries' torch ranges both match would rewrite one at random.
+    Kills: put() without its ``len(found) > 1`` guard."""
+    import json
+
+    from rnn_contracts.goldens import GoldenMissing, GoldenStore
+
+    entries = [{**GOOD, "torch": ">=2.1"}, {**GOOD, "torch": ">=2.0"}]
+    path = tmp_path / "g.json"
+    path.write_text(json.dumps({"format": FORMAT, "goldens": {"g": {"entries": entries}}}))
+    store = GoldenStore(path)
+    before = path.read_text()
+    with pytest.raises(GoldenMissing, match=r"^2 entries match g\[torch 2\.5\.0, cpu, float32\]: narrow them before regenerating$"):
+        store.put("g", torch.tensor([0.5, -0.25]), decimals=6, provenance={}, torch_version="2.5.0")
+    assert path.read_text() == before
