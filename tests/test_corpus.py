@@ -6,20 +6,19 @@ detail must contain, asserted directly; any difference fails the test.
 """
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import json
 import re
 import statistics
 import textwrap
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import torch
 
+from zoo import one_thread
 from corpus import ENTRIES, FAILED, NA, NO_STATES, NOT_RUN, PASSED, CorpusEntry
 from corpus import min_gru as min_gru_mod
 from corpus import tutorial_cell, weight_drop
@@ -34,16 +33,6 @@ BY_ID = {entry.id + ("" if entry.variant in ("correct", "broken") else f"-{entry
 IDS = list(BY_ID)
 Observed = dict[str, tuple[str, str]]  # contract -> (status, detail)
 
-
-@contextlib.contextmanager
-def one_thread() -> Iterator[None]:
-    """One intra-op thread: the corpus's tensors are tiny (as in test_zoo)."""
-    saved = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(saved)
 
 
 # ----------------------------------------------------------------------------------- judging

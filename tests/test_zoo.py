@@ -8,17 +8,15 @@ xdist). Outcomes are computed once per (entry, device) per process and shared by
 """
 from __future__ import annotations
 
-import contextlib
 import statistics
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
 import torch
 
 from rnn_contracts import CONTRACT_NAMES, ContractReport, ContractViolation, verify_rnn
-from zoo import CORRECT, FAULTY, ZooEntry
+from zoo import CORRECT, FAULTY, ZooEntry, one_thread
 
 
 @dataclass(frozen=True)
@@ -36,17 +34,6 @@ class Outcome:
 
 _OUTCOMES: dict[tuple[str, str], Outcome] = {}
 
-
-@contextlib.contextmanager
-def one_thread() -> Iterator[None]:
-    """One intra-op CPU thread while probing: the zoo's tensors are tiny, and on a busy 2-core
-    runner torch's thread pool costs more than the arithmetic (about 2x the wall time, measured)."""
-    saved = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(saved)
 
 
 def outcome(entry: ZooEntry, device: str) -> Outcome:

@@ -8,6 +8,11 @@ without __init__.py) on sys.path for the test modules in it.
 """
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+
+import torch
+
 from .correct import CORRECT
 from .faulty import FAULTY
 from .faulty_subchecks import ENTRIES as _SUBCHECKS
@@ -15,4 +20,17 @@ from .loops import ZooEntry
 
 FAULTY = FAULTY + _SUBCHECKS  # negative controls for sub-checks (tests/test_subchecks.py)
 
-__all__ = ["CORRECT", "FAULTY", "ZooEntry"]
+__all__ = ["CORRECT", "FAULTY", "ZooEntry", "one_thread"]
+
+
+@contextlib.contextmanager
+def one_thread() -> Iterator[None]:
+    """One intra-op CPU thread while probing tiny modules (the zoo's, the corpus's): on a busy
+    2-core runner torch's thread pool costs more than the arithmetic (about 2x the wall time,
+    measured)."""
+    saved = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(saved)
