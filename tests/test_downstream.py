@@ -43,7 +43,7 @@ from pathlib import Path
 
 import pytest
 
-from pytest_rnn_contracts.session import ENV_CHECKER, ENV_DEVICES, ENV_REQUIRE
+from pytest_rnn_contracts.session import ENV_DEVICES
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 

@@ -14,7 +14,7 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from torch import nn
-from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence
+from torch.nn.utils.rnn import PackedSequence
 
 from rnn_contracts import ContractViolation, RNNSpec, SpecError, check_forward, checked, verify_rnn
 from rnn_contracts.errors import render_violation
