@@ -339,12 +339,21 @@ class StateBatchMajor(CellLoop):
         return out, (state.transpose(0, 1) if _batched(out) else state)
 
 
-class UnbatchedKeepsStateBatchAxis(CellLoop):
-    """The unbatched branch squeezes the output but returns h_n with its batch axis of 1."""
+class UnbatchedDropsState(CellLoop):
+    """The unbatched branch returns (output, None): its author thought a single sequence needs
+    no state."""
 
     def forward(self, x: Any, hx: Any = None) -> tuple[Any, Any]:
         out, state = super().forward(x, hx)
-        return out, (state.unsqueeze(1) if _unbatched(x) else state)
+        return out, (None if _unbatched(x) else state)
+
+
+class ExtraTanhOnOutput(TorchLoop):
+    """Applies tanh once more to the returned output (a second activation); h_n is right."""
+
+    def forward(self, x: Any, hx: Any = None) -> tuple[Any, Any]:
+        out, state = super().forward(x, hx)
+        return (torch.tanh(out) if isinstance(out, torch.Tensor) else out), state
 
 
 def _entry(id: str, make: Any, expect: str, evidence: str, about: str) -> SubcheckEntry:
@@ -492,8 +501,13 @@ ENTRIES: tuple[SubcheckEntry, ...] = (
     _entry("packed_c_n_from_padded_run", lambda: PackedCellFromPaddedRun("LSTM", 4, 6), "packed",
            "packed must equal running them alone: c_n[:",
            "an LSTM whose packed branch takes c_n from a run over the padded tensor"),
-    # kills: unbatched's shape check with its `or` made `and` (a wrong-shaped tensor passed it)
-    _entry("unbatched_keeps_state_batch_axis", lambda: UnbatchedKeepsStateBatchAxis("GRU", 4, 6),
-           "unbatched", "unbatched h_n has shape (1, 1, 6), expected (1, 6)",
-           "the unbatched branch returns h_n with its batch axis of 1 still on"),
+    # kills: unbatched's shape check with its `or` made `and` (a None h_n then crashed on .shape:
+    # no evidence). A wrong-shaped tensor cannot pin it: assert_close words its shape alike
+    _entry("unbatched_drops_state", lambda: UnbatchedDropsState("GRU", 4, 6), "unbatched",
+           "unbatched h_n has shape NoneType, expected (1, 6)",
+           "the unbatched branch returns (output, None)"),
+    # kills: reference without the output comparison (final_state also fails)
+    _entry("extra_tanh_on_output", lambda: ExtraTanhOnOutput("GRU", 4, 6), "reference",
+           "computes with its weights: output[",
+           "applies tanh once more to the returned output; h_n is right"),
 )
