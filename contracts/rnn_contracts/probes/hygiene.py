@@ -60,11 +60,50 @@ def differentiability(ctx: Context) -> None:
     # Zero by value is explained when every sequence has a step whose forward output is exactly
     # zero on every unit (relu inactive everywhere: no gradient passes that step).
     dead_step = bool((forward.detach() == 0).all(dim=2).any(dim=0).all())
-    if not through_time and not (gx is not None and dead_step):
-        raise ProbeFailure(
-            "no gradient flows back through time: d output[-1, :, :H_out] / d x[0] is zero "
-            "(is the state detached between steps?)"
-        )
+    if through_time or (gx is not None and dead_step):
+        return
+    if gx is not None and _relu_dead_zone_everywhere(ctx):
+        raise NotApplicable(
+            "its other checks held; not observable: no gradient from output[-1] reaches x[0] on "
+            f"any of {len(_RETRY_SCALES) * 2 + 1} inputs tried, and every run has units exactly 0 "
+            "(relu's dead zone, e.g. a lower layer inactive on every input): nothing to follow")
+    raise ProbeFailure(
+        "no gradient flows back through time: d output[-1, :, :H_out] / d x[0] is zero "
+        "(is the state detached between steps?)"
+    )
+
+
+#: Input magnitudes tried (each sign pattern and its negation) before a relu layer's missing
+#: gradient through time is called not observable: a multi-layer relu RNN whose lower layer is
+#: inactive on the probe input (seed 548 nn.RNN(5, 1, 3, relu)) passes nothing back, correctly.
+_RETRY_SCALES = (1.0, 10.0, 100.0)
+
+
+def _relu_dead_zone_everywhere(ctx: Context) -> bool:
+    """True when the module is a relu RNN and, on every extra input tried, output[-1] does not
+    depend on x[0] even by value (changing x[0] leaves it bitwise equal) while its output or
+    states hold exact zeros (inactive units). A cut graph differs: the value still depends on
+    x[0] while the gradient is zero, and that stays a failure."""
+    spec = ctx.spec
+    if spec.mode != "RNN" or spec.nonlinearity != "relu":
+        return False  # tanh / sigmoid never give exact zeros by chance: a zero gradient is a bug
+    h = spec.h_out
+    for scale in _RETRY_SCALES:
+        pattern = ctx.randn(*ctx.x.shape).sign() * scale
+        for xs in (pattern, -pattern):
+            x = xs.clone().requires_grad_(True)
+            label = f"an input of magnitude {scale:g}"
+            with torch.enable_grad():
+                got = ctx.split(ctx.call(ctx.feed(x), label=f"{label} with grad enabled"))
+                zeros = any(bool((t == 0).any()) for t in (got.output, got.h_n) if t is not None)
+                (gx,) = torch.autograd.grad(got.output[-1, :, :h].sum(), [x], allow_unused=True)
+            moved = xs.clone()
+            moved[0] = -moved[0] + ctx.randn(*moved[0].shape)
+            other = ctx.split(ctx.call(ctx.feed(moved), label=f"{label}, its first step changed"))
+            depends = not torch.equal(other.output[-1, :, :h], got.output[-1, :, :h].detach())
+            if gx is None or bool(gx[0].abs().sum() > 0) or not zeros or depends:
+                return False
+    return True
 
 
 def inputs_untouched(ctx: Context) -> None:
