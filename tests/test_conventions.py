@@ -158,6 +158,56 @@ def test_the_command_line_takes_every_convention_as_spec_fields(tmp_path, monkey
 
 def test_render_of_a_cell_spec() -> None:
     assert RNNSpec.from_module(nn.LSTMCell(4, 3)).describe() == "LSTMCell(4, 3)"
-    with pytest.raises(Exception, match=r"a cell is one layer in one direction without packed input: "
-                                        r"convention='cell' excludes num_layers=2"):
-        RNNSpec("GRU", 4, 3, convention="cell", num_layers=2)
+    with pytest.raises(Exception, match=r"^a cell is one layer in one direction without packed input, and its "
+                                        r"step returns its state: convention='cell' excludes num_layers=2, "
+                                        r"returns_states=False$"):
+        RNNSpec("GRU", 4, 3, convention="cell", num_layers=2, returns_states=False)
+    with pytest.raises(TypeError, match=r"^checked\(\) checks whole-sequence calls, and GRUCell\(4, 3\) is "
+                                        r"called one step at a time: check the layer that unrolls it, or verify_rnn\(cell\)$"):
+        __import__("rnn_contracts").checked(nn.GRUCell(4, 3))
+
+
+def test_checked_and_check_forward_agree_on_an_output_only_module_that_returns_a_tuple() -> None:
+    from rnn_contracts import checked
+
+    spec = RNNSpec("GRU", 4, 3, returns_states=False)
+    torch.manual_seed(8)
+    liar = nn.GRU(4, 3)  # declared output-only, returns (output, h_n)
+    with pytest.raises(ContractViolation, match=r"output: expected a Tensor of shape .*, got tuple"):
+        check_forward(liar, torch.randn(5, 2, 4), spec=spec)
+    with pytest.raises(ContractViolation, match=r"output: expected a Tensor of shape .*, got tuple"):
+        checked(liar, spec)(torch.randn(5, 2, 4))
+
+
+def test_deployment_contracts_say_why_they_do_not_apply_to_other_conventions() -> None:
+    report = verify_rnn(nn.GRUCell(4, 3), contracts=[], deploy=["export", "compile"])
+    assert {(r.name, r.status) for r in report.results} == {("export", "not applicable"), ("compile", "not applicable")}
+    assert report.results[0].detail == (
+        "the deployment contracts call the deployed module as torch's layers are called, and this "
+        "module is a cell: deploy and check the layer or model that calls it")
+
+
+def test_cell_equivalence_can_be_named_wherever_contracts_are(capsys) -> None:
+    class Layer(nn.Module):
+        mode, input_size, hidden_size = "GRU", 4, 3
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.cell = nn.GRUCell(4, 3)
+
+        def forward(self, x, hx=None):
+            h, outs = (x.new_zeros(x.shape[1], 3) if hx is None else hx[0]), []
+            for t in range(x.shape[0]):
+                h = self.cell(x[t], h)
+                outs.append(h)
+            return torch.stack(outs), h[None]
+
+    layer = Layer()
+    report = verify_rnn(layer, contracts=["cell_equivalence"], cell=layer.cell)
+    assert [(r.name, r.status) for r in report.results] == [("cell_equivalence", "passed")]
+    assert main(["--contract", "cell_equivalence", "--device", "cpu"]) == 2
+    assert capsys.readouterr().err.strip() == (
+        "rnn-contracts: error: --contract cell_equivalence: needs --cell TARGET, the cell the layer unrolls")
+    from pytest_rnn_contracts import RNNContractTests
+
+    type("TestX", (RNNContractTests,), {"known_failures": {"cell_equivalence": "its loop skips a step"}})

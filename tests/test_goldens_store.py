@@ -134,3 +134,18 @@ def test_regen_refuses_an_installed_package(pytester: pytest.Pytester) -> None:
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     assert _errors(result) == [f"ERROR: rnn-contracts: --rnn-regen-goldens would write into an installed package "
                                f"({path}): copy the store and pass --rnn-goldens-file PATH"]
+
+
+def test_nan_never_matches_a_golden_and_a_golden_is_never_nan(tmp_path: Path) -> None:
+    import torch
+
+    entry = GoldenStore().lookup(NAME)
+    values = entry.tensor().clone()
+    values[0, 0, 0] = float("nan")
+    mismatch = goldens.compare(values, entry, rtol=0.0, atol=1.0)  # even a huge atol
+    assert mismatch is not None and mismatch.count == 1 and mismatch.index == (0, 0, 0)
+    data = _store_data()
+    data["goldens"][NAME]["entries"][0]["values"][0][0][0] = float("nan")
+    with pytest.raises(GoldenStoreError, match=r"entries\[0\]: values hold NaN or infinity"):
+        GoldenStore(_write(tmp_path, json.dumps(data)))
+    assert torch.isnan(values).any()

@@ -241,3 +241,13 @@ def test_regen_goldens_refuses_xdist(pytester: pytest.Pytester, clean_env: None)
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     assert "--rnn-regen-goldens rewrites one file: run it without -n" in result.errlines[0]
 
+
+
+def test_the_golden_fixture_works_when_requested_late(pytester: pytest.Pytester, clean_env: None) -> None:
+    """A kit fixture reached only through request.getfixturevalue activates the kit itself."""
+    pytester.makepyfile(test_g="""
+def test_g(request):
+    golden = request.getfixturevalue("rnn_golden")
+    assert golden.lookup("seed_rnn_4_2_output").shape == [3, 5, 2]
+""")
+    pytester.runpytest_inprocess(*QUIET).assert_outcomes(passed=1)

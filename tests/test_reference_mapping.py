@@ -129,7 +129,42 @@ def test_an_explicit_weight_map() -> None:
     assert _reference(GRUCellOwnNames(), CELL, weight_map=right).status == "passed"
     wrong = {**right, "bias_ih_l0": "h2h.bias", "bias_hh_l0": "x2h.bias"}
     assert _reference(GRUCellOwnNames(), CELL, weight_map=wrong).status == "failed"
-    unknown = _reference(GRUCellOwnNames(), CELL, weight_map={"weight_ih_l0": "W"})
-    assert (unknown.status, unknown.detail) == ("not applicable", "weight_map names no parameter of the module: W")
     with pytest.raises(TypeError, match=r"^verify_rnn\(weight_map=\.\.\.\) takes \{torch parameter name"):
         verify_rnn(GRUCellOwnNames(), CELL, weight_map=["weight_ih_l0"])
+    # the caller's mistakes are the caller's errors, before any probe runs
+    for bad, message in (
+        ({"weight_ih_l0": "W"}, r"'W' names no parameter of the module; its parameters: x2h.weight, "),
+        ({"weight_ih_10": "x2h.weight"}, r"'weight_ih_10' is no parameter of torch.nn.GRUCell\(4, 5\); its "),
+        ({"weight_ih_l0": "h2h.weight"}, r"h2h.weight has shape \(15, 5\), weight_ih_l0 needs \(15, 4\)$"),
+    ):
+        with pytest.raises(ValueError, match=r"^verify_rnn\(weight_map=\.\.\.\): " + message):
+            verify_rnn(GRUCellOwnNames(), CELL, weight_map=bad)
+
+
+class ElmanRowMajor(nn.Module):
+    """h = tanh(x @ W_ih + h @ W_hh + b): square weights stored transposed to torch's layout."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(7)
+        self.W_ih, self.W_hh = nn.Parameter(torch.randn(H, H) * 0.3), nn.Parameter(torch.randn(H, H) * 0.3)
+        self.b = nn.Parameter(torch.randn(H) * 0.1)
+
+    def forward(self, x, hx=None):
+        h = x.new_zeros(x.shape[1], H) if hx is None else hx[0]
+        outs = []
+        for t in range(x.shape[0]):
+            h = torch.tanh(x[t] @ self.W_ih + h @ self.W_hh + self.b)
+            outs.append(h)
+        return torch.stack(outs), h[None]
+
+
+def test_square_weights_are_tried_transposed_and_can_be_mapped_so() -> None:
+    spec = RNNSpec("RNN", H, H)
+    found = _reference(ElmanRowMajor(), spec)
+    assert (found.status, found.detail) == ("passed", "placed by order and shape: weight_ih_l0 <- W_ih.T, "
+                                            "weight_hh_l0 <- W_hh.T, bias_ih_l0 <- b, bias_hh_l0 <- zeros")
+    mapped = _reference(ElmanRowMajor(), spec, weight_map={"weight_ih_l0": "W_ih.T", "weight_hh_l0": "W_hh.T"})
+    assert mapped.status == "passed"
+    wrong = _reference(ElmanRowMajor(), spec, weight_map={"weight_ih_l0": "W_ih", "weight_hh_l0": "W_hh"})
+    assert wrong.status == "failed"  # the map is authoritative: nothing transposes it back

@@ -169,7 +169,8 @@ GRU = nn.GRU(4, 6)
     (dict(device=0.5), TypeError, r"^verify_rnn\(device=\.\.\.\) takes a device name or torch\.device, got float"),
     (dict(dtype=torch.complex64), ValueError, r"^verify_rnn\(dtype=torch\.complex64\): recurrent layers compute in float16, bfloat16, float32, float64$"),
     (dict(dtype="float32"), TypeError, r"^verify_rnn\(dtype=\.\.\.\) takes a torch\.dtype, got str 'float32'$"),
-    (dict(timeout=0), ValueError, r"^verify_rnn\(timeout=\.\.\.\) takes a positive number of seconds or None, got 0$"),
+    (dict(timeout=0), ValueError, r"^verify_rnn\(timeout=\.\.\.\) takes a positive number of seconds below 1e6 or None \(no limit\), got 0$"),
+    (dict(timeout=float("inf")), ValueError, r"^verify_rnn\(timeout=\.\.\.\) takes a positive number of seconds below 1e6 or None \(no limit\), got inf$"),
 ], ids=lambda v: repr(v)[:40] if isinstance(v, dict) else "")
 def test_a_wrong_argument_is_the_callers_error_naming_it(kwargs: dict, error: type, message: str) -> None:
     before = _fingerprint(GRU)
@@ -292,3 +293,49 @@ def test_invalid_inputs_raise_only_the_kits_errors(x, hx, spec) -> None:
             if isinstance(exc, (TypeError, ValueError)) and not isinstance(exc, ContractViolation):
                 assert any(word in str(exc) for word in ("spec", "RNNSpec", "device", "input", "hx", "contracts")), exc
     assert_unchanged(module, before)
+
+
+class ResizesBuffer(nn.GRU):
+    """Replaces a buffer's storage through .data with another shape."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.register_buffer("cache", torch.zeros(3))
+
+    def forward(self, x, hx=None):
+        self.cache.data = torch.zeros(2)
+        return super().forward(x, hx)
+
+
+def test_a_buffer_resized_through_data_is_put_back_whole() -> None:
+    torch.manual_seed(0)
+    module = ResizesBuffer(4, 6)
+    before = _fingerprint(module)
+    dtype = torch.get_default_dtype()
+    failed = _failed(module)
+    assert "buffer cache (values changed)" in failed["inputs_untouched"]
+    assert_unchanged(module, before) and torch.get_default_dtype() == dtype
+
+
+def test_an_outer_alarm_that_comes_first_still_fires_on_time() -> None:
+    import signal
+
+    from rnn_contracts.timeout import ContractTimeout, run_with_limit
+
+    fired: list[float] = []
+    start = time.monotonic()
+
+    def outer(*_: object) -> None:
+        fired.append(time.monotonic() - start)
+
+    previous = signal.signal(signal.SIGALRM, outer)
+    try:
+        signal.setitimer(signal.ITIMER_REAL, 0.2)  # pytest-timeout's, say
+        with pytest.raises(ContractTimeout):
+            run_with_limit(lambda: time.sleep(2.0), 0.6)
+        assert len(fired) == 1 and 0.15 < fired[0] < 0.5  # not postponed to the contract's limit
+        assert time.monotonic() - start < 1.5
+        assert signal.getsignal(signal.SIGALRM) is outer  # the outer handler is back
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)

@@ -232,7 +232,8 @@ def test_an_exception_in_the_module_becomes_a_violation_naming_contract_and_inpu
     alone = violation(RefusesHx(), contracts=["initial_state"])  # shapes run first, unreported
     assert [(r.name, r.status, r.detail) for r in alone.report.results] == [
         ("initial_state", "not run", "not run: shapes failed (not selected: select it for its evidence)")]
-    assert alone.title == "verify_rnn: RefusesHx(...) broke 0 of 1 contracts on cpu (float32): initial_state (not run)"
+    assert alone.title == ("verify_rnn: RefusesHx(...) broke 0 of 1 contracts and could not run 1 (a prerequisite "
+                           "failed) on cpu (float32): initial_state (not run)")
     (record,) = alone.violations  # never a silent pass: the prerequisite's evidence comes along
     assert record.causes[0].detail.startswith("the module raised ValueError on the main probe input with h_0")
 

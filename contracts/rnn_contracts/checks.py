@@ -215,8 +215,11 @@ class _Checker:
     def check_result(self, x: Any, result: Any) -> None:
         facts, spec = self.facts, self.spec
         assert facts is not None
-        if not spec.returns_states and isinstance(result, (torch.Tensor, PackedSequence)):
-            result = (result, None)  # the module's own result (checked() sees it unadapted)
+        if not spec.returns_states:
+            # the whole result is the output: LayerCall's (result, None), or the module's own
+            # result as checked() sees it; a tuple there is a broken promise, not (output, h_n)
+            adapted = isinstance(result, tuple) and len(result) == 2 and result[1] is None
+            result = (result[0] if adapted else result, None)
         if not isinstance(result, (tuple, list)) or len(result) != 2:
             self.violations.append(Violation(
                 "type", "result", f"torch's recurrent layers return (output, h_n), got {_describe(result)}"))

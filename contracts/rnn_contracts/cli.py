@@ -33,6 +33,7 @@ from rnn_contracts.about import version_line
 from rnn_contracts.errors import SpecError
 from rnn_contracts.formats import FORMATS
 from rnn_contracts.job import DTYPES, run_job, supports_timeout
+from rnn_contracts.probes import CELL_CONTRACT
 from rnn_contracts.probes.deploy import DEPLOY_NAMES
 from rnn_contracts.outcome import Column, JobResult
 from rnn_contracts.probes import CONTRACT_NAMES
@@ -131,25 +132,28 @@ def _spec(module: Any, overrides: dict[str, Any]) -> RNNSpec:
             raise UsageError(f"{first} (or give every field with --spec KEY=VALUE)") from None
 
 
-def _contracts(names: Sequence[str]) -> list[str] | None:
-    """The contracts --contract selects (None: all); an unknown name suggests the closest one."""
+def _known(option: str, what: str, names: Sequence[str], known: Sequence[str]) -> list[str]:
+    """``names`` without duplicates; an unknown one is a usage error suggesting the closest."""
     for name in names:
-        if name not in CONTRACT_NAMES:
-            close = difflib.get_close_matches(name, CONTRACT_NAMES, n=1)
+        if name not in known:
+            close = difflib.get_close_matches(name, known, n=1)
             guess = f"; did you mean {close[0]}?" if close else ""
-            raise UsageError(f"--contract {name}: unknown contract{guess} (known: {', '.join(CONTRACT_NAMES)})")
-    return list(dict.fromkeys(names)) or None
+            raise UsageError(f"{option} {name}: unknown {what}{guess} (known: {', '.join(known)})")
+    return list(dict.fromkeys(names))
+
+
+def _contracts(names: Sequence[str], cell: str | None) -> list[str] | None:
+    """The contracts --contract selects (None: all); cell_equivalence needs --cell."""
+    if CELL_CONTRACT.name in names and not cell:
+        raise UsageError(f"--contract {CELL_CONTRACT.name}: needs --cell TARGET, the cell the layer unrolls")
+    known = CONTRACT_NAMES + ((CELL_CONTRACT.name,) if cell else ())
+    return _known("--contract", "contract", names, known) or None
 
 
 def _deploy(values: Sequence[str]) -> list[str]:
     """The deployment targets --deploy names (comma-separated, repeatable)."""
     names = [n.strip() for value in values for n in value.split(",") if n.strip()]
-    for name in names:
-        if name not in DEPLOY_NAMES:
-            close = difflib.get_close_matches(name, DEPLOY_NAMES, n=1)
-            guess = f"; did you mean {close[0]}?" if close else ""
-            raise UsageError(f"--deploy {name}: unknown deployment target{guess} (known: {', '.join(DEPLOY_NAMES)})")
-    return list(dict.fromkeys(names))
+    return _known("--deploy", "deployment target", names, DEPLOY_NAMES)
 
 
 def _devices(requested: Sequence[str]) -> list[str]:
@@ -258,7 +262,7 @@ def run(argv: Sequence[str] | None = None) -> int:
     if args.version:
         _print(sys.stdout, version_line())
         return 0
-    contracts = _contracts(args.contract)
+    contracts = _contracts(args.contract, args.cell)
     deploy = _deploy(args.deploy)
     timeout = _timeout(args.timeout)
     files = _outputs(args)

@@ -125,10 +125,12 @@ class RNNSpec:
             raise SpecError(f"RNNSpec.convention must be one of {_CONVENTIONS}, got {self.convention!r}")
         if self.convention == "cell":
             extra = [f"{n}={getattr(self, n)!r}" for n, single in
-                     (("num_layers", 1), ("bidirectional", False), ("proj_size", 0), ("packed", False))
+                     (("num_layers", 1), ("bidirectional", False), ("proj_size", 0), ("packed", False),
+                      ("returns_states", True))
                      if getattr(self, n) != single]
             if extra:
-                raise SpecError(f"a cell is one layer in one direction without packed input: "
+                raise SpecError(f"a cell is one layer in one direction without packed input, and its "
+                                f"step returns its state: "
                                 f"convention='cell' excludes {', '.join(extra)}")
         if not isinstance(self.nonlinearity, str) or self.nonlinearity not in ("tanh", "relu"):
             raise SpecError(f"nonlinearity must be 'tanh' or 'relu', got {self.nonlinearity!r}")

@@ -44,18 +44,28 @@ def run_with_limit(fn: Callable[[], T], seconds: float | None) -> T:
 
 
 def _with_alarm(fn: Callable[[], T], seconds: float) -> T:
+    started = time.monotonic()
+
     def expire(signum: int, frame: object) -> None:
+        elapsed = time.monotonic() - started
+        if elapsed < seconds:  # the outer timer came first: its handler decides, then ours goes on
+            if callable(previous):
+                previous(signum, frame)
+            signal.setitimer(signal.ITIMER_REAL, max(seconds - elapsed, 1e-3))
+            return
         raise ContractTimeout(seconds)
 
     previous = signal.signal(signal.SIGALRM, expire)
-    outer_delay, outer_interval = signal.setitimer(signal.ITIMER_REAL, seconds)
-    started = time.monotonic()
+    outer_delay, outer_interval = 0.0, 0.0
     try:
+        outer_delay, outer_interval = signal.setitimer(signal.ITIMER_REAL, seconds)
+        if 0 < outer_delay < seconds:  # someone else's earlier deadline (pytest-timeout) first
+            signal.setitimer(signal.ITIMER_REAL, outer_delay)
         return fn()
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
-        if outer_delay > 0:  # someone else's timer: re-armed with what is left of it
+        if outer_delay > 0 and time.monotonic() - started < outer_delay:  # re-armed, what is left
             left = max(outer_delay - (time.monotonic() - started), 1e-3)
             signal.setitimer(signal.ITIMER_REAL, left, outer_interval)
 

@@ -42,7 +42,7 @@ class Change:
 _SLOTS = (("parameter", "_parameters"), ("buffer", "_buffers"), ("submodule", "_modules"))
 
 
-def _same_values(a: torch.Tensor, b: torch.Tensor) -> bool:
+def same_values(a: torch.Tensor, b: torch.Tensor) -> bool:
     """Equal values, NaN equal to NaN (a module that holds NaN has not changed it)."""
     if a.shape != b.shape or a.dtype != b.dtype:
         return False
@@ -90,7 +90,7 @@ class ModuleSnapshot:
                     elif after[name] is not before[name]:
                         found.append(Change(kind, full, "replaced by another object"))  # type: ignore[arg-type]
         for kind, name, tensor, version, values, requires_grad in self.tensors:
-            if tensor._version != version or not _same_values(tensor.detach(), values):
+            if tensor._version != version or not same_values(tensor.detach(), values):
                 found.append(Change(kind, name, "values changed"))  # type: ignore[arg-type]
             if tensor.requires_grad != requires_grad:
                 found.append(Change("flag", name, f"requires_grad {requires_grad} -> {tensor.requires_grad}"))
@@ -109,7 +109,9 @@ class ModuleSnapshot:
                 owner._init_flat_weights()  # its flat weight list follows the restored parameters
         with torch.no_grad():
             for _, _, tensor, version, values, requires_grad in self.tensors:
-                if tensor._version != version or not _same_values(tensor.detach(), values):
+                if tensor.shape != values.shape or tensor.dtype != values.dtype:
+                    tensor.data = values  # resized or retyped through .data: put the tensor back whole
+                elif tensor._version != version or not same_values(tensor.detach(), values):
                     tensor.detach().copy_(values)
                 if tensor.requires_grad != requires_grad:
                     tensor.requires_grad_(requires_grad)
@@ -132,8 +134,10 @@ def no_trace(module: Any, device: torch.device) -> Iterator[ModuleSnapshot]:
         try:
             yield snapshot
         finally:
-            snapshot.found = snapshot.changes()  # type: ignore[attr-defined]
-            snapshot.restore()
-            precision.restore_flags(flags)
-            torch.set_default_dtype(default_dtype)
-            torch.set_grad_enabled(grad_mode)
+            try:
+                snapshot.found = snapshot.changes()  # type: ignore[attr-defined]
+                snapshot.restore()
+            finally:  # the process state comes back even if the module could not
+                precision.restore_flags(flags)
+                torch.set_default_dtype(default_dtype)
+                torch.set_grad_enabled(grad_mode)

@@ -83,7 +83,7 @@ def _select(contracts: Iterable[str] | None, deploy: Iterable[str] = (),
     chosen_deploy = [*opt_in, *(c for c in DEPLOY_CONTRACTS if c.name in wanted_deploy)]
     if contracts is None:
         return list(CONTRACTS) + chosen_deploy
-    wanted = _names("contracts", contracts)
+    wanted = [n for n in _names("contracts", contracts) if n not in {c.name for c in opt_in}]
     if not wanted and not chosen_deploy:
         raise ValueError(f"verify_rnn(contracts=[]) selects no contract: it would check nothing; "
                          f"known: {', '.join(CONTRACT_NAMES)}")
@@ -125,21 +125,40 @@ def _dtype(dtype: Any) -> torch.dtype | None:
     return dtype
 
 
-def _weight_map(weight_map: Any) -> dict[str, str]:
+def _weight_map(weight_map: Any, spec: RNNSpec, module: Any) -> dict[str, str]:
+    """The reference placements the caller gives: every key a parameter of the torch layer the
+    spec describes, every value a parameter of the module (``name.T``: transposed) of that shape."""
     if weight_map is None:
         return {}
     if not isinstance(weight_map, Mapping) or not all(
             isinstance(k, str) and isinstance(v, str) for k, v in weight_map.items()):
         raise TypeError("verify_rnn(weight_map=...) takes {torch parameter name: module parameter name}, "
                         f"got {type(weight_map).__name__}")
+    from rnn_contracts.probes.reference import build_reference
+
+    slots = {n: p.shape for n, p in build_reference(spec).named_parameters()}
+    params = {n: p.shape for n, p in module.named_parameters()} if isinstance(module, torch.nn.Module) else {}
+    for torch_name, name in weight_map.items():
+        if torch_name not in slots:
+            raise ValueError(f"verify_rnn(weight_map=...): {torch_name!r} is no parameter of torch.nn."
+                             f"{spec.describe()}; its parameters: {', '.join(slots)}")
+        base, transposed = (name[:-2], True) if name.endswith(".T") else (name, False)
+        if base not in params:
+            raise ValueError(f"verify_rnn(weight_map=...): {name!r} names no parameter of the module; "
+                             f"its parameters: {', '.join(params) or 'none'}")
+        shape = tuple(params[base])[::-1] if transposed else tuple(params[base])
+        if shape != tuple(slots[torch_name]):
+            raise ValueError(f"verify_rnn(weight_map=...): {name} has shape {shape}, {torch_name} needs "
+                             f"{tuple(slots[torch_name])}")
     return dict(weight_map)
 
 
 def _timeout(timeout: Any) -> float | None:
     if timeout is None:
         return None
-    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout > 0:
-        raise ValueError(f"verify_rnn(timeout=...) takes a positive number of seconds or None, got {timeout!r}")
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not 0 < timeout < 1e6:
+        raise ValueError(f"verify_rnn(timeout=...) takes a positive number of seconds below 1e6 or None "
+                         f"(no limit), got {timeout!r}")
     return float(timeout)
 
 
@@ -189,7 +208,7 @@ def _run_one(contract: Contract, ctx: Context, timeout: float | None = None) -> 
         status, evidence = "failed", Violation(
             "evidence", detail=f"the module did not return within the time limit of {exc.seconds:g} s "
             "(verify_rnn(timeout=...), --timeout)")
-        ctx.abandoned = exc.abandoned
+        ctx.abandoned = contract.name if exc.abandoned else None
     except NotApplicable as exc:
         status, detail = "not applicable", str(exc)
     except KnownLimitation as exc:
@@ -246,7 +265,7 @@ def _run_all(selected: list[Contract], ctx: Context, timeout: float | None,
         blocked = None if abandoned else _blocked_by(contract, ctx, done, timeout, names)
         if abandoned:
             result = ContractResult(contract.name, "not run",
-                                    f"not run: the module did not return from {results[-1].name} "
+                                    f"not run: the module did not return from {ctx.abandoned} "
                                     "and is still in use by that call")
         elif blocked is not None:
             result = blocked
@@ -313,7 +332,8 @@ def verify_rnn(
     ``cell`` (the cell a one-layer layer unrolls, ``cell(x_t, h) -> h`` or ``(h, c)``) adds the
     ``cell_equivalence`` contract: the layer equals that cell unrolled over time.
     ``weight_map`` places parameters for ``reference`` by hand: {torch's name (``weight_ih_l0``,
-    ...): the module's parameter name}, for the ones order and shape cannot place.
+    ...): the module's parameter name, ``name.T`` for its transpose}, for the ones order and
+    shape cannot place.
     ``timeout`` limits each contract, in seconds (None: no limit); a module that does not
     return fails that contract naming the limit. ``progress(name, None)`` is called when a
     contract starts and ``progress(name, result)`` when it has finished (the command line's
@@ -338,6 +358,7 @@ def verify_rnn(
     device, dtype, timeout = _device(device), _dtype(dtype), _timeout(timeout)
     if spec is None:
         spec = RNNSpec.from_module(module)
+    given_map = _weight_map(weight_map, spec, module)
     own = _module_device_dtype(module)
     device, dtype = device or own[0], dtype or own[1]
     if dtype not in FLOAT_DTYPES:
@@ -348,7 +369,7 @@ def verify_rnn(
         if isinstance(target, torch.nn.Module):
             target.eval()
         ctx = Context(target, spec, device, dtype)
-        ctx.weight_map = _weight_map(weight_map)
+        ctx.weight_map = given_map
         ctx.cell = cell if target is module else _moved(cell, device, dtype)
         _allocate(ctx)
         results = _run_all(selected, ctx, timeout, progress)
@@ -360,8 +381,10 @@ def verify_rnn(
         broken = [r for r in report.results if r.evidence is not None and r.status in ("failed", "not run")]
         names = ", ".join(r.name if r.status == "failed" else f"{r.name} (not run)" for r in broken)
         raise ContractViolation(
-            f"verify_rnn: {report.module} broke {len(report.failures)} of {len(results)} contracts "
-            f"on {report.device} ({report.dtype}): {names}",
+            f"verify_rnn: {report.module} broke {len(report.failures)} of {len(results)} contracts"
+            + (f" and could not run {len(broken) - len(report.failures)} (a prerequisite failed)"
+               if len(broken) > len(report.failures) else "")
+            + f" on {report.device} ({report.dtype}): {names}",
             [r.evidence for r in broken],
             report,
         )

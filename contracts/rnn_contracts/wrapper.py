@@ -215,7 +215,11 @@ def _check_module(module: M, spec: RNNSpec | None) -> M:
         raise TypeError(f"checked() cannot check a TorchScript module ({type(module).__name__}): "
                         f"check the eager module, then script it")
     base = _base_class(module)
-    guard = _Guard(spec if spec is not None else RNNSpec.from_module(module))
+    spec = spec if spec is not None else RNNSpec.from_module(module)
+    if spec.convention == "cell":
+        raise TypeError(f"checked() checks whole-sequence calls, and {spec.describe()} is called one "
+                        f"step at a time: check the layer that unrolls it, or verify_rnn(cell)")
+    guard = _Guard(spec)
     module.__dict__[GUARD] = guard
     module.__class__ = _checked_class(base)
     return module

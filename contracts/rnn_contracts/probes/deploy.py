@@ -168,8 +168,19 @@ def _one_line(exc: BaseException, limit: int = 240) -> str:
 
 
 def _require_module(ctx: Context, tool: str) -> torch.nn.Module:
+    """The module, when it is an nn.Module in torch's layer convention: the deployed artifact is
+    called as the layer is (a cell, an output-only module or one that requires hx is deployed
+    inside the layer or model that calls it; check that one)."""
     if not isinstance(ctx.module, torch.nn.Module):
         raise NotApplicable(f"{tool} takes a torch.nn.Module; got {type(ctx.module).__name__}")
+    spec = ctx.spec
+    other = [text for text, differs in (("is a cell", spec.convention == "cell"),
+                                         ("returns only its output", not spec.returns_states),
+                                         ("requires hx", spec.requires_hx)) if differs]
+    if other:
+        raise NotApplicable(f"the deployment contracts call the deployed module as torch's layers are "
+                            f"called, and this module {' and '.join(other)}: deploy and check the "
+                            f"layer or model that calls it")
     return ctx.module
 
 
@@ -393,9 +404,10 @@ def compile(ctx: Context) -> None:  # noqa: A001 - the contract's name
     from rnn_contracts.probes.state import state_carry
     from rnn_contracts.probes.temporal import causality
 
+    module = _require_module(ctx, "torch.compile")
     try:
         with _quiet():
-            compiled = torch.compile(ctx.module)
+            compiled = torch.compile(module)
     except Exception as exc:  # noqa: BLE001
         raise ProbeFailure(f"torch.compile refused the module: {type(exc).__name__}: {_one_line(exc)}") from exc
     sizes = [(ctx.batch, ctx.seq), unseen_sizes(ctx.spec)[0]]

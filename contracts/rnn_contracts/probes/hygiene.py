@@ -4,6 +4,7 @@ from __future__ import annotations
 import torch
 
 from rnn_contracts.probes.base import Context, NotApplicable, ProbeFailure
+from rnn_contracts.trace import same_values
 
 
 def determinism(ctx: Context) -> None:
@@ -135,5 +136,5 @@ def inputs_untouched(ctx: Context) -> None:
     ctx.call(x, hx, label="the main probe input" + (" with h_0" if hx is not None else ""))
     for name, tensor in tensors.items():
         values, version = before[name]
-        if tensor._version != version or not torch.equal(tensor.detach(), values):
+        if tensor._version != version or not same_values(tensor.detach(), values):
             raise ProbeFailure(f"forward modified {name} in place")

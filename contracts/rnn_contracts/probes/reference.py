@@ -12,7 +12,8 @@ r * (W_hn h + b_hn))):
    (``r * (W_hn h + b_hn)`` as torch, ``W_hn (r * h)`` as ONNX's linear_before_reset=0). The
    contract holds when one placement computes what the module computes, and the report says
    which; a module whose math matches no placement fails with the closest one's evidence;
-3. ``verify_rnn(weight_map={torch name: module parameter name})`` places the rest by hand.
+3. ``verify_rnn(weight_map={torch name: module parameter name})`` places the rest by hand
+   (``"W.T"``: the transpose of ``W``).
 
 A module whose parameters cannot all be placed (LayerNorm weights, an elementwise recurrent
 weight) is not applicable, naming every parameter that could not be placed.
@@ -78,9 +79,11 @@ def _place(slots: list[tuple[str, torch.Size]], params: list[tuple[str, torch.Te
     used: set[str] = set()
     placed, missing = [], []
     for torch_name, shape in slots:
-        if torch_name in given:
-            placed.append((torch_name, given[torch_name], False))
-            used.add(given[torch_name])
+        if torch_name in given:  # validated by verify_rnn: a parameter of this shape, or ".T" of one
+            name = given[torch_name]
+            base, transposed = (name[:-2], True) if name.endswith(".T") else (name, False)
+            placed.append((torch_name, base, transposed))
+            used.add(base)
             continue
         is_bias = torch_name.startswith("bias")
         free = [(name, p) for name, p in params if name not in used and _bias_like(name) == is_bias]
@@ -112,19 +115,27 @@ def _swapped(placed: list[tuple[str, str | None, bool]], kind: str,
     return [(t, *out[t]) for t, _, _ in placed]
 
 
-def _swaps(placed: list[tuple[str, str | None, bool]], given: Mapping[str, str],
+def _transposed(placed: list[tuple[str, str | None, bool]], square: set[str],
+                given: Mapping[str, str]) -> list[tuple[str, str | None, bool]]:
+    """The placement with every square weight read transposed (``h @ W`` instead of ``W @ h``:
+    a square matrix fits its slot either way, so order and shape alone cannot tell)."""
+    return [(t, n, not tr if t in square and t not in given else tr) for t, n, tr in placed]
+
+
+def _swaps(placed: list[tuple[str, str | None, bool]], given: Mapping[str, str], square: set[str],
            fits: Callable[[list[tuple[str, str | None, bool]]], bool]) -> Iterator[list[tuple[str, str | None, bool]]]:
     """The greedy placement, then with the ih / hh weights, biases or both exchanged where the
-    shapes allow it (a module may register them the other way round)."""
-    seen = [placed]
-    yield placed
-    for kinds in (("weight",), ("bias",), ("weight", "bias")):
+    shapes allow it (a module may register them the other way round), each also with its square
+    weights transposed."""
+    seen: list[list[tuple[str, str | None, bool]]] = []
+    for kinds in ((), ("weight",), ("bias",), ("weight", "bias")):
         variant = placed
         for kind in kinds:
             variant = _swapped(variant, kind, given)
-        if variant not in seen and fits(variant):
-            seen.append(variant)
-            yield variant
+        for candidate in (variant, _transposed(variant, square, given)):
+            if candidate not in seen and fits(candidate):
+                seen.append(candidate)
+                yield candidate
 
 
 def _tensors(placement: Placement, ref_params: dict[str, torch.Tensor], params: dict[str, torch.Tensor],
@@ -238,9 +249,6 @@ def reference(ctx: Context) -> None:
         ctx.cached("notes", dict)["reference"] = "torch's parameter names: loaded as they are"
         return
     params = dict(module.named_parameters())
-    unknown = sorted(set(given_map.values()) - set(params))
-    if unknown:
-        raise NotApplicable(f"weight_map names no parameter of the module: {', '.join(unknown)}")
     slots = [(name, p.shape) for name, p in runner.ref_params.items()]
     placed, left, missing = _place(slots, list(params.items()), given_map)
     if left or missing:
@@ -258,7 +266,8 @@ def reference(ctx: Context) -> None:
         return all(name is None or (params[name].shape[::-1] if tr else params[name].shape)
                    == runner.ref_params[t].shape for t, name, tr in variant)
 
-    for variant in _swaps(placed, given_map, fits):
+    square = {t for t, shape in slots if len(shape) == 2 and shape[0] == shape[1]}
+    for variant in _swaps(placed, given_map, square, fits):
         for gates in itertools.permutations(GATES[spec.mode]):
             for reset in resets:
                 placement = Placement(tuple(variant), gates, reset)
