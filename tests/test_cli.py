@@ -174,21 +174,7 @@ def test_timeout_is_passed_to_verify_rnn(monkeypatch, capsys) -> None:
     assert seen == {"timeout": 2.5}
 
 
-def test_timeout_without_support_in_verify_rnn_is_a_usage_error(monkeypatch, capsys) -> None:
-    import rnn_contracts.job as job
-
-    monkeypatch.setattr(job, "verify_rnn", lambda module, spec=None, **options: None)
-    monkeypatch.setattr(job, "supports_timeout", lambda: False)
-    monkeypatch.setattr("rnn_contracts.cli.supports_timeout", lambda: False)
-    assert main(["--device", "cpu", "--timeout", "5"]) == 2
-    assert capsys.readouterr().err == "rnn-contracts: error: --timeout: this kit's verify_rnn takes no timeout\n"
-
-
 def test_a_module_slower_than_the_timeout_fails_its_contract(tmp_path, monkeypatch, capsys) -> None:
-    from rnn_contracts.job import supports_timeout
-
-    if not supports_timeout():
-        pytest.skip("verify_rnn takes no timeout= yet")
     (tmp_path / "slow_target.py").write_text(
         "import time, torch\n\nclass Slow(torch.nn.GRU):\n    def forward(self, x, hx=None):\n"
         "        time.sleep(1.0)\n        return super().forward(x, hx)\n\ndef slow():\n    return Slow(4, 3)\n")

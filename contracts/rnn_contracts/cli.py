@@ -1,7 +1,7 @@
 """``rnn-contracts`` (and ``python -m rnn_contracts``): verify a recurrent module on every device.
 
     rnn-contracts [TARGET] [--device D]... [--dtype T]... [--contract NAME]... [--deploy TARGETS]
-                  [--spec KEY=VALUE]...
+                  [--cell TARGET] [--spec KEY=VALUE]...
                   [--format text|json|markdown|junit] [--output PATH] [--json PATH]
                   [--checker NAME] [--timeout SECONDS] [--quiet] [--version]
 
@@ -32,7 +32,7 @@ from rnn_contracts import engine
 from rnn_contracts.about import version_line
 from rnn_contracts.errors import SpecError
 from rnn_contracts.formats import FORMATS
-from rnn_contracts.job import DTYPES, run_job, supports_timeout
+from rnn_contracts.job import DTYPES, run_job
 from rnn_contracts.probes import CELL_CONTRACT
 from rnn_contracts.probes.deploy import DEPLOY_NAMES
 from rnn_contracts.outcome import Column, JobResult
@@ -168,10 +168,8 @@ def _devices(requested: Sequence[str]) -> list[str]:
 def _timeout(seconds: float | None) -> float | None:
     if seconds is None:
         return None
-    if not seconds > 0:
-        raise UsageError(f"--timeout {seconds:g}: expected a positive number of seconds")
-    if not supports_timeout():
-        raise UsageError("--timeout: this kit's verify_rnn takes no timeout")
+    if not 0 < seconds < 1e6:
+        raise UsageError(f"--timeout {seconds:g}: expected a positive number of seconds below 1e6")
     return seconds
 
 

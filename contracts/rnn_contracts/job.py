@@ -1,7 +1,6 @@
 """Running the command line's job: verify_rnn on every column, then the seed's own checks."""
 from __future__ import annotations
 
-import inspect
 from collections.abc import Sequence
 from datetime import datetime, timezone
 from typing import Any, Protocol
@@ -28,11 +27,6 @@ class Reporter(Protocol):
 
     def finish(self, where: str, name: str, status: str, seconds: float) -> None:
         """Check ``name`` ended in column ``where``."""
-
-
-def supports_timeout() -> bool:
-    """Whether this kit's verify_rnn takes ``timeout=`` (the command line's --timeout)."""
-    return "timeout" in inspect.signature(verify_rnn).parameters
 
 
 def _verify(module: Any, spec: RNNSpec, column: Column, contracts: Sequence[str] | None,

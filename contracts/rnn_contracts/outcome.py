@@ -105,11 +105,6 @@ class JobResult:
         """The checked module in one line (``RNN(4, 2)``)."""
         return next(iter(self.reports.values())).module if self.reports else self.spec.describe()
 
-    def contract_names(self) -> list[str]:
-        """The contracts that ran, in their order."""
-        first = next(iter(self.reports.values()), None)
-        return [r.name for r in first.results] if first else []
-
     def contract_rows(self) -> list[Row]:
         """Every contract in every column, column by column."""
         return [Row(c.label, r.name, r.status, r.seconds, r.detail, r.evidence)

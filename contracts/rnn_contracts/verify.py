@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
 from typing import Any
 
@@ -20,6 +20,7 @@ import torch
 
 from rnn_contracts.conventions import requires_hx_note
 from rnn_contracts.diagnose import first_line
+from rnn_contracts.precision import tf32_disabled
 from rnn_contracts.errors import ContractViolation, Violation, render_violation
 from rnn_contracts.probes import (
     CELL_CONTRACT, CONTRACT_NAMES, CONTRACTS, Context, Contract, KnownLimitation, NotApplicable,
@@ -32,7 +33,7 @@ from rnn_contracts.timeout import ContractTimeout, run_with_limit
 from rnn_contracts.trace import Change, no_trace
 
 #: Seconds one contract may take by default: generous for a large LSTM on a slow CPU
-#: (LSTM(64, 1024, num_layers=4, bidirectional=True) takes ~10 s for all twelve here).
+#: (LSTM(64, 1024, num_layers=4, bidirectional=True) took ~10 s for all of them here).
 DEFAULT_TIMEOUT = 120.0
 #: The dtypes whose values the probes compare (torch's recurrent layers compute in these).
 FLOAT_DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
@@ -45,17 +46,10 @@ def _module_device_dtype(module: Any) -> tuple[torch.device, torch.dtype]:
     return device, (floats[0] if floats else torch.float32)
 
 
-@contextlib.contextmanager
-def _tf32_off(device: torch.device) -> Iterator[None]:
+def _tf32_off(device: torch.device) -> contextlib.AbstractContextManager[None]:
     """TF32 off while probing on CUDA (cuDNN RNNs use TF32 by default on Ampere and later, about
     1e-3 off, which would fail float32 comparisons); every flag restored after."""
-    if device.type != "cuda":
-        yield
-        return
-    from rnn_contracts.precision import tf32_disabled
-
-    with tf32_disabled():
-        yield
+    return tf32_disabled() if device.type == "cuda" else contextlib.nullcontext()
 
 
 # --------------------------------------------------------------------------------------------
@@ -162,21 +156,15 @@ def _timeout(timeout: Any) -> float | None:
     return float(timeout)
 
 
-def _target(module: Any, device: torch.device, dtype: torch.dtype,
-            own: tuple[torch.device, torch.dtype]) -> Any:
-    """The module, or a copy moved to ``device`` / ``dtype`` when they differ from its own."""
-    if not isinstance(module, torch.nn.Module) or (device, dtype) == own:
+def _moved(module: Any, device: torch.device, dtype: torch.dtype, what: str = "the module") -> Any:
+    """A copy of ``module`` on ``device`` in ``dtype`` (anything but an nn.Module as it is)."""
+    if not isinstance(module, torch.nn.Module):
         return module
     try:
         return copy.deepcopy(module).to(device=device, dtype=dtype)
     except Exception as exc:  # noqa: BLE001 - the caller asked for this device / dtype
-        raise ValueError(f"verify_rnn could not move a copy of the module to {device} ({dtype}): "
+        raise ValueError(f"verify_rnn could not move a copy of {what} to {device} ({dtype}): "
                          f"{type(exc).__name__}: {first_line(exc)}") from None
-
-
-def _moved(cell: Any, device: torch.device, dtype: torch.dtype) -> Any:
-    """A copy of the cell on the device and dtype under test (the layer's copy was moved)."""
-    return copy.deepcopy(cell).to(device=device, dtype=dtype) if isinstance(cell, torch.nn.Module) else cell
 
 
 def _allocate(ctx: Context) -> None:
@@ -364,13 +352,13 @@ def verify_rnn(
     if dtype not in FLOAT_DTYPES:
         raise ValueError(f"verify_rnn: the module computes in {dtype}; pass dtype= one of "
                          f"{', '.join(str(d).removeprefix('torch.') for d in FLOAT_DTYPES)}")
-    target = _target(module, device, dtype, own)
+    target = module if (device, dtype) == own else _moved(module, device, dtype)
     with no_trace(target, device) as snapshot, _tf32_off(device):
         if isinstance(target, torch.nn.Module):
             target.eval()
         ctx = Context(target, spec, device, dtype)
         ctx.weight_map = given_map
-        ctx.cell = cell if target is module else _moved(cell, device, dtype)
+        ctx.cell = cell if target is module else _moved(cell, device, dtype, "the cell")
         _allocate(ctx)
         results = _run_all(selected, ctx, timeout, progress)
     results = tuple(_audit(results, snapshot.found, spec))
