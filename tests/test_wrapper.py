@@ -16,7 +16,7 @@ SPEC = RNNSpec(mode="RNN", input_size=4, hidden_size=2)
 
 
 class Flaky(torch.nn.Module):
-    """Right on the first call, h_n laid out batch-first from the second call on."""
+    """Right on the first call, wrong from the second on (``state``: the state it returns)."""
 
     mode, input_size, hidden_size = "RNN", 4, 2
 
@@ -27,8 +27,11 @@ class Flaky(torch.nn.Module):
     def forward(self, x, hx=None):
         self.calls += 1
         seq, batch, _ = x.shape
-        h = x.new_zeros(1, batch, 2) if self.calls == 1 else x.new_zeros(batch, 1, 2)
-        return x.new_zeros(seq, batch, 2), h
+        return x.new_zeros(seq, batch, self.hidden_size), self.state(x, batch, first=self.calls == 1)
+
+    def state(self, x, batch, *, first):
+        """h_n laid out batch-first from the second call on."""
+        return x.new_zeros(1, batch, 2) if first else x.new_zeros(batch, 1, 2)
 
 
 @pytest.fixture
@@ -286,20 +289,13 @@ def test_a_spec_of_the_wrong_type_names_the_argument(rnn: torch.nn.RNN) -> None:
 
 
 # --- the verdict cache covers every shape the full check reads -----------------------------------
-class FlakyCell(torch.nn.Module):
+class FlakyCell(Flaky):
     """An LSTM-shaped module: right on the first call, c_n with the wrong feature size after."""
 
     mode, input_size, hidden_size = "LSTM", 4, 3
 
-    def __init__(self) -> None:
-        super().__init__()
-        self.calls = 0
-
-    def forward(self, x, hx=None):
-        self.calls += 1
-        seq, batch, _ = x.shape
-        c = x.new_zeros(1, batch, 3 if self.calls == 1 else 2)
-        return x.new_zeros(seq, batch, 3), (x.new_zeros(1, batch, 3), c)
+    def state(self, x, batch, *, first):
+        return x.new_zeros(1, batch, 3), x.new_zeros(1, batch, 3 if first else 2)
 
 
 def test_the_cache_key_holds_lstms_cell_state() -> None:
