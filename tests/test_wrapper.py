@@ -306,6 +306,65 @@ def test_the_cache_key_holds_lstms_cell_state() -> None:
         wrapped(x)
 
 
+class Drifting(torch.nn.Module):
+    """Right on the first two calls; from the third on, with the same input, one field of one
+    result tensor differs: ``where`` ("output", "h", "c") and ``how`` ("shape", "dtype",
+    "device"), or the result's structure ("3-tuple", "bare output", "h alone" for an LSTM)."""
+
+    def __init__(self, mode: str, where: str, how: str) -> None:
+        super().__init__()
+        self.mode, self.input_size, self.hidden_size = mode, 4, 3
+        self.where, self.how, self.calls = where, how, 0
+
+    def forward(self, x, hx=None):
+        self.calls += 1
+        seq, batch, _ = x.shape
+        made = {"output": x.new_zeros(seq, batch, 3), "h": x.new_zeros(1, batch, 3),
+                "c": x.new_zeros(1, batch, 3)}
+        if self.calls > 2 and self.where in made:
+            t = made[self.where]
+            made[self.where] = {"shape": lambda: t.new_zeros(*t.shape[:-1], 2),
+                                "dtype": lambda: t.double(),
+                                "device": lambda: torch.empty(t.shape, device="cpu" if t.is_meta else "meta"),
+                                }[self.how]()
+        state = (made["h"], made["c"]) if self.mode == "LSTM" else made["h"]
+        if self.calls > 2 and self.where == "structure":
+            return {"3-tuple": lambda: (made["output"], state, state), "bare output": lambda: made["output"],
+                    "h alone": lambda: (made["output"], made["h"])}[self.how]()
+        return made["output"], state
+
+
+DRIFTS = [(mode, where, how) for mode in ("RNN", "LSTM") for where in ("output", "h", "c")
+          for how in ("shape", "dtype", "device") if where != "c" or mode == "LSTM"] + [
+    ("RNN", "structure", "3-tuple"), ("RNN", "structure", "bare output"),
+    ("LSTM", "structure", "3-tuple"), ("LSTM", "structure", "h alone")]
+
+
+@pytest.mark.parametrize("device", ["cpu", "meta"])  # meta: the path for every device but the CPU
+@pytest.mark.parametrize(("mode", "where", "how"), DRIFTS, ids=["-".join(d) for d in DRIFTS])
+def test_the_hot_path_judges_every_field_of_the_result(mode: str, where: str, how: str, device: str) -> None:
+    """The last good call's signature covers every shape, dtype and device of the result, and its
+    structure: any change of one with the same input is checked in full (and here, fails)."""
+    wrapped = checked(Drifting(mode, where, how))
+    x = torch.zeros(5, 2, 4, device=device)
+    wrapped(x)
+    wrapped(x.clone())  # cached: the hot path
+    with pytest.raises(ContractViolation):
+        wrapped(x)
+
+
+@pytest.mark.parametrize("change", ["shape", "dtype"])
+def test_the_hot_path_checks_a_new_input_in_full(change: str, rnn: torch.nn.RNN, counted) -> None:
+    """An input that differs from the last good call's in shape or dtype is not the last call:
+    it goes to the signature sets (and, new, to the full check before the module runs)."""
+    wrapped = checked(rnn)
+    wrapped(torch.randn(5, 3, 4))
+    bad = torch.randn(5, 3, 7) if change == "shape" else torch.randn(5, 3, 4, dtype=torch.float64)
+    with pytest.raises(ContractViolation):
+        wrapped(bad)
+    assert counted["inputs"] == 2
+
+
 class FixedBatchSizes(torch.nn.Module):
     """A packed-capable module that always returns the batch_sizes of its first input."""
 

@@ -2,10 +2,13 @@
 
 A verdict of check_forward is a pure function of the spec and the shapes, dtypes and devices of
 the call (inputs and results; for a PackedSequence also its batch_sizes; for LSTM both states),
-so it is cached per signature: the first call with a new signature gets the full jaxtyping /
-typeguard check and, on a violation, check_forward's full diagnosis; later calls with a signature
-already judged good cost a few tuple lookups. Inputs are checked before the module runs, so a
-wrong input is a ContractViolation with the kit's diagnosis, not torch's own RuntimeError.
+so it is cached per signature: the first call with a new signature gets the full check (the
+direct comparison of rnn_contracts.fastpath for a conforming call, the jaxtyping / typeguard
+engine and check_forward's full diagnosis for any other); a call with the signature of the last
+good call is compared with it field by field (the hot path: no tuple built, nothing hashed), and
+one with another signature already judged good costs two set lookups. Inputs are checked before
+the module runs, so a wrong input is a ContractViolation with the kit's diagnosis, not torch's
+own RuntimeError.
 
 ``checked(module)`` checks the module *in place* and returns it: its class becomes a subclass of
 its own class (same name, same ``isinstance``, same ``repr``) whose ``__call__`` checks the call
@@ -131,16 +134,45 @@ def _remember(seen: set[Any], sig: Any) -> None:
 
 
 class _Guard:
-    """A checked module's spec and verdicts."""
+    """A checked module's spec and verdicts, and the signature of its last good call: ``last``,
+    one tuple (x's shape, dtype and device, whether that device is the CPU, the output's, h's
+    and c's shapes; c None for RNN and GRU), replaced whole so that a call in another thread
+    never reads half of one signature and half of another. The hot path compares a call with it
+    field by field: no tuple is built, nothing is hashed. A good call's results have the input's
+    dtype and device (check_forward's rule), so each result is compared with those."""
 
-    __slots__ = ("spec", "verdicts")
+    __slots__ = ("spec", "verdicts", "last")
 
     def __init__(self, spec: RNNSpec) -> None:
         self.spec = spec
         self.verdicts = _Verdicts()
+        self.last: tuple[Any, ...] = _NO_CALL
+
+    def remember(self, x: torch.Tensor, result: Any) -> None:
+        """Keep a good call's signature for the hot path (torch's two result structures only)."""
+        self.last = _NO_CALL
+        if type(result) is not tuple or len(result) != 2 or type(result[0]) is not torch.Tensor:
+            return
+        out, state = result
+        if type(state) is torch.Tensor:
+            h, c = state, None
+        elif type(state) is tuple and len(state) == 2 and type(state[0]) is torch.Tensor \
+                and type(state[1]) is torch.Tensor:
+            h, c = state
+        else:
+            return
+        device = x.device
+        self.last = (x.shape, x.dtype, device, device.type == "cpu", out.shape, h.shape,
+                     None if c is None else c.shape)
+
+
+#: No good call yet: a torch.Size never equals None, so the hot path is never taken.
+_NO_CALL: tuple[Any, ...] = (None,) * 7
 
 
 _module_call = torch.nn.Module.__call__
+_is_compiling = torch.compiler.is_compiling
+_is_tracing = torch._C._is_tracing  # torch.jit.is_tracing() without its is_scripting() test: 40 ns less
 
 
 class CheckedModule(torch.nn.Module):
@@ -152,26 +184,46 @@ class CheckedModule(torch.nn.Module):
     __rnn_contracts_base__: type[torch.nn.Module]
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        if not kwargs and len(args) == 1 and type(args[0]) is torch.Tensor and not _is_compiling() \
+                and not _is_tracing():
+            # the hot path: one tensor in, the same signature as the last good call (torch.compile,
+            # torch.export and torch.jit.trace capture the module alone: see the module docstring)
+            x = args[0]
+            guard: _Guard = self.__dict__[GUARD]
+            x_shape, dtype, device, on_cpu, out_shape, h_shape, c_shape = guard.last
+            if x.shape == x_shape and x.dtype is dtype and (x.is_cpu if on_cpu else x.device == device):
+                result = _module_call(self, x)
+                # the result against the last good call's, field by field; an object without a
+                # tensor's attributes (AttributeError), a tuple of another length (ValueError) or
+                # a state of another structure goes to the signature sets, which judge it in full
+                # (a torch.Size equals only sizes; on the CPU, Tensor.is_cpu says the device
+                # without building a torch.device)
+                try:
+                    if type(result) is tuple:
+                        out, state = result
+                        if out.shape == out_shape and out.dtype is dtype:
+                            if c_shape is None:
+                                if state.shape == h_shape and state.dtype is dtype and (
+                                        (out.is_cpu and state.is_cpu) if on_cpu
+                                        else (out.device == device and state.device == device)):
+                                    return result
+                            elif type(state) is tuple:
+                                h, c = state
+                                if h.shape == h_shape and c.shape == c_shape \
+                                        and h.dtype is dtype and c.dtype is dtype and (
+                                        (out.is_cpu and h.is_cpu and c.is_cpu) if on_cpu
+                                        else (out.device == device and h.device == device
+                                              and c.device == device)):
+                                    return result
+                except (AttributeError, ValueError):
+                    pass
+                return _judge_result(guard, self, x, (x.shape, x.dtype, x.device), result)
+            return _tensor_call(guard, self, x)
         if torch.compiler.is_compiling():  # torch.compile / torch.export capture the module only
             return _module_call(self, *args, **kwargs)
-        guard: _Guard = self.__dict__[GUARD]
-        if len(args) == 1 and not kwargs and type(args[0]) is torch.Tensor:  # the hot path
-            x = args[0]
-            verdicts = guard.verdicts
-            sig_in = (x.shape, x.dtype, x.device)
-            if sig_in not in verdicts.inputs:
-                if torch.jit.is_tracing():  # shapes are traced values: the trace records the module only
-                    return _module_call(self, x)
-                check_inputs(guard.spec, x, None, self)
-                _remember(verdicts.inputs, sig_in)
-            result = _module_call(self, x)
-            sig_call = _call_sig(sig_in, result)
-            if sig_call not in verdicts.calls:
-                check_call(guard.spec, x, None, result, self)
-                _remember(verdicts.calls, sig_call)
-            return result
         if torch.jit.is_tracing():
             return _module_call(self, *args, **kwargs)
+        guard = self.__dict__[GUARD]
         x = args[0] if args else kwargs.get("input", kwargs.get("x"))
         hx = args[1] if len(args) > 1 else kwargs.get("hx")
         return guard.verdicts.run(guard.spec, lambda *_: _module_call(self, *args, **kwargs),
@@ -195,6 +247,28 @@ class CheckedModule(torch.nn.Module):
         state = {k: copy.deepcopy(v, memo) for k, v in self.__getstate__().items() if k != GUARD}
         clone.__setstate__(state)
         return checked(clone, self.__dict__[GUARD].spec)
+
+
+def _tensor_call(guard: _Guard, module: Any, x: torch.Tensor) -> Any:
+    """A one-tensor call whose input differs from the last good call's: the signature sets."""
+    verdicts = guard.verdicts
+    sig_in = (x.shape, x.dtype, x.device)
+    if sig_in not in verdicts.inputs:
+        check_inputs(guard.spec, x, None, module)
+        _remember(verdicts.inputs, sig_in)
+    return _judge_result(guard, module, x, sig_in, _module_call(module, x))
+
+
+def _judge_result(guard: _Guard, module: Any, x: torch.Tensor, sig_in: Any, result: Any) -> Any:
+    """The result of a one-tensor call whose input was judged good: cached or checked, then kept
+    as the last good call."""
+    verdicts = guard.verdicts
+    sig_call = _call_sig(sig_in, result)
+    if sig_call not in verdicts.calls:
+        check_call(guard.spec, x, None, result, module)
+        _remember(verdicts.calls, sig_call)
+    guard.remember(x, result)
+    return result
 
 
 _CHECKED_CLASSES: dict[type, type] = {}
