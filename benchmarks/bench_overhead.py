@@ -28,8 +28,17 @@ rnn_contracts.probes.base.pick_sizes), so on the larger module that ratio reads 
 verify_rnn does; the second, ungated figure divides by one forward at verify_rnn's own main probe
 size (seq-first, timed in blocks interleaved with the verify_rnn runs): the real multiple.
 
-Gates (exit 1, except in --quick): checked / bare > 1.05 on the seed module; verify_rnn > 60
-forward-equivalents at the benchmark input on the larger module.
+Over a stub (bench_variants.Stub: the module's configuration and parameters, its forward
+replaced by fixed results), each variant's checking alone: its per-round time minus the stub's,
+in microseconds (median and interquartile range); then the full check of a new signature (the
+warm checked stub on inputs of new sequence lengths, once each) and check_forward, each minus
+the stub's own call; and how many times one verify_rnn run calls the module.
+
+Gates (exit 1, except in --quick), on what the kit controls: checked's steady state at most
+STEADY_MAX_US over the stub, a new signature and check_forward at most FIRST_CALL_MAX_US, for
+the seed RNN, GRU and LSTM; verify_rnn at most VERIFY_MAX_CALLS module calls per run on each;
+verify_rnn at most 60 forward-equivalents at the benchmark input on the larger module. The
+ratio checked / bare is reported, not gated: per-round noise (+-5-10 %) exceeds its margin.
 
     python benchmarks/bench_overhead.py            # about 15 s of CPU (30 s wall on a busy box)
     python benchmarks/bench_overhead.py --quick    # about 1 s after imports; gates not enforced
@@ -76,8 +85,17 @@ REFERENCE_RATIO = {
     "check_shapes": 2.14,
     "checked": 1.05,  # a bound, not a measurement
 }
-WRAPPER_MAX_RATIO = 1.05
+#: The gates, on what the kit controls: microseconds of checking over a stub of the module
+#: (issue "checks at the limit": reading x, output and h_n's shapes, dtypes and devices and
+#: comparing them costs ~1.4 us on this machine, so steady state is held within 0.3 us of that),
+#: and how many module forwards one verify_rnn run makes on a unidirectional module.
+STEADY_MAX_US = 1.7
+FIRST_CALL_MAX_US = 25.0
+VERIFY_MAX_CALLS = 12
 VERIFY_MAX_FORWARDS = 60.0  # in forwards at the benchmark input
+#: Reported, not gated: the ratio to the bare forward moves by +-5-10 % per round on a shared
+#: machine, more than the margin it used to gate (1.05).
+WRAPPER_REFERENCE_RATIO = 1.05
 
 
 # ---------------------------------------------------------------------------------------------
@@ -91,7 +109,7 @@ class Case:
     x: Tensor
     rounds: int
     block_s: float  # target duration of one bare block
-    gated: bool = False
+    stub: bool = False  # also measured over a stub of the module (the gated figures)
     verify_runs: int = 5
     results: dict[str, Any] = field(default_factory=dict)
 
@@ -114,24 +132,35 @@ def _calls_per_block(fn: bench_variants.Variant, x: Tensor, block_s: float) -> i
     return max(1, round(block_s / probe))
 
 
-def bench_case(case: Case, warmup: int) -> dict[str, Any]:
-    variants = bench_variants.make_variants(case.module)
-    x = case.x
+def _rounds(variants: dict[str, bench_variants.Variant], x: Tensor, rounds: int, block_s: float,
+            warmup: int) -> tuple[int, dict[str, list[float]]]:
+    """Calls per block, and per variant the per-call time of each round (round-robin, the order
+    rotated each round, so drift on a shared machine hits all alike)."""
     for fn in variants.values():
         for _ in range(warmup):
             fn(x)
-    # Calls per block: about block_s of bare forwards.
-    n = _calls_per_block(variants["bare"], x, case.block_s)
+    n = _calls_per_block(variants["bare"], x, block_s)
     names = list(variants)
     per_round: dict[str, list[float]] = {name: [] for name in names}
-    for r in range(case.rounds):
+    for r in range(rounds):
         k = r % len(names)
         for name in names[k:] + names[:k]:
             per_round[name].append(_block(variants[name], x, n))
+    return n, per_round
+
+
+def _spread(values: list[float]) -> dict[str, float]:
+    """Median and interquartile range."""
+    q1, median, q3 = statistics.quantiles(values, n=4) if len(values) > 1 else (values[0],) * 3
+    return {"median": median, "q1": q1, "q3": q3}
+
+
+def bench_case(case: Case, warmup: int) -> dict[str, Any]:
+    n, per_round = _rounds(bench_variants.make_variants(case.module), case.x, case.rounds,
+                           case.block_s, warmup)
     bare = statistics.median(per_round["bare"])
     rows = {}
-    for name in names:
-        times = per_round[name]
+    for name, times in per_round.items():
         med = statistics.median(times)
         paired = statistics.median(t / b for t, b in zip(times, per_round["bare"]))
         rows[name] = {
@@ -144,12 +173,43 @@ def bench_case(case: Case, warmup: int) -> dict[str, Any]:
     return {"calls_per_block": n, "rounds": case.rounds, "variants": rows}
 
 
-def first_call_us(case: Case) -> float:
-    """The wrapper's first call on a fresh module: the full check, before any verdict is cached."""
-    wrapped = rnn_contracts.checked(copy.deepcopy(case.module))
-    start = clock()
-    wrapped(case.x)
-    return (clock() - start) * 1e6
+def bench_stub(case: Case, warmup: int, firsts: int) -> dict[str, Any]:
+    """What each variant's checking alone costs: the variants built on a stub of the module
+    (bench_variants.Stub: the module's configuration and parameters, its forward replaced by
+    fixed results), each round's time minus the stub's own in the same round, in microseconds per
+    call (median and interquartile range over rounds). Then the full check of a new signature:
+    the warm checked stub called on ``firsts`` inputs of new sequence lengths, once each, and
+    check_forward on the same inputs, each minus the stub's own call on that input timed just
+    before."""
+    news = [case.x.new_zeros(case.x.shape[0] + i, *case.x.shape[1:]) for i in range(1, firsts + 1)]
+    stub = bench_variants.Stub(case.module, [case.x, *news])
+    variants = bench_variants.make_variants(stub)
+    n, per_round = _rounds(variants, case.x, case.rounds, case.block_s, warmup)
+    rows = {name: _spread([(t - b) * 1e6 for t, b in zip(times, per_round["bare"])])
+            for name, times in per_round.items() if name != "bare"}
+    checked, spec = variants["checked"], RNNSpec.from_module(stub)
+    first, direct = [], []
+    for x in news:
+        t0 = clock()
+        stub(x)
+        t1 = clock()
+        checked(x)
+        t2 = clock()
+        rnn_contracts.check_forward(stub, x, spec=spec)
+        t3 = clock()
+        first.append(((t2 - t1) - (t1 - t0)) * 1e6)
+        direct.append(((t3 - t2) - (t1 - t0)) * 1e6)
+    return {"calls_per_block": n, "extra_us": rows, "first_call_extra_us": _spread(first),
+            "check_forward_extra_us": _spread(direct), "first_call_samples": firsts}
+
+
+def verify_forwards(module: torch.nn.Module) -> int:
+    """How many times one verify_rnn run calls the module (a forward pre-hook on a copy)."""
+    counted = copy.deepcopy(module)
+    calls = [0]
+    counted.register_forward_pre_hook(lambda *_: calls.__setitem__(0, calls[0] + 1))
+    rnn_contracts.verify_rnn(counted)
+    return calls[0]
 
 
 def probe_size_input(module: torch.nn.RNNBase) -> Tensor:
@@ -204,15 +264,15 @@ def build_cases(quick: bool) -> list[Case]:
     gru, lstm = torch.nn.GRU(4, 2), torch.nn.LSTM(4, 2)
     if quick:
         return [
-            Case("seed RNN(4, 2), x (5, 3, 4)", seed, seed_x, 3, 0.001, gated=True, verify_runs=1),
-            Case("large RNN(64, 256), x (64, 32, 64)", large, large_x, 2, 0.001, gated=True, verify_runs=1),
-            Case("LSTM(4, 2), x (5, 3, 4)", lstm, seed_x, 2, 0.001, verify_runs=1),
+            Case("seed RNN(4, 2), x (5, 3, 4)", seed, seed_x, 3, 0.001, stub=True, verify_runs=1),
+            Case("large RNN(64, 256), x (64, 32, 64)", large, large_x, 2, 0.001, verify_runs=1),
+            Case("LSTM(4, 2), x (5, 3, 4)", lstm, seed_x, 2, 0.001, stub=True, verify_runs=1),
         ]
     return [
-        Case("seed RNN(4, 2), x (5, 3, 4)", seed, seed_x, 150, 0.005, gated=True),
-        Case("large RNN(64, 256), x (64, 32, 64)", large, large_x, 30, 0.015, gated=True),
-        Case("GRU(4, 2), x (5, 3, 4)", gru, seed_x, 50, 0.005),
-        Case("LSTM(4, 2), x (5, 3, 4)", lstm, seed_x, 50, 0.005),
+        Case("seed RNN(4, 2), x (5, 3, 4)", seed, seed_x, 150, 0.005, stub=True),
+        Case("large RNN(64, 256), x (64, 32, 64)", large, large_x, 30, 0.015),
+        Case("GRU(4, 2), x (5, 3, 4)", gru, seed_x, 50, 0.005, stub=True),
+        Case("LSTM(4, 2), x (5, 3, 4)", lstm, seed_x, 50, 0.005, stub=True),
     ]
 
 
@@ -229,8 +289,19 @@ def fmt_table(case: Case) -> str:
             f"  {name:<20} {row['median_us']:>11.1f} {row['overhead_us']:>+12.1f} "
             f"{row['ratio']:>6.2f}x {row['paired_ratio']:>6.2f}x {ref_text:>7}"
         )
-    if "first_call_us" in res:
-        lines.append(f"  checked, first call (full check, nothing cached): {res['first_call_us']:.0f} us")
+    stub = res.get("stub")
+    if stub is not None:
+        lines.append(f"  over a stub of the module (checking alone, us per call; median [IQR] over "
+                     f"{res['rounds']} rounds):")
+        for name, row in stub["extra_us"].items():
+            lines.append(f"    {name:<20} {row['median']:>+8.2f} [{row['q1']:+.2f}, {row['q3']:+.2f}]")
+        for key, label in (("first_call_extra_us", "checked, first call (new signature)"),
+                           ("check_forward_extra_us", "check_forward")):
+            row = stub[key]
+            lines.append(f"    {label:<36} {row['median']:>+8.1f} [{row['q1']:+.1f}, {row['q3']:+.1f}]"
+                         f" over {stub['first_call_samples']} fresh calls")
+    if "verify_calls" in res:
+        lines.append(f"  verify_rnn calls the module {res['verify_calls']} times per run")
     v = res["verify"]
     lines.append(
         f"  verify_rnn: median {v['median_ms']:.2f} ms over {v['runs']} runs (cold {v['cold_ms']:.2f} ms)"
@@ -289,30 +360,38 @@ def main(argv: list[str] | None = None) -> int:
 
     for case in cases:
         case.results = bench_case(case, warmup=3 if args.quick else 20)
-        case.results["first_call_us"] = first_call_us(case)
+        if case.stub:
+            case.results["stub"] = bench_stub(case, warmup=3 if args.quick else 20,
+                                              firsts=10 if args.quick else 200)
+            case.results["verify_calls"] = verify_forwards(case.module)
         bare_s = case.results["variants"]["bare"]["median_us"] / 1e6
         case.results["verify"] = bench_verify(case, bare_s)
         print()
         print(fmt_table(case))
 
-    seed, large = cases[0], cases[1]
-    wrapper_ratio = seed.results["variants"]["checked"]["ratio"]
-    forwards = large.results["verify"]["forward_equivalents"]
+    large = cases[1]
+    stubbed = [c for c in cases if c.stub]
     gates = [
-        {
-            "name": "checked / bare on the seed module",
-            "value": wrapper_ratio,
-            "limit": WRAPPER_MAX_RATIO,
-            "ok": wrapper_ratio <= WRAPPER_MAX_RATIO,
-        },
-        {
-            "name": "verify_rnn in forward-equivalents on the larger module",
-            "value": forwards,
-            "limit": VERIFY_MAX_FORWARDS,
-            "ok": forwards <= VERIFY_MAX_FORWARDS,
-        },
+        *({"name": f"checked, steady state, us over the stub: {c.name}",
+           "value": c.results["stub"]["extra_us"]["checked"]["median"], "limit": STEADY_MAX_US}
+          for c in stubbed),
+        *({"name": f"checked, first call, us over the stub: {c.name}",
+           "value": c.results["stub"]["first_call_extra_us"]["median"], "limit": FIRST_CALL_MAX_US}
+          for c in stubbed),
+        *({"name": f"check_forward, us over the stub: {c.name}",
+           "value": c.results["stub"]["check_forward_extra_us"]["median"], "limit": FIRST_CALL_MAX_US}
+          for c in stubbed),
+        *({"name": f"verify_rnn module calls per run: {c.name}", "value": c.results["verify_calls"],
+           "limit": VERIFY_MAX_CALLS} for c in stubbed),
+        {"name": "verify_rnn in forward-equivalents on the larger module",
+         "value": large.results["verify"]["forward_equivalents"], "limit": VERIFY_MAX_FORWARDS},
     ]
+    for gate in gates:
+        gate["ok"] = gate["value"] <= gate["limit"]
     print()
+    ratio = cases[0].results["variants"]["checked"]["ratio"]
+    print(f"info: checked / bare on the seed module = {ratio:.3f} (reported, not gated: the team's "
+          f"reference {WRAPPER_REFERENCE_RATIO:g} is inside the per-round noise)")
     for gate in gates:
         verdict = "PASS" if gate["ok"] else "FAIL"
         print(f"{verdict}: {gate['name']} = {gate['value']:.3f} (limit {gate['limit']:g})"

@@ -2,9 +2,10 @@
 this process, its JSON, and the optional check_shapes peer skipped with one line when it cannot be
 imported.
 
-The timings of --quick are noise (a few rounds); only the structure is asserted here. The gates
-(wrapper within 5% of the bare forward, verify_rnn within 60 forward-equivalents) are enforced by
-a default run of the script itself, not by this test.
+The timings of --quick are noise (a few rounds); only the structure is asserted here, and that
+every gate can fail and can pass. The gates (checking over a stub: 1.7 us steady, 25 us for a new
+signature and for check_forward; verify_rnn's module calls; verify_rnn within 60
+forward-equivalents) are enforced by a default run of the script itself, not by this test.
 """
 from __future__ import annotations
 
@@ -62,7 +63,8 @@ def test_quick_run_prints_every_variant_and_writes_json(tmp_path, capsys, monkey
     assert "forward-equivalents at verify_rnn's probe size (batch 3, seq 5: one forward " in printed
     assert "forward-equivalents at verify_rnn's probe size (batch 3, seq 4: one forward " in printed
     assert "verify_rnn in forward-equivalents on the larger module" in printed
-    assert "checked / bare on the seed module" in printed
+    assert "info: checked / bare on the seed module = " in printed
+    assert "over a stub of the module (checking alone, us per call; median [IQR] over " in printed
     data = json.loads(out_json.read_text())
     assert data["quick"] is True and data["clock"] == "cpu"
     names = [case["name"] for case in data["cases"]]
@@ -77,8 +79,18 @@ def test_quick_run_prints_every_variant_and_writes_json(tmp_path, capsys, monkey
         assert verify["probe_size_forward_us"] > 0
         for row in case["variants"].values():
             assert row["median_us"] > 0
+    stubbed = [c for c in data["cases"] if "stub" in c]
+    assert [c["name"] for c in stubbed] == [names[0], names[2]]  # the seed RNN and the LSTM
+    for case in stubbed:
+        assert sorted(case["stub"]["extra_us"]) == sorted(v for v in expected if v != "bare")
+        row = case["stub"]["first_call_extra_us"]
+        assert row["q1"] <= row["median"] <= row["q3"]
+        assert case["verify_calls"] > 0
     assert [g["name"] for g in data["gates"]] == [
-        "checked / bare on the seed module",
+        *(f"checked, steady state, us over the stub: {n}" for n in (names[0], names[2])),
+        *(f"checked, first call, us over the stub: {n}" for n in (names[0], names[2])),
+        *(f"check_forward, us over the stub: {n}" for n in (names[0], names[2])),
+        *(f"verify_rnn module calls per run: {n}" for n in (names[0], names[2])),
         "verify_rnn in forward-equivalents on the larger module",
     ]
 
@@ -128,18 +140,45 @@ def test_script_runs_as_a_command(tmp_path):
     assert json.loads((tmp_path / "b.json").read_text())["quick"] is True
 
 
-@pytest.mark.parametrize(("limit", "expected"), [("WRAPPER_MAX_RATIO", 0.0), ("VERIFY_MAX_FORWARDS", 0.0)])
-def test_a_gate_that_is_exceeded_fails_the_run(capsys, monkeypatch, restore_torch_state, limit, expected):
-    """The gates can fail: with one limit set to 0, a run that enforces them exits 1 and prints
-    FAIL for that gate (the quick cases, so the test costs a --quick pass; --quick itself prints
-    the FAIL but never enforces it, so it alone could not show this)."""
-    bench = load_script(f"bench_overhead_gate_{limit}", monkeypatch)
-    monkeypatch.setattr(bench, limit, expected)
+#: Each limit and the gates it holds (their names' beginnings).
+GATES = {
+    "STEADY_MAX_US": ("checked, steady state, us over the stub: ",),
+    "FIRST_CALL_MAX_US": ("checked, first call, us over the stub: ", "check_forward, us over the stub: "),
+    "VERIFY_MAX_CALLS": ("verify_rnn module calls per run: ",),
+    "VERIFY_MAX_FORWARDS": ("verify_rnn in forward-equivalents on the larger module",),
+}
+LIMITS = list(GATES)
+
+
+def _enforcing_quick_run(name: str, monkeypatch: pytest.MonkeyPatch, limits: dict[str, float]):
+    """The script with the quick cases and few samples, but its gates enforced (--quick prints a
+    FAIL and never enforces it, so it alone could not show that a gate works)."""
+    bench = load_script(name, monkeypatch)
+    for limit, value in limits.items():
+        monkeypatch.setattr(bench, limit, value)
     quick_cases = bench.build_cases
     monkeypatch.setattr(bench, "build_cases", lambda quick: quick_cases(True))
     monkeypatch.setattr(bench, "bench_case", lambda case, warmup, real=bench.bench_case: real(case, warmup=3))
+    monkeypatch.setattr(bench, "bench_stub",
+                        lambda case, warmup, firsts, real=bench.bench_stub: real(case, warmup=3, firsts=5))
+    return bench
+
+
+@pytest.mark.parametrize("limit", LIMITS)
+def test_a_gate_that_is_exceeded_fails_the_run(capsys, monkeypatch, restore_torch_state, limit):
+    """Every gate can fail: with its limit set to 0 and every other limit out of reach, a run
+    that enforces them exits 1 and prints FAIL for that gate only."""
+    limits = {name: float("inf") for name in LIMITS} | {limit: 0.0}
+    bench = _enforcing_quick_run(f"bench_overhead_gate_{limit}", monkeypatch, limits)
     assert bench.main([]) == 1
     printed = capsys.readouterr().out
-    failing = "checked / bare on the seed module" if limit == "WRAPPER_MAX_RATIO" else \
-        "verify_rnn in forward-equivalents on the larger module"
-    assert f"FAIL: {failing} = " in printed and "[--quick: not enforced]" not in printed
+    failed = [line for line in printed.splitlines() if line.startswith("FAIL: ")]
+    assert failed and all(line.removeprefix("FAIL: ").startswith(GATES[limit]) for line in failed), failed
+    assert "[--quick: not enforced]" not in printed
+
+
+def test_a_run_whose_gates_hold_exits_0(capsys, monkeypatch, restore_torch_state):
+    bench = _enforcing_quick_run("bench_overhead_gates_hold", monkeypatch,
+                                 {name: float("inf") for name in LIMITS})
+    assert bench.main([]) == 0
+    assert "FAIL" not in capsys.readouterr().out

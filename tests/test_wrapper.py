@@ -41,20 +41,20 @@ def rnn(rnn_seeded) -> torch.nn.RNN:
 
 @pytest.fixture
 def counted(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
-    """Counts the full checks the wrapper runs (inputs, calls)."""
+    """Counts the checks the wrapper runs on signatures it has not judged (inputs, results)."""
     counts = {"inputs": 0, "calls": 0}
-    real_inputs, real_call = wrapper_module.check_inputs, wrapper_module.check_call
+    real_inputs, real_result = wrapper_module.checked_inputs, wrapper_module._check_result
 
     def inputs(*a, **k):
         counts["inputs"] += 1
         return real_inputs(*a, **k)
 
-    def call(*a, **k):
+    def result(*a, **k):
         counts["calls"] += 1
-        return real_call(*a, **k)
+        return real_result(*a, **k)
 
-    monkeypatch.setattr(wrapper_module, "check_inputs", inputs)
-    monkeypatch.setattr(wrapper_module, "check_call", call)
+    monkeypatch.setattr(wrapper_module, "checked_inputs", inputs)
+    monkeypatch.setattr(wrapper_module, "_check_result", result)
     return counts
 
 

@@ -202,7 +202,7 @@ class _Checker:
         differ by design."""
         facts = self.facts
         assert facts is not None
-        reference = _first_float_tensor(self.module)
+        reference = fastpath.first_float_parameter(self.module)
         if reference is None:
             return
         if reference.device != facts.device:
@@ -244,15 +244,6 @@ class _Checker:
                               spec.output_shape(facts.batch, facts.seq))
         if spec.returns_states:
             self.check_states("n", state)
-
-
-def _first_float_tensor(module: Any) -> torch.Tensor | None:
-    if not isinstance(module, torch.nn.Module):
-        return None
-    for tensor in module.parameters():
-        if tensor.is_floating_point():
-            return tensor
-    return None
 
 
 def _packed_problem(x: PackedSequence) -> str | None:
@@ -316,11 +307,19 @@ def check_inputs(spec: RNNSpec, x: Any, hx: Any = None, module: Any = None) -> N
     input is passed by the direct comparison of rnn_contracts.fastpath; any other goes to the
     engine, which decides and diagnoses."""
     _require_spec(spec, "check_inputs")
-    if fastpath.inputs_ok(spec, x, hx, module):
-        return
+    checked_inputs(spec, x, hx, module)
+
+
+def checked_inputs(spec: RNNSpec, x: Any, hx: Any = None, module: Any = None) -> fastpath.Facts | None:
+    """check_inputs, returning the fast path's facts for the result (None when the engine
+    judged the inputs)."""
+    facts = fastpath.read_inputs(spec, x, hx, module)
+    if facts is not None:
+        return facts
     violations = inputs_violations(spec, x, hx, module)
     if violations:
         raise ContractViolation(_title(spec, x, "before the call"), violations)
+    return None
 
 
 def check_forward(
@@ -343,10 +342,10 @@ def check_forward(
     if spec is None:
         spec = RNNSpec.from_module(module)
     _require_spec(spec, "check_forward")
-    check_inputs(spec, x, hx, module)
+    facts = checked_inputs(spec, x, hx, module)
     call = layer_call(module, spec)
     result = call(x) if hx is None else call(x, hx)
-    if fastpath.result_ok(spec, x, result):  # the inputs passed above: the result decides
+    if facts is not None and fastpath.result_ok(facts, x, result):
         return result
     violations = call_violations(spec, x, hx, result, module)
     if violations:
@@ -359,11 +358,12 @@ def check_call(
 ) -> None:
     """Check a call that already ran (for wrappers that call the module themselves): the fast
     path for a conforming call, the engine for any other (rnn_contracts.fastpath)."""
-    if fastpath.inputs_ok(spec, x, hx, module) and fastpath.result_ok(spec, x, result):
+    facts = fastpath.read_inputs(spec, x, hx, module)
+    if facts is not None and fastpath.result_ok(facts, x, result):
         return
     violations = call_violations(spec, x, hx, result, module)
     if violations:
         raise ContractViolation(_title(spec, x, "in its result"), violations)
 
 
-__all__: Sequence[str] = ("check_forward", "check_inputs", "check_call", "CallFacts")
+__all__: Sequence[str] = ("check_forward", "check_inputs", "checked_inputs", "check_call", "CallFacts")

@@ -84,39 +84,57 @@ def _states_ok(sizes: _Sizes, state: Any, batch: int | None, x: torch.Tensor) ->
             and _state_ok(state[1], sizes.stacks, batch, sizes.cell, x))
 
 
-def _parameters_agree(module: Any, x: torch.Tensor) -> bool:
-    """The module's first floating-point parameter has the input's dtype and device (the check
-    of checks._Checker.check_against_parameters, without autocast's exception: under autocast the
-    engine decides)."""
+def first_float_parameter(module: Any) -> torch.Tensor | None:
+    """The first floating-point parameter of ``module`` in ``module.parameters()`` order (the
+    module's own, then each submodule's, depth first), found without building
+    ``parameters()``'s generators (3 us on a layer with one submodule); None for a module with
+    none, or for anything that is not an nn.Module."""
     if not isinstance(module, torch.nn.Module):
-        return True
-    for p in module.parameters():
-        if p.is_floating_point():
-            return p.dtype is x.dtype and p.device == x.device
-    return True
+        return None
+    for p in module._parameters.values():
+        if p is not None and p.is_floating_point():
+            return p
+    for child in module._modules.values():
+        found = first_float_parameter(child) if child is not None else None
+        if found is not None:
+            return found
+    return None
 
 
-def inputs_ok(spec: RNNSpec, x: Any, hx: Any = None, module: Any = None) -> bool:
-    """True when the engine would accept x and hx for ``spec`` (and the module's parameters
-    agree with x's dtype and device); False means "ask the engine"."""
+class Facts(NamedTuple):
+    """What a conforming input fixes for the result: the spec's sizes, batch (None: unbatched)
+    and seq."""
+
+    sizes: _Sizes
+    batch: int | None
+    seq: int
+
+
+def read_inputs(spec: RNNSpec, x: Any, hx: Any = None, module: Any = None) -> Facts | None:
+    """The facts of x and hx when the engine would accept them for ``spec`` (and the module's
+    first floating-point parameter has x's dtype and device: checks' check_against_parameters,
+    without autocast's exception, where the engine decides); None means "ask the engine"."""
     sizes = _sizes(spec)
     if sizes is None:
-        return False
+        return None
     found = _batch_seq(sizes, x)
-    if found is None or not _parameters_agree(module, x):
-        return False
-    return hx is None or _states_ok(sizes, hx, found[0], x)
+    if found is None:
+        return None
+    reference = first_float_parameter(module)
+    if reference is not None and (reference.dtype is not x.dtype or reference.device != x.device):
+        return None
+    if hx is not None and not _states_ok(sizes, hx, found[0], x):
+        return None
+    return Facts(sizes, *found)
 
 
-def result_ok(spec: RNNSpec, x: Any, result: Any) -> bool:
-    """True when the engine would accept the result of a call on ``x`` (whose inputs passed
-    :func:`inputs_ok`): (output, h_n) or (output, (h_n, c_n)) of the sizes ``x`` and the spec
-    fix, in x's dtype and on x's device; False means "ask the engine"."""
-    sizes = _sizes(spec)
-    found = None if sizes is None else _batch_seq(sizes, x)
-    if found is None or type(result) is not tuple or len(result) != 2:
+def result_ok(facts: Facts, x: torch.Tensor, result: Any) -> bool:
+    """True when the engine would accept the result of a call on ``x`` whose inputs gave
+    ``facts`` (:func:`read_inputs`): (output, h_n) or (output, (h_n, c_n)) of the sizes they fix,
+    in x's dtype and on x's device; False means "ask the engine"."""
+    if type(result) is not tuple or len(result) != 2:
         return False
-    batch, seq = found
+    sizes, batch, seq = facts
     out, state = result
     if type(out) is not torch.Tensor or out.dtype is not x.dtype or out.device != x.device:
         return False

@@ -40,7 +40,8 @@ from typing import Any, TypeVar, overload
 import torch
 from torch.nn.utils.rnn import PackedSequence
 
-from rnn_contracts.checks import check_call, check_inputs
+from rnn_contracts import fastpath
+from rnn_contracts.checks import check_call, checked_inputs
 from rnn_contracts.spec import RNNSpec
 
 ENV_OFF = "RNN_CONTRACTS_OFF"
@@ -116,15 +117,24 @@ class _Verdicts:
             sig_in: Any = (x.shape, x.dtype, x.device)
         else:
             sig_in = (_sig(x), _sig(hx))
+        facts = None
         if sig_in not in self.inputs:
-            check_inputs(spec, x, hx, module)
+            facts = checked_inputs(spec, x, hx, module)
             _remember(self.inputs, sig_in)
         result = fn(*args)
         sig_call = _call_sig(sig_in, result)
         if sig_call not in self.calls:
-            check_call(spec, x, hx, result, module)
+            _check_result(spec, module, x, hx, result, facts)
             _remember(self.calls, sig_call)
         return result
+
+
+def _check_result(spec: RNNSpec, module: Any, x: Any, hx: Any, result: Any,
+                  facts: fastpath.Facts | None) -> None:
+    """A result not judged before: by the fast path when the input's check left its facts
+    (rnn_contracts.fastpath), else in full (check_call, which raises on a violation)."""
+    if facts is None or not fastpath.result_ok(facts, x, result):
+        check_call(spec, x, hx, result, module)
 
 
 def _remember(seen: set[Any], sig: Any) -> None:
@@ -253,19 +263,22 @@ def _tensor_call(guard: _Guard, module: Any, x: torch.Tensor) -> Any:
     """A one-tensor call whose input differs from the last good call's: the signature sets."""
     verdicts = guard.verdicts
     sig_in = (x.shape, x.dtype, x.device)
+    facts = None
     if sig_in not in verdicts.inputs:
-        check_inputs(guard.spec, x, None, module)
+        facts = checked_inputs(guard.spec, x, None, module)
         _remember(verdicts.inputs, sig_in)
-    return _judge_result(guard, module, x, sig_in, _module_call(module, x))
+    return _judge_result(guard, module, x, sig_in, _module_call(module, x), facts)
 
 
-def _judge_result(guard: _Guard, module: Any, x: torch.Tensor, sig_in: Any, result: Any) -> Any:
-    """The result of a one-tensor call whose input was judged good: cached or checked, then kept
-    as the last good call."""
+def _judge_result(guard: _Guard, module: Any, x: torch.Tensor, sig_in: Any, result: Any,
+                  facts: fastpath.Facts | None = None) -> Any:
+    """The result of a one-tensor call whose input was judged good: cached or checked (by the
+    fast path when the input's check left its facts, else in full), then kept as the last good
+    call."""
     verdicts = guard.verdicts
     sig_call = _call_sig(sig_in, result)
     if sig_call not in verdicts.calls:
-        check_call(guard.spec, x, None, result, module)
+        _check_result(guard.spec, module, x, None, result, facts)
         _remember(verdicts.calls, sig_call)
     guard.remember(x, result)
     return result
