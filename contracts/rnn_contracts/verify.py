@@ -194,6 +194,7 @@ def _probe(contract: Contract, ctx: Context) -> None:
             if note is None:
                 raise
             ctx.cached("notes", dict)[contract.name] = note
+            ctx.cached("rounding", dict)[contract.name] = note  # the report's notes show it too
 
 
 def _run_one(contract: Contract, ctx: Context, timeout: float | None = None) -> ContractResult:
@@ -366,12 +367,14 @@ def verify_rnn(
         if isinstance(target, torch.nn.Module):
             target.eval()
         ctx = Context(target, spec, device, dtype)
+        ctx.saved = {id(t): (values, version) for _, _, t, version, values, _ in snapshot.tensors}
         ctx.weight_map = given_map
         ctx.cell = cell if target is module else _moved(cell, device, dtype, "the cell")
         _allocate(ctx)
         results = _run_all(selected, ctx, timeout, progress)
     results = tuple(_audit(results, snapshot.found, spec))
-    notes = (requires_hx_note(spec),) if spec.requires_hx else ()
+    notes = ((requires_hx_note(spec),) if spec.requires_hx else ()) + tuple(
+        f"{name}: {note}" for name, note in ctx.cached("rounding", dict).items())
     report = ContractReport(describe_module(module), spec, str(device),
                             str(dtype).replace("torch.", ""), results, notes)
     if not report.ok:

@@ -120,6 +120,17 @@ def _relu_retry(ctx: Context) -> str:
     return "not observable" if dead and not cut else "cut"
 
 
+def _values_before(t: torch.Tensor, saved: dict[int, tuple[torch.Tensor, int]]) -> torch.Tensor:
+    """``t``'s values now: verify_rnn's no-trace snapshot of them (``saved``: id -> (values,
+    version) before any probe ran) while ``t`` still holds exactly those, else a clone. A module's
+    parameters are not cloned a second time: on a large LSTM that was the size of every
+    parameter again."""
+    entry = saved.get(id(t))
+    if entry is not None and t._version == entry[1] and torch.equal(t.detach(), entry[0]):
+        return entry[0]
+    return t.detach().clone()
+
+
 def inputs_untouched(ctx: Context) -> None:
     """Forward does not modify x, h_0 or c_0 in place (values and version counters), nor the
     module's own parameters and buffers (buffers only when the spec does not declare
@@ -139,7 +150,9 @@ def inputs_untouched(ctx: Context) -> None:
         tensors.update({f"parameter {n}": p for n, p in ctx.module.named_parameters()})
         if not spec.updates_buffers:
             tensors.update({f"buffer {n}": b for n, b in ctx.module.named_buffers()})
-    before = {name: (t.detach().clone(), t._version) for name, t in tensors.items()}
+    saved = getattr(ctx, "saved", None) or {}
+    before = {name: (_values_before(t, saved if name.startswith(("parameter ", "buffer ")) else {}),
+                     t._version) for name, t in tensors.items()}
     ctx.call(x, hx, label="the main probe input" + (" with h_0" if hx is not None else ""))
     for name, tensor in tensors.items():
         values, version = before[name]
