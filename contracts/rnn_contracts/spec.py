@@ -70,6 +70,21 @@ def unwrap(module: Any) -> Any:
     return module
 
 
+_ABSENT = object()
+
+
+def _attribute(module: Any, name: str) -> Any:
+    """``module.name``, or _ABSENT when the module has no such attribute; an attribute whose
+    reading raises anything else (a property of the module's own) is a SpecError naming it."""
+    try:
+        return getattr(module, name)
+    except AttributeError:
+        return _ABSENT
+    except Exception as exc:  # noqa: BLE001 - the module's own property: named, never a traceback
+        raise SpecError(f"reading {type(module).__name__}.{name} raised {type(exc).__name__}: {exc} "
+                        f"(give it as a field: RNNSpec.from_module(module, {name}=...))") from exc
+
+
 @dataclass(frozen=True)
 class RNNSpec:
     """The configuration a recurrent module claims, mirroring torch.nn.RNNBase's arguments.
@@ -150,7 +165,8 @@ class RNNSpec:
         torch's cells (RNNCell, LSTMCell, GRUCell) give ``convention="cell"``, unbatched input
         included. Wrappers are seen through: ``torch.compile``'s OptimizedModule, DataParallel and
         DistributedDataParallel. Attribute values of the wrong type (``bidirectional="False"``)
-        are a SpecError naming the attribute.
+        are a SpecError naming the attribute, and so is an attribute whose reading raises (a
+        property that needs weights not loaded yet); a field given is never read off the module.
         """
         import torch
 
@@ -162,13 +178,14 @@ class RNNSpec:
         if isinstance(module, torch.nn.RNNCellBase) and type(module).__name__ in _TORCH_CELLS:
             fields = {"mode": _TORCH_CELLS[type(module).__name__], "convention": "cell",
                       "unbatched": True, "packed": False, **fields}
-        missing = [name for name in _REQUIRED if not hasattr(module, name) and name not in fields]
+        read = {f.name: _attribute(module, f.name) for f in dataclasses.fields(cls) if f.name not in fields}
+        missing = [name for name in _REQUIRED if name not in fields and read[name] is _ABSENT]
         if missing:
             kind = type(module).__name__
             quoted = [repr(m) for m in missing]
             names = quoted[0] if len(quoted) == 1 else ", ".join(quoted[:-1]) + " or " + quoted[-1]
             # The example shows what the module does carry, and ... for what it lacks.
-            known = {**{n: getattr(module, n) for n in _REQUIRED if hasattr(module, n)}, **fields}
+            known = {**{n: read[n] for n in _REQUIRED if n in read and read[n] is not _ABSENT}, **fields}
             if "mode" in known:
                 known["mode"] = _TORCH_MODES.get(str(known["mode"]), (known["mode"],))[0]
             example = ", ".join(f"{n}={known[n]!r}" if n in known else f"{n}=..." for n in _REQUIRED)
@@ -179,8 +196,8 @@ class RNNSpec:
             )
         values: dict[str, Any] = {}
         for field in dataclasses.fields(cls):
-            if hasattr(module, field.name) and field.name not in fields:
-                value = getattr(module, field.name)
+            value = read.get(field.name, _ABSENT)
+            if value is not _ABSENT:
                 if isinstance(value, (torch.Tensor, torch.nn.Module)):
                     continue  # a parameter named bias, a submodule named mode: not configuration
                 if field.type in ("bool", bool):
