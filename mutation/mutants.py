@@ -30,8 +30,6 @@ CURATED: tuple[tuple[str, str, str, str], ...] = (
      "if not torch.allclose(first, second):", "determinism-allclose"),
     ("contracts/rnn_contracts/probes/hygiene.py", 'for name in ("output", "h_n", "c_n"):\n        first,',
      'for name in ("output",):\n        first,', "determinism-output-only"),
-    ("contracts/rnn_contracts/probes/temporal.py", "blocked = bool((moved.output[t] == 0).all()) and",
-     "blocked = False and", "causality-guard-off"),
     ("contracts/rnn_contracts/precision.py", "return cudnn_tf32 or bool(backends.cuda.matmul.allow_tf32)",
      "return cudnn_tf32", "tf32-ignores-matmul"),
     ("contracts/rnn_contracts/goldens.py", "bad = err > atol + rtol * want.abs()", "bad = err > atol",

@@ -48,23 +48,20 @@ def sign_patterns(ctx: Context, shape: tuple[int, ...]) -> torch.Tensor:
 
 
 def _must_change(ctx: Context, what: str, why: str, select: Callable[[Result], torch.Tensor], *,
-                 main: Result, moved: Result, seqs: range, blocked: bool,
+                 main: Result, moved: Result, seqs: range,
                  variant: Callable[[int], torch.Tensor], label: str,
                  reached: Callable[[Result], torch.Tensor] | None = None) -> str | None:
     """The "must change" half of a contract: ``select(moved)`` (the changed input's output)
     against ``select(main)``, then, only when that showed no change, _TRIES more changed inputs
     ``variant(i)``, each compared with the main call the same way. Every comparison is between two
     calls of the same shape: a different batch size may run other kernels whose rounding differs,
-    which an exact comparison would read as a change. ``blocked``: the caller's own dead-zone
-    evidence that made the first comparison moot; ``seqs``: the sequences the change reaches.
+    which an exact comparison would read as a change. ``seqs``: the sequences the change reaches.
     ``reached``: where else a try's change counts (causality: the top layer's c_n, see there).
 
     Returns None when some input changed the output; the not-observable reason when none did and
     relu's dead zone shows (Context-free evidence: :func:`dead_zone`) in every run tried, for
     every sequence in ``seqs``; raises the first comparison's ProbeFailure otherwise."""
     try:
-        if blocked:
-            raise ProbeFailure(f"{why}: {what} did not change at any position")
         ctx.assert_differs(what, select(moved), select(main), why)
         return None
     except ProbeFailure as failure:
@@ -122,13 +119,9 @@ def causality(ctx: Context) -> None:
         return more
 
     patterns = lambda: ctx.cached("causality_patterns", lambda: sign_patterns(ctx, (ctx.batch, spec.input_size)))  # noqa: E731
-    # relu's dead zone: when step t's output is exactly zero on every unit of every sequence in
-    # both runs, a correct relu layer (torch's own nn.RNN(4, 1, nonlinearity="relu") for some
-    # seeds) passes nothing of x[t] on, so an unchanged later output is no evidence.
-    blocked = bool((moved.output[t] == 0).all()) and bool((main.output[t] == 0).all())
     unobservable = _must_change(
         ctx, f"output[{t}:]", f"perturbing step {t} must change the output from step {t} on",
-        lambda r: r.output[t:], main=main, moved=moved, seqs=range(ctx.batch), blocked=blocked,
+        lambda r: r.output[t:], main=main, moved=moved, seqs=range(ctx.batch),
         variant=variant, label=f"the main input with step {t} perturbed more",
         reached=(lambda r: r.c_n[-1]) if spec.has_cell and main.c_n is not None else None)
     prefix = ctx.run(x[:t], label=f"the first {t} steps", key="prefix")
@@ -164,7 +157,7 @@ def batch_independence(ctx: Context) -> None:
 
     unobservable = _must_change(
         ctx, "output[:, 0]", "replacing sequence 0 must change sequence 0's output",
-        lambda r: r.output[:, 0], main=main, moved=moved, seqs=range(1), blocked=False,
+        lambda r: r.output[:, 0], main=main, moved=moved, seqs=range(1),
         variant=variant, label="the main input with sequence 0 changed more")
     if unobservable:
         raise NotApplicable(unobservable)
