@@ -58,7 +58,7 @@ SOURCES = ("contracts/rnn_contracts", "fixtures/pytest_rnn_contracts")
 _CORE = [
     "tests/test_kills_core.py", "tests/test_kills_hints.py", "tests/test_kills_cell.py", "tests/test_kills_hygiene.py",
     "tests/test_kills_reference.py", "tests/test_reference_mapping.py", "tests/test_kills_temporal.py",
-    "tests/test_kills_report_spec.py",
+    "tests/test_kills_report_spec.py", "tests/test_kills_runtime.py",
     "tests/test_kills_probes.py", "tests/test_kills_diagnose.py", "tests/test_fastpath.py", "tests/test_rounding.py", "tests/test_kills_selftest.py", "tests/test_subchecks.py", "tests/test_zoo.py", "tests/test_verify.py",
     "tests/test_verify_precision.py", "tests/test_reliability.py", "tests/test_checks.py",
     "tests/test_shapes.py", "tests/test_layout.py", "tests/test_spec.py", "tests/test_aliases.py",
@@ -79,12 +79,12 @@ TEST_GROUPS: dict[str, list[str]] = {
     "precision": ["tests/test_kills_precision.py", "tests/test_kills_goldens.py", "tests/test_precision.py", "tests/test_verify_precision.py",
                   "tests/test_reference_values.py", "tests/test_seed_values.py", "tests/test_gpu_parity.py",
                   "tests/test_devices.py", "tests/test_plugin_gpu.py"],
-    "cli": ["tests/test_kills_core.py", "tests/test_kills_report_spec.py"] + _CLI + ["tests/test_kills_diagnose.py", "tests/test_verify.py", "tests/test_install_safety.py"],
+    "cli": ["tests/test_kills_core.py", "tests/test_kills_report_spec.py", "tests/test_kills_runtime.py"] + _CLI + ["tests/test_kills_diagnose.py", "tests/test_verify.py", "tests/test_install_safety.py"],
     "goldens": ["tests/test_kills_goldens.py", "tests/test_goldens_store.py", "tests/test_seed_values.py",
                 "tests/test_reference_values.py", "tests/test_plugin.py"],
     "devices": ["tests/test_kills_core.py", "tests/test_devices.py", "tests/test_plugin_gpu.py", "tests/test_gpu_parity.py", "tests/test_cli.py"],
     "deploy": ["tests/test_kills_deploy.py", "tests/test_deploy.py", "tests/test_deploy_integration.py"],
-    "plugin": _PLUGIN,
+    "plugin": ["tests/test_kills_runtime.py"] + _PLUGIN,
 }
 #: Module (path relative to the repository) -> group; a module not named here uses "core".
 MODULE_GROUP: dict[str, str] = {
