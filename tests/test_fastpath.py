@@ -13,7 +13,7 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from rnn_contracts import RNNSpec, check_forward, checked, engine, fastpath
+from rnn_contracts import ContractViolation, RNNSpec, check_forward, checked, engine, fastpath
 from rnn_contracts.checks import call_violations, inputs_violations
 
 DTYPES = (torch.float32, torch.float64, torch.float16, torch.int64)
@@ -111,3 +111,32 @@ def test_a_violation_still_goes_to_the_engine(engine_refuses) -> None:
     (here, the refusing one) instead of passing."""
     with pytest.raises(AssertionError, match="the engine was consulted"):
         check_forward(torch.nn.RNN(4, 3), torch.randn(5, 2, 3))
+
+
+class HoldsNone(torch.nn.Module):
+    """A GRU whose first registered parameter is None (an optional parameter switched off, as
+    nn.Linear(bias=False) registers it) and whose weights live in a submodule."""
+
+    def __init__(self, dtype: torch.dtype = torch.float32) -> None:
+        super().__init__()
+        self.register_parameter("scale", None)
+        self.gru = torch.nn.GRU(4, 3).to(dtype)
+
+    def forward(self, x, hx=None):
+        return self.gru(x, hx)
+
+
+def test_the_first_float_parameter_skips_none_and_looks_into_submodules() -> None:
+    torch.manual_seed(0)
+    module = HoldsNone()
+    assert fastpath.first_float_parameter(module) is module.gru.weight_ih_l0
+    check_forward(module, torch.randn(5, 2, 4), spec=RNNSpec("GRU", 4, 3))
+
+
+def test_a_submodules_parameters_of_another_dtype_are_a_violation_before_the_call() -> None:
+    """The module's own parameters are none: the dtype the input must have is its submodule's."""
+    torch.manual_seed(0)
+    module = HoldsNone(torch.float64)
+    with pytest.raises(ContractViolation) as caught:
+        check_forward(module, torch.randn(5, 2, 4), spec=RNNSpec("GRU", 4, 3))
+    assert "input: dtype torch.float32, expected torch.float64 (the module's parameters)" in str(caught.value)
