@@ -217,3 +217,20 @@ def test_finite_tries_a_large_h0_of_magnitude_30() -> None:
     assert (ev.kind, ev.tensor) == ("evidence", "output")
     assert result.detail.startswith("output: nan at [") and result.detail.endswith(
         "on the main probe input with a large h_0: finite inputs and states must give finite outputs and states")
+
+
+def test_inputs_untouched_reuses_the_snapshot_of_an_unchanged_parameter() -> None:
+    """The no-trace snapshot already holds every parameter's values: a parameter that still holds
+    exactly them (same values, same version) is compared with the snapshot, not cloned a second
+    time (on a large LSTM that clone was the size of every parameter again); one whose version
+    moved is cloned."""
+    from rnn_contracts.probes.hygiene import _values_before
+
+    torch.manual_seed(0)
+    weight = torch.nn.Parameter(torch.randn(3, 3))
+    saved = {id(weight): (weight.detach().clone(), weight._version)}
+    assert _values_before(weight, saved) is saved[id(weight)][0]
+    with torch.no_grad():
+        weight.mul_(1.0)  # same values, a new version
+    again = _values_before(weight, saved)
+    assert again is not saved[id(weight)][0] and torch.equal(again, weight.detach())

@@ -40,6 +40,13 @@ def test_a_rounding_difference_passes_with_the_half_precision_evidence_in_a_note
         "float16's rounding, not the module's math: rnn_contracts.rounding)")
 
 
+def test_the_report_notes_name_the_contract_that_held_only_within_rounding() -> None:
+    report = verify_rnn(_gru_seed195().half(), contracts=["packed", "determinism"])
+    [note] = report.notes
+    assert note.startswith("packed: held in float64; in float16 only within rounding: ")
+    assert "note: packed: held in float64" in report.table()
+
+
 class RefusesFloat64(nn.Module):
     """The GRU above, but its forward refuses float64: no copy can witness for it."""
 
@@ -100,3 +107,18 @@ def test_slack_is_above_what_torch_layers_showed() -> None:
     """The largest ratio seen on torch's own layers (2.1x, float16 packed) is inside SLACK, with
     room: SLACK is the margin a half-precision-only bug has to stay under to be excused."""
     assert 2.1 < SLACK <= 4.0
+
+
+def test_only_a_value_difference_can_be_past_the_slack() -> None:
+    """Evidence without a value (a change that rounded away, a gradient that underflowed) is put
+    to the float64 copy whatever its size: only a value difference has an allowance to exceed."""
+    from rnn_contracts.errors import Violation
+    from rnn_contracts.probes.base import ProbeFailure
+    from rnn_contracts.rounding import _past_slack
+
+    assert not _past_slack(ProbeFailure("perturbing step 2 must change the output: no change"))
+    value = Violation("value", "output", "why", expected=0.5, actual=0.6, position=(0,),
+                      tolerance=(1e-3, 1e-3), difference=0.1)
+    assert _past_slack(ProbeFailure(value))
+    assert not _past_slack(ProbeFailure(Violation("value", "output", "why", expected=0.5, actual=0.501,
+                                                  position=(0,), tolerance=(1e-3, 1e-3), difference=0.001)))
