@@ -421,3 +421,88 @@ def test_export_and_fullgraph_compile_capture_the_plain_module() -> None:
     torch.testing.assert_close(compiled(wider)[0], module(wider)[0])
     with pytest.raises(ContractViolation):  # the module itself is still checked
         module(torch.randn(5, 3, 7))
+
+
+# --- the hot path is taken, and never for what it cannot judge -------------------------------------
+@pytest.mark.parametrize("make", [lambda: torch.nn.GRU(4, 3), lambda: torch.nn.LSTM(4, 3)], ids=["gru", "lstm"])
+def test_a_repeated_signature_takes_the_hot_path(make, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The second call with the first call's signature is compared with the last good call field
+    by field: it never reaches the signature sets (_judge_result)."""
+    torch.manual_seed(0)
+    wrapped = checked(make())
+    x = torch.randn(5, 2, 4)
+    wrapped(x)
+    judged = []
+    real = wrapper_module._judge_result
+    monkeypatch.setattr(wrapper_module, "_judge_result", lambda *a, **k: judged.append(1) or real(*a, **k))
+    wrapped(x.clone())
+    assert judged == []
+
+
+class OddState(torch.nn.Module):
+    """An LSTM-shaped module whose state is not (h_n, c_n) of two tensors: ``state`` says what."""
+
+    mode, input_size, hidden_size = "LSTM", 4, 3
+
+    def __init__(self, state: str) -> None:
+        super().__init__()
+        self.kind = state
+
+    def forward(self, x, hx=None):
+        seq, batch, _ = x.shape
+        h, c = x.new_zeros(1, batch, 3), x.new_zeros(1, batch, 3)
+        state = {"triple": (h, c, c), "no h": (None, c), "no c": (h, None)}[self.kind]
+        return x.new_zeros(seq, batch, 3), state
+
+
+@pytest.mark.parametrize(("state", "message"), [
+    ("triple", r"LSTM states must be a pair \(h_n, c_n\), got tuple of length 3"),
+    ("no h", r"h_n: expected a Tensor of shape .*, got NoneType"),
+    ("no c", r"c_n: expected a Tensor of shape .*, got NoneType"),
+])
+def test_a_state_of_another_structure_is_a_violation_not_a_crash(state: str, message: str) -> None:
+    with pytest.raises(ContractViolation, match=message):
+        checked(OddState(state))(torch.zeros(5, 2, 4))
+
+
+def test_an_input_on_another_device_than_the_last_call_is_checked_before_the_module_runs() -> None:
+    """After a call on the meta device, a CPU input is a new signature: checked against the
+    module's parameters (on meta) before the module runs, not handed to torch's kernels."""
+    wrapped = checked(torch.nn.GRU(4, 3, device="meta"))
+    wrapped(torch.empty(5, 2, 4, device="meta"))
+    with pytest.raises(ContractViolation, match=r"input: device cpu, expected meta \(the module's parameters\)"):
+        wrapped(torch.zeros(5, 2, 4))
+
+
+def test_a_cell_is_refused_in_one_line() -> None:
+    with pytest.raises(TypeError, match=r"^checked\(\) checks whole-sequence calls, and GRUCell\(4, 3\) is called "
+                                        r"one step at a time: check the layer that unrolls it, or verify_rnn\(cell\)$"):
+        checked(torch.nn.GRUCell(4, 3))
+
+
+class Returns(torch.nn.Module):
+    """A GRU-shaped module whose result is ``what``: None, or (output, None)."""
+
+    mode, input_size, hidden_size = "GRU", 4, 3
+
+    def __init__(self, what: str) -> None:
+        super().__init__()
+        self.what = what
+
+    def forward(self, x, hx=None):
+        out = x.new_zeros(x.shape[0], x.shape[1], 3)
+        return None if self.what == "None" else (out, None)
+
+
+def test_a_result_of_none_is_a_violation_not_a_crash() -> None:
+    with pytest.raises(ContractViolation, match=r"torch's recurrent layers return \(output, h_n\), got NoneType"):
+        checked(Returns("None"))(torch.zeros(5, 2, 4))
+
+
+def test_an_output_only_module_returning_output_and_none_is_judged_and_cached(counted) -> None:
+    spec = RNNSpec(mode="GRU", input_size=4, hidden_size=3, returns_states=False)
+    wrapped = checked(Returns("output, None"), spec)
+    for _ in range(3):
+        out, state = wrapped(torch.zeros(5, 2, 4))
+        assert state is None and out.shape == (5, 2, 3)
+    assert counted == {"inputs": 1, "calls": 1}
