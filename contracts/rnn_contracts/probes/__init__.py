@@ -43,9 +43,13 @@ CONTRACTS: tuple[Contract, ...] = (
     Contract("finite", finite, _ON_SHAPES),
     *(Contract(fn.__name__, fn, _ON_VALUES, rounding=True) for fn in (
         final_state, initial_state, state_carry, causality, batch_independence)),
-    # determinism compares a call with itself: bitwise, rounding is no excuse; differentiability
-    # asks whether a gradient reaches at all, which float64 cannot answer for the half module.
-    *(Contract(fn.__name__, fn, _ON_VALUES) for fn in (determinism, differentiability)),
+    # determinism compares a call with itself: the same kernels on the same numbers, bitwise,
+    # so rounding is no excuse there
+    Contract("determinism", determinism, _ON_VALUES),
+    # a gradient through time can underflow or meet a tanh saturated to exactly 1.0 in float16
+    # (torch's own nn.RNN(1, 1, num_layers=2, bidirectional=True), seed 573: d output[-1] / d x[0]
+    # is exactly 0 in float16, nonzero in float64); a detached state is detached in float64 too
+    Contract("differentiability", differentiability, _ON_VALUES, rounding=True),
     Contract("inputs_untouched", inputs_untouched, _ON_SHAPES),
     *(Contract(fn.__name__, fn, _ON_VALUES, rounding=True) for fn in (reference, packed, unbatched)),
 )
