@@ -100,3 +100,14 @@ def run_cli(args: list[str], *, cwd: Path | None = None, timeout: float = 300) -
     """The console script with ``args``, stdout and stderr on pipes."""
     return subprocess.run([str(console_script()), *args], capture_output=True, text=True,
                           cwd=cwd, env=cli_env(), timeout=timeout)
+
+
+def one_error_line(capsys: pytest.CaptureFixture[str]) -> str:
+    """The single stderr line of a status-2 run, without its prefix; stdout must be empty."""
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert "Traceback" not in captured.err
+    lines = captured.err.splitlines()
+    assert len(lines) == 1, captured.err
+    assert lines[0].startswith("rnn-contracts: error: ")
+    return lines[0].removeprefix("rnn-contracts: error: ")

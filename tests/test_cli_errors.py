@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from cli_helpers import cli_env, console_script, run_cli, targets  # noqa: F401 - targets is a fixture
+from cli_helpers import cli_env, console_script, one_error_line, run_cli, targets  # noqa: F401 - targets is a fixture
 
 from rnn_contracts import engine
 from rnn_contracts.cli import main
@@ -28,17 +28,6 @@ def broken(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
         (tmp_path / f"{name}.py").write_text(source)
     monkeypatch.syspath_prepend(str(tmp_path))
     return tmp_path
-
-
-def one_error_line(capsys: pytest.CaptureFixture[str]) -> str:
-    """The single stderr line of a status-2 run, without its prefix; stdout must be empty."""
-    captured = capsys.readouterr()
-    assert captured.out == ""
-    assert "Traceback" not in captured.err
-    lines = captured.err.splitlines()
-    assert len(lines) == 1, captured.err
-    assert lines[0].startswith("rnn-contracts: error: ")
-    return lines[0].removeprefix("rnn-contracts: error: ")
 
 
 @pytest.mark.parametrize(

@@ -40,6 +40,8 @@ from rnn_contracts.devices import DeviceInfo, describe_device, discover_devices
 from rnn_contracts.errors import Violation, render_violation
 from rnn_contracts.spec import RNNSpec
 
+from cli_helpers import one_error_line
+
 #: Targets for the command line, importable as ``kills_core_targets`` through ``core_targets``.
 TARGETS = textwrap.dedent(
     """
@@ -82,17 +84,6 @@ def core_targets(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
     monkeypatch.syspath_prepend(str(tmp_path))
     monkeypatch.delitem(sys.modules, "kills_core_targets", raising=False)
     return "kills_core_targets"
-
-
-def one_error_line(capsys: pytest.CaptureFixture[str]) -> str:
-    """The single stderr line of a status-2 run, without its prefix; stdout must be empty."""
-    captured = capsys.readouterr()
-    assert captured.out == ""
-    assert "Traceback" not in captured.err
-    lines = captured.err.splitlines()
-    assert len(lines) == 1, captured.err
-    assert lines[0].startswith("rnn-contracts: error: ")
-    return lines[0].removeprefix("rnn-contracts: error: ")
 
 
 # ----------------------------------------------------------------------------------- about.py

@@ -26,7 +26,7 @@ import pytest
 import torch
 from torch import nn
 
-from rnn_contracts import ContractViolation, verify_rnn
+from zoo import contract_result as result_of, one_thread
 
 NOT_OBSERVABLE = ("its other checks held; not observable: no gradient from output[-1] reaches x[0] on any "
                   "of 7 inputs tried, and every run has units exactly 0 (relu's dead zone, e.g. a lower "
@@ -36,22 +36,9 @@ CUT = ("no gradient flows back through time: d output[-1, :, :H_out] / d x[0] is
 
 
 @pytest.fixture(autouse=True)
-def one_thread() -> Iterator[None]:
-    """Tiny tensors: torch's intra-op thread pool costs more than the arithmetic."""
-    saved = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(saved)
-
-
-def result_of(module: Any, contract: str):
-    try:
-        report = verify_rnn(module, contracts=[contract])
-    except ContractViolation as exc:
-        report = exc.report
-    (result,) = report.results
-    assert result.name == contract
-    return result
+def _one_thread() -> Iterator[None]:
+    with one_thread():  # tiny tensors: torch's thread pool costs more than the arithmetic
+        yield
 
 
 def _set(module: nn.Module, **values: list) -> nn.Module:

@@ -32,7 +32,7 @@ import pytest
 import torch
 from torch import nn
 
-from rnn_contracts import ContractViolation, verify_rnn
+from zoo import contract_result as result_of, one_thread
 from rnn_contracts.probes.base import Context, ProbeFailure
 
 WHY = {"causality": "perturbing step 2 must change the output from step 2 on",
@@ -51,22 +51,9 @@ def unchanged(contract: str) -> str:
 
 
 @pytest.fixture(autouse=True)
-def one_thread() -> Iterator[None]:
-    """Tiny tensors: torch's intra-op thread pool costs more than the arithmetic."""
-    saved = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(saved)
-
-
-def result_of(module: Any, contract: str):
-    try:
-        report = verify_rnn(module, contracts=[contract])
-    except ContractViolation as exc:
-        report = exc.report
-    (result,) = report.results
-    assert result.name == contract
-    return result
+def _one_thread() -> Iterator[None]:
+    with one_thread():  # tiny tensors: torch's thread pool costs more than the arithmetic
+        yield
 
 
 def rnn(hidden: int, num_layers: int, nonlinearity: str = "relu", **values: Any) -> nn.RNN:

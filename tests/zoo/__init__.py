@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
+from typing import Any
 
 import torch
 
@@ -34,3 +35,16 @@ def one_thread() -> Iterator[None]:
         yield
     finally:
         torch.set_num_threads(saved)
+
+
+def contract_result(module: Any, contract: str) -> Any:
+    """verify_rnn(module, contracts=[contract])'s one ContractResult, whether it held or not."""
+    from rnn_contracts import ContractViolation, verify_rnn
+
+    try:
+        report = verify_rnn(module, contracts=[contract])
+    except ContractViolation as exc:
+        report = exc.report
+    (result,) = report.results
+    assert result.name == contract
+    return result
