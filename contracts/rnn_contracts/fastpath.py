@@ -5,15 +5,16 @@ judge of record for every call that does not conform: it decides, and rnn_contra
 its verdict into the diagnosis. For a conforming call the engine's answer is known in advance,
 and asking it costs ~25 us per tensor (six check_type calls and four evals of symbolic dims on a
 new signature). Here the sizes the spec fixes are compared with the call's shapes as plain
-tuples, the dtypes and devices with the input's, and True means "the engine would accept every
-tensor of this call": only then is the engine skipped. Anything this module does not recognise
-(a PackedSequence, a module that returns no states, a list instead of a tuple, a dtype outside
-the four floating ones, a size of 0) answers False and goes to the engine, which is never wrong
-for being asked.
+tuples, the dtypes and devices with the input's: :func:`read_inputs` gives the input's facts
+only when the engine would accept x and hx, and :func:`result_ok` is True only when it would
+accept every tensor of the result; only then is the engine skipped. Anything this module does
+not recognise (a PackedSequence, a module that returns no states, a list instead of a tuple, a
+dtype outside the four floating ones, a size of 0) gives None / False and goes to the engine,
+which is never wrong for being asked.
 
-That True implies the engine's acceptance is a property tested against the engine itself over
-random specs and calls (tests/test_fastpath.py), and the engine's self-test still runs when the
-kit activates in a session.
+That a fast pass implies the engine's acceptance is a property tested against the engine itself
+over random specs and calls (tests/test_fastpath.py), and the engine's self-test still runs when
+the kit activates in a session.
 """
 from __future__ import annotations
 
