@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 import pytest
 import torch
@@ -16,19 +15,11 @@ from torch import nn
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence
 
 from rnn_contracts import ContractViolation, RNNSpec, check_forward
+from zoo import Fake
 from rnn_contracts.hello import hello_one_hot
 
 
 
-class Fake(nn.Module):
-    """A recurrent-looking module whose result is ``make(x)``: a deliberately broken layer."""
-
-    def __init__(self, make: Callable[[Any], Any]) -> None:
-        super().__init__()
-        self.make = make
-
-    def forward(self, x, hx=None):
-        return self.make(x)
 
 
 class Recorder(nn.Module):

@@ -11,7 +11,6 @@ state_stacks hint (a state whose first axis is not num_layers * D) with its ``go
 """
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -19,17 +18,9 @@ import torch
 from torch import nn
 
 from rnn_contracts import ContractViolation, RNNSpec, check_forward
+from zoo import Fake
 
 
-class Fake(nn.Module):
-    """A recurrent-looking module whose result is ``make(x)``: a deliberately broken layer."""
-
-    def __init__(self, make: Callable[[Any], Any]) -> None:
-        super().__init__()
-        self.make = make
-
-    def forward(self, x, hx=None):
-        return self.make(x)
 
 
 def zeros(*shape: int) -> torch.Tensor:

@@ -9,7 +9,7 @@ without __init__.py) on sys.path for the test modules in it.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import torch
@@ -48,3 +48,14 @@ def contract_result(module: Any, contract: str) -> Any:
     (result,) = report.results
     assert result.name == contract
     return result
+
+
+class Fake(torch.nn.Module):
+    """A recurrent-looking module whose result is ``make(x)``: a deliberately broken layer."""
+
+    def __init__(self, make: Callable[[Any], Any]) -> None:
+        super().__init__()
+        self.make = make
+
+    def forward(self, x, hx=None):
+        return self.make(x)
