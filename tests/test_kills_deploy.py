@@ -161,7 +161,7 @@ def test_compile_reports_state_carry_broken_on_the_compiled_module() -> None:
     status, evidence = verdict(compile, seeded(IgnoresHx))
     assert status == "failed"
     assert re.fullmatch(
-        rf"on the compiled module, state_carry: two chunks \(steps :3 then 3: with the state passed on\) "
+        rf"on the compiled module, state_carry: two chunks \(steps :5 then 5: with the state passed on\) "
         rf"must equal one run: output\[\d, \d, \d\] expected {NUMBER}, actual {NUMBER}, \|difference\| "
         rf"{NUMBER} \(allowed atol 1e-05 \+ rtol 1.3e-06 \* \|expected\|\)", evidence), evidence
 

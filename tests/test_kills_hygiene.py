@@ -211,13 +211,14 @@ def test_inputs_untouched_reuses_the_snapshot_of_an_unchanged_parameter() -> Non
     exactly them (same values, same version) is compared with the snapshot, not cloned a second
     time (on a large LSTM that clone was the size of every parameter again); one whose version
     moved is cloned."""
-    from rnn_contracts.probes.hygiene import _values_before
+    from rnn_contracts.probes.base import values_before
 
     torch.manual_seed(0)
     weight = torch.nn.Parameter(torch.randn(3, 3))
     saved = {id(weight): (weight.detach().clone(), weight._version)}
-    assert _values_before(weight, saved) is saved[id(weight)][0]
+    assert values_before(weight, saved)[0] is saved[id(weight)][0]
     with torch.no_grad():
         weight.mul_(1.0)  # same values, a new version
-    again = _values_before(weight, saved)
+    again, version = values_before(weight, saved)
+    assert version == weight._version
     assert again is not saved[id(weight)][0] and torch.equal(again, weight.detach())

@@ -297,14 +297,14 @@ def test_a_relu_state_that_does_come_alive_passes() -> None:
 
 
 def test_a_comparison_that_raises_is_not_read_as_no_change(monkeypatch) -> None:
-    """_every_stack_is_used passes over a try whose state changed nothing (assert_differs's
-    ProbeFailure) and nothing else: a comparison that raises (here a RuntimeError, as torch raises
-    for tensors it cannot compare) must surface, not count as "did not change" and blame the
-    module for ignoring its h_0."""
-    def broken(self, what, a, b, why):
+    """_every_stack_is_used reads a try that changed nothing as such (Context.shows_change is
+    False) and nothing else: a comparison that raises (here a RuntimeError, as torch raises for
+    tensors it cannot compare) must surface, not count as "did not change" and blame the module
+    for ignoring its h_0."""
+    def broken(a, b):
         raise RuntimeError("cannot compare")
 
-    monkeypatch.setattr(Context, "assert_differs", broken)
+    monkeypatch.setattr(Context, "shows_change", staticmethod(broken))
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(17)
         module = nn.GRU(I, H)

@@ -27,6 +27,7 @@ from rnn_contracts.probes import (
     ProbeFailure,
 )
 from rnn_contracts.probes.deploy import DEPLOY_CONTRACTS, DEPLOY_NAMES
+from rnn_contracts.probes.temporal import replaced_call
 from rnn_contracts.report import ContractReport, ContractResult
 from rnn_contracts.rounding import rounding_note
 from rnn_contracts.spec import RNNSpec
@@ -227,6 +228,10 @@ def _run_one(contract: Contract, ctx: Context, timeout: float | None = None) -> 
 
 
 _BY_NAME = {c.name: c for c in (*CONTRACTS, CELL_CONTRACT, *DEPLOY_CONTRACTS)}
+#: The contract whose verdict lets probes share calls along the batch (Context.merged), and the
+#: statuses that count as held: "not applicable" is only its "must change" half unobservable.
+BATCH_GATE = "batch_independence"
+HELD = ("passed", "not applicable")
 
 
 def _blocked_by(contract: Contract, ctx: Context, done: dict[str, ContractResult],
@@ -256,15 +261,38 @@ def _run_all(selected: list[Contract], ctx: Context, timeout: float | None,
     done: dict[str, ContractResult] = {}
     results: list[ContractResult] = []
     names = {c.name for c in selected}
+
+    def independent() -> bool:
+        """Whether probes may read a shared call's sequences as if each ran alone: batch_
+        independence held (run now when it has not run, reported at its turn). Asked from inside
+        one of its own prerequisites (finite), its probe runs unreported, and only finite values
+        count: NaN compared with NaN is no evidence of independence."""
+        if getattr(ctx, "abandoned", False):
+            return False
+        contract = _BY_NAME[BATCH_GATE]
+        if BATCH_GATE in done:
+            return done[BATCH_GATE].status in HELD
+        if all(name in done for name in contract.requires):
+            done[BATCH_GATE] = (_blocked_by(contract, ctx, done, timeout, names)
+                                or _run_one(contract, ctx, timeout))
+            return done[BATCH_GATE].status in HELD
+        if ctx.cached("early batch gate", lambda: _run_one(contract, ctx, timeout).status) not in HELD:
+            return False
+        return all(bool(torch.isfinite(t).all()) for r in replaced_call(ctx)
+                   for t in (r.output, r.h_n, r.c_n) if isinstance(t, torch.Tensor))
+
+    ctx.independence = independent
     for contract in selected:
         if progress is not None:
             progress(contract.name, None)
         abandoned = getattr(ctx, "abandoned", False)
-        blocked = None if abandoned else _blocked_by(contract, ctx, done, timeout, names)
+        blocked = None if abandoned or contract.name in done else _blocked_by(contract, ctx, done, timeout, names)
         if abandoned:
             result = ContractResult(contract.name, "not run",
                                     f"not run: the module did not return from {ctx.abandoned} "
                                     "and is still in use by that call")
+        elif contract.name in done:  # run early, as a prerequisite or for the batch gate
+            result = done[contract.name]
         elif blocked is not None:
             result = blocked
         else:

@@ -11,8 +11,9 @@ to and from the module's layout.
 """
 from __future__ import annotations
 
+import zlib
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import torch
@@ -22,6 +23,7 @@ from rnn_contracts.diagnose import describe_input, first_line
 from rnn_contracts.errors import Violation, render_violation
 from rnn_contracts.precision import probe_tolerance
 from rnn_contracts.spec import RNNSpec
+from rnn_contracts.trace import same_values
 
 class ProbeFailure(Exception):
     """The module broke the probe's contract: ``violation`` is the evidence (a sentence becomes
@@ -52,6 +54,24 @@ class KnownLimitation(Exception):
     the message says which limitation and where it is documented."""
 
 
+def values_before(t: torch.Tensor, saved: dict[int, tuple[torch.Tensor, int]] | None = None) -> tuple[torch.Tensor, int]:
+    """(values, version counter) of ``t`` now, to tell later whether a call wrote into it:
+    verify_rnn's no-trace snapshot of the values (``saved``: id -> (values, version) before any
+    probe ran) while ``t`` still holds exactly those, else a clone. A module's parameters are not
+    cloned a second time: on a large LSTM that was the size of every parameter again."""
+    entry = (saved or {}).get(id(t))
+    if entry is not None and t._version == entry[1] and torch.equal(t.detach(), entry[0]):
+        return entry[0], t._version
+    return t.detach().clone(), t._version
+
+
+def first_written(tensors: dict[str, torch.Tensor], before: dict[str, tuple[torch.Tensor, int]]) -> str | None:
+    """The name of the first tensor whose values or version counter changed since ``before``
+    (:func:`values_before`), or None."""
+    return next((name for name, t in tensors.items()
+                 if t._version != before[name][1] or not same_values(t.detach(), before[name][0])), None)
+
+
 @dataclass(frozen=True)
 class Result:
     """One forward call, in the kit's canonical seq-first layout."""
@@ -60,6 +80,15 @@ class Result:
     h_n: torch.Tensor | None  # None: the module returns no states (spec.returns_states=False)
     c_n: torch.Tensor | None
     raw: Any  # what the module returned
+    fed: Any = None  # the input as the module got it (its layout), when run through Context.run
+    hx: Any = None  # the initial state it got
+
+    def columns(self, which: slice) -> "Result":
+        """The sequences ``which`` of a batched result (output and states sliced on the batch)."""
+        def cut(t: torch.Tensor | None) -> torch.Tensor | None:
+            return None if t is None else t[:, which]
+
+        return Result(self.output[:, which], cut(self.h_n), cut(self.c_n), self.raw)
 
 
 def pick_sizes(spec: RNNSpec) -> tuple[int, int]:
@@ -87,16 +116,32 @@ class Context:
         self.spec = spec
         self.device = device
         self.dtype = dtype
+        self.seed = seed
         self.generator = torch.Generator(device="cpu").manual_seed(seed)
         self.batch, self.seq = pick_sizes(spec)
         tolerance = probe_tolerance(dtype)  # the run-vs-run rows of rnn_contracts.precision
         self.rtol, self.atol = tolerance.rtol, tolerance.atol
         self._cache: dict[str, Any] = {}
+        #: Set by verify_rnn: runs batch_independence once (if it has not run) and says whether
+        #: the module keeps the sequences of a batch apart (see :meth:`merged`).
+        self.independence: Callable[[], bool] | None = None
+
+    def merged(self) -> bool:
+        """Whether probes may read sequences of a call shared along the batch as if each had run
+        alone: batch_independence held (or only its "must change" half was not observable). Until
+        then, and where it failed, each probe makes its own calls: a module that mixes the
+        sequences of a batch must not be blamed for another contract's property."""
+        return self.independence is not None and self.independence()
 
     # -- inputs ---------------------------------------------------------------------------------
-    def randn(self, *shape: int, scale: float = 1.0) -> torch.Tensor:
-        """Normal values from the private generator, on the device and dtype under test."""
-        values = torch.randn(*shape, generator=self.generator, dtype=torch.float64) * scale
+    def randn(self, *shape: int, scale: float = 1.0, stream: str | None = None) -> torch.Tensor:
+        """Normal values from the private generator, on the device and dtype under test.
+        ``stream``: a generator of that name's own (seeded from the seed and the name), so that
+        what a contract draws does not depend on what the contracts before it drew."""
+        generator = self.generator if stream is None else self.cached(
+            f"stream {stream}", lambda: torch.Generator(device="cpu").manual_seed(
+                self.seed * 2**32 + zlib.crc32(stream.encode())))
+        values = torch.randn(*shape, generator=generator, dtype=torch.float64) * scale
         return values.to(device=self.device, dtype=self.dtype)
 
     def cached(self, key: str, make: Callable[[], Any]) -> Any:
@@ -109,10 +154,11 @@ class Context:
         """The main probe input, seq-first: (seq, batch, input_size)."""
         return self.cached("x", lambda: self.randn(self.seq, self.batch, self.spec.input_size))
 
-    def state(self, which: str, batch: int | None = None, scale: float = 1.0) -> torch.Tensor:
+    def state(self, which: str, batch: int | None = None, scale: float = 1.0,
+              stream: str | None = None) -> torch.Tensor:
         """A random h_0 (``which="h"``) or c_0 (``which="c"``) for ``batch`` sequences."""
         return self.randn(*self.spec.state_shape(self.batch if batch is None else batch, which).sizes,
-                          scale=scale)
+                          scale=scale, stream=stream)
 
     def zero_state(self, which: str, batch: int | None = None) -> torch.Tensor:
         """A zero h_0 / c_0 (draws nothing from the generator)."""
@@ -154,10 +200,16 @@ class Context:
             output = output.transpose(0, 1)
         return Result(output, h_n, c_n, raw)
 
-    def run(self, xs: torch.Tensor, hx: Any = None, *, label: str, key: str | None = None) -> Result:
-        """Run a seq-first input (cached under ``key`` when given) and split the result."""
+    def run(self, xs: torch.Tensor, hx: Any = None, *, label: str, key: str | None = None,
+            check: Callable[[Any, Any, Any, str], None] | None = None) -> Result:
+        """Run a seq-first input (cached under ``key`` when given) and split the result;
+        ``check(fed, hx, raw, label)`` first reads the raw result (shapes checks it)."""
         def go() -> Result:
-            return self.split(self.call(self.feed(xs), hx, label=label))
+            fed = self.feed(xs)
+            raw = self.call(fed, hx, label=label)
+            if check is not None:
+                check(fed, hx, raw, label)
+            return replace(self.split(raw), fed=fed, hx=hx)
 
         return self.cached(key, go) if key else go()
 
@@ -209,3 +261,12 @@ class Context:
         informative = (a != 0) | (b != 0)
         if bool(informative.any()) and bool(same[informative].all()):
             raise ProbeFailure(f"{why}: {what} did not change at any position")
+
+    @staticmethod
+    def shows_change(a: torch.Tensor, b: torch.Tensor) -> bool:
+        """Evidence of a change: some position that is not 0 in both differs (NaN equals NaN),
+        as in :meth:`assert_differs`. Where every position is 0 in both there is no evidence, so
+        a further try that shows nothing but zeros does not count as a change."""
+        a, b = a.detach(), b.detach()
+        differs = (a != b) & ~(torch.isnan(a) & torch.isnan(b))
+        return bool(differs.any())

@@ -4,7 +4,8 @@ from __future__ import annotations
 from typing import Any
 
 from rnn_contracts.conventions import LayerCall
-from rnn_contracts.probes.base import Context, NotApplicable, ProbeFailure
+from rnn_contracts.probes.base import Context, NotApplicable, ProbeFailure, Result
+from rnn_contracts.probes.shared import random_state_run
 from rnn_contracts.spec import RNNSpec
 
 
@@ -26,11 +27,10 @@ def cell_equivalence(ctx: Context) -> None:
     if spec.num_layers != 1 or spec.bidirectional or spec.convention == "cell":
         raise NotApplicable(f"{spec.describe()} is not one layer in one direction: a cell unrolls one")
     unrolled = LayerCall(cell, cell_spec(spec))
-    h0 = ctx.cached("h0", lambda: ctx.state("h"))
-    hx = (h0, ctx.zero_state("c")) if spec.has_cell else h0
-    runs = [("no h_0", None), ("a random h_0", hx)]
-    for label, given in runs if spec.returns_states else runs[:1]:  # output only: maybe no hx either
-        got = ctx.run(ctx.x, given, label=f"{label} (the layer)")
+    runs: list[tuple[str, Result, object]] = [("no h_0", ctx.main, None)]
+    if spec.returns_states:  # output only: maybe no hx either
+        runs.append(("a random h_0", *random_state_run(ctx, "a random h_0 (the layer)")))
+    for label, got, given in runs:
         try:
             raw = unrolled(ctx.feed(ctx.x)) if given is None else unrolled(ctx.feed(ctx.x), given)
         except Exception as exc:  # noqa: BLE001 - the cell's own error is evidence

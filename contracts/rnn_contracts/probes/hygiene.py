@@ -1,18 +1,51 @@
 """Contracts on the hygiene of a forward call: determinism, gradients, untouched inputs."""
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 
-from rnn_contracts.probes.base import Context, NotApplicable, ProbeFailure
-from rnn_contracts.trace import same_values
+from rnn_contracts.probes import shared
+from rnn_contracts.probes.base import (
+    Context, NotApplicable, ProbeFailure, Result, first_written, values_before,
+)
+
+
+@dataclass(frozen=True)
+class Repeat:
+    """The repeat call: ``result``, and the tensor it got or the module holds that it changed in
+    place first (None: none), by the names inputs_untouched reports."""
+
+    result: Result
+    written: str | None
+
+
+def repeat_call(ctx: Context) -> Repeat:
+    """The call determinism and inputs_untouched read (made once per Context): the main probe
+    input once more, no h_0, as a fresh tensor, watched: x, and the module's parameters and
+    buffers (buffers only when the spec does not declare ``updates_buffers``), by value and
+    version counter."""
+    def make() -> Repeat:
+        x = ctx.feed(ctx.x)
+        tensors = {"x": x}
+        if isinstance(ctx.module, torch.nn.Module):  # verify_rnn accepts any callable
+            tensors.update({f"parameter {n}": p for n, p in ctx.module.named_parameters()})
+            if not ctx.spec.updates_buffers:
+                tensors.update({f"buffer {n}": b for n, b in ctx.module.named_buffers()})
+        saved = getattr(ctx, "saved", None)
+        before = {name: values_before(t, saved if name != "x" else None) for name, t in tensors.items()}
+        result = ctx.split(ctx.call(x, label=f"{shared.MAIN_LABEL}, a second time"))
+        return Repeat(result, first_written(tensors, before))
+
+    return ctx.cached("repeat", make)
 
 
 def determinism(ctx: Context) -> None:
     """In eval mode two calls on the same input, without reseeding in between, agree exactly
     (dropout applies in training mode only: torch.nn.RNN docs, ``dropout``). Exact equality on
-    purpose: the same kernels on the same input leave no room for noise."""
-    main = ctx.main
-    again = ctx.run(ctx.x, label="the main probe input, a second time")
+    purpose: the same kernels on the same input leave no room for noise. No h_0 is given: a
+    module that keeps a state from call to call shows it."""
+    main, again = ctx.main, repeat_call(ctx).result
     for name in ("output", "h_n", "c_n"):
         first, second = getattr(main, name), getattr(again, name)
         if first is None:
@@ -120,41 +153,14 @@ def _relu_retry(ctx: Context) -> str:
     return "not observable" if dead and not cut else "cut"
 
 
-def _values_before(t: torch.Tensor, saved: dict[int, tuple[torch.Tensor, int]]) -> torch.Tensor:
-    """``t``'s values now: verify_rnn's no-trace snapshot of them (``saved``: id -> (values,
-    version) before any probe ran) while ``t`` still holds exactly those, else a clone. A module's
-    parameters are not cloned a second time: on a large LSTM that was the size of every
-    parameter again."""
-    entry = saved.get(id(t))
-    if entry is not None and t._version == entry[1] and torch.equal(t.detach(), entry[0]):
-        return entry[0]
-    return t.detach().clone()
-
-
 def inputs_untouched(ctx: Context) -> None:
     """Forward does not modify x, h_0 or c_0 in place (values and version counters), nor the
     module's own parameters and buffers (buffers only when the spec does not declare
-    ``updates_buffers``). verify_rnn adds what every probe changed on the module (trace.py)."""
-    spec = ctx.spec
-    x = ctx.feed(ctx.x).clone()
-    h0 = ctx.state("h")
-    hx = (h0, ctx.state("c")) if spec.has_cell else h0
-    tensors = {"x": x}
-    if spec.returns_states:  # a module that returns only its output may take no hx either
-        tensors["h_0"] = h0
-        if spec.has_cell:
-            tensors["c_0"] = hx[1]
-    else:
-        hx = None
-    if isinstance(ctx.module, torch.nn.Module):  # verify_rnn accepts any callable
-        tensors.update({f"parameter {n}": p for n, p in ctx.module.named_parameters()})
-        if not spec.updates_buffers:
-            tensors.update({f"buffer {n}": b for n, b in ctx.module.named_buffers()})
-    saved = getattr(ctx, "saved", None) or {}
-    before = {name: (_values_before(t, saved if name.startswith(("parameter ", "buffer ")) else {}),
-                     t._version) for name, t in tensors.items()}
-    ctx.call(x, hx, label="the main probe input" + (" with h_0" if hx is not None else ""))
-    for name, tensor in tensors.items():
-        values, version = before[name]
-        if tensor._version != version or not same_values(tensor.detach(), values):
-            raise ProbeFailure(f"forward modified {name} in place")
+    ``updates_buffers``): x and the module over the repeat call (:func:`repeat_call`), h_0 and
+    c_0 over the states call (rnn_contracts.probes.shared). verify_rnn adds what every probe
+    changed on the module (trace.py)."""
+    written = repeat_call(ctx).written
+    if written is None and ctx.spec.returns_states:
+        written = shared.states_written(ctx)
+    if written is not None:
+        raise ProbeFailure(f"forward modified {written} in place")

@@ -5,6 +5,7 @@ import torch
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 
 from rnn_contracts.probes.base import Context, NotApplicable, ProbeFailure
+from rnn_contracts.probes.shared import prefix, prefix_length
 
 #: Padding for pad_packed_sequence: a value no real output takes, so a padded position read as
 #: data by mistake would stand out in the evidence.
@@ -17,12 +18,16 @@ def packed(ctx: Context) -> None:
     compared in the original order after pad_packed_sequence (torch.nn.utils.rnn docs; lengths
     are a CPU int64 tensor, pytorch/pytorch#43227). That padded positions hold padding_value and
     that enforce_sorted=False restores the order follow from the batch_sizes and index checks:
-    pad_packed_sequence does both itself. Sequences of equal length run alone together."""
+    pad_packed_sequence does both itself. Sequences of equal length run alone together: once
+    batch_independence held, the lengths are those of calls other contracts make anyway (the
+    prefix and the whole main probe input, rnn_contracts.probes.shared), read there."""
     spec, x = ctx.spec, ctx.x
     if not spec.packed:
         raise NotApplicable("the spec declares no PackedSequence support (RNNSpec.packed=False)")
     # Unsorted lengths, longest in the middle, so enforce_sorted=False must reorder.
-    lengths = [max(1, ctx.seq // 2)] + [ctx.seq] + [ctx.seq - 1] * (ctx.batch - 2)
+    short = prefix_length(ctx)
+    lengths = [short, ctx.seq] + [short] * (ctx.batch - 2)
+    shared_runs = {short: prefix, ctx.seq: lambda c: c.main} if ctx.merged() else {}
     lengths_t = torch.tensor(lengths, dtype=torch.int64)
     packed_in = pack_padded_sequence(ctx.feed(x), lengths_t, batch_first=spec.batch_first,
                                      enforce_sorted=False)
@@ -42,7 +47,8 @@ def packed(ctx: Context) -> None:
     padded = padded.transpose(0, 1) if spec.batch_first else padded
     for n in sorted(set(lengths)):
         idx = [b for b, m in enumerate(lengths) if m == n]
-        alone = ctx.run(x[:n, idx], label=f"the sequences of length {n} alone")
+        alone = (shared_runs[n](ctx).columns(idx) if n in shared_runs
+                 else ctx.run(x[:n, idx], label=f"the sequences of length {n} alone"))
         why = f"sequences {idx} (length {n}) packed must equal running them alone"
         ctx.assert_close(f"output[:{n}, {idx}]", padded[:n, idx], alone.output, why)
         if got.h_n is not None:

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 import torch
 
 from rnn_contracts.probes.base import Context, NotApplicable, ProbeFailure, Result
+from rnn_contracts.probes.shared import random_state_run
 from rnn_contracts.spec import RNNSpec
 
 GATES = {"RNN": ("h",), "LSTM": ("i", "f", "g", "o"), "GRU": ("r", "z", "n")}
@@ -236,11 +237,9 @@ def reference(ctx: Context) -> None:
         raise NotApplicable(f"{type(module).__name__} is not a torch.nn.Module: it has no parameters to place")
     runner = _Runner(ctx)
     given_map = dict(getattr(ctx, "weight_map", None) or {})
-    h0 = ctx.cached("h0", lambda: ctx.state("h"))
-    hx = (h0, ctx.zero_state("c")) if spec.has_cell else h0
-    got = [("no h_0", ctx.main, None)]
+    got: list[tuple[str, Result, object]] = [("no h_0", ctx.main, None)]
     if spec.returns_states:  # a module that returns only its output may take no hx either
-        got.append(("a random h_0", ctx.run(ctx.x, hx, label="a random h_0", key="given_h0"), hx))
+        got.append(("a random h_0", *random_state_run(ctx)))
 
     def evaluate(weights: dict[str, torch.Tensor], reset: str) -> None:
         _compare(ctx, [(label, result, runner.run(weights, reset, given)) for label, result, given in got])

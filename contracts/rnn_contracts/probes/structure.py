@@ -1,44 +1,38 @@
 """Contracts on the structure of a call: shapes, final states, unbatched input."""
 from __future__ import annotations
 
+from functools import partial
+
 import torch
 
-from rnn_contracts.checks import check_forward
+from rnn_contracts.checks import check_call
 from rnn_contracts.errors import ContractViolation, Violation
-from rnn_contracts.diagnose import describe_input, first_line
+from rnn_contracts.probes import shared
 from rnn_contracts.probes.base import Context, NotApplicable, ProbeFailure, require_states
 
 
 def shapes(ctx: Context) -> None:
     """Shapes, dtype and device of the output and every state (torch.nn.RNN/LSTM/GRU "Inputs" and
-    "Outputs"), checked by check_forward over several (batch, seq) sizes where no two dimensions
-    coincide, plus batch 1 and seq 1, with and without h_0."""
-    spec = ctx.spec
-    x = ctx.x
-    sizes = [("the main probe input", x), ("batch 1", x[:, :1]), ("seq 1", x[:1])]
-    bigger = ctx.randn(ctx.seq + 2, ctx.batch + 2, spec.input_size)
-    sizes.append(("a second (batch, seq) size", bigger))
-    hx = ctx.state("h")
-    if spec.has_cell:
-        hx = (hx, ctx.state("c"))
-    for label, xs in sizes:
-        _check(ctx, label, xs)
-    if spec.returns_states:  # a module that returns only its output may take no hx either
-        _check(ctx, "the main probe input with h_0", x, hx)
+    "Outputs"), checked by check_call on the calls the other contracts read
+    (rnn_contracts.probes.shared): the main probe input, where no two dimensions coincide, its
+    first sequence (batch 1), the states call (a larger batch, with h_0), its first seq - 1
+    steps and its last step from their final states (seq 1, with h_0)."""
+    check = partial(_check, ctx)
+    ctx.cached("main", lambda: ctx.run(ctx.x, label=shared.MAIN_LABEL, check=check))
+    shared.first_sequence(ctx, check)
+    if ctx.spec.returns_states:  # a module that returns only its output may take no hx either
+        shared.states_call(ctx, check)
+    shared.prefix(ctx, check)
+    shared.last_step(ctx, check)
 
 
-def _check(ctx: Context, label: str, xs: torch.Tensor, hx: object = None) -> None:
-    x = ctx.feed(xs)
+def _check(ctx: Context, fed: object, hx: object, raw: object, label: str) -> None:
+    """A call's result checked against the contract before anything reads it."""
     try:
-        check_forward(ctx.module, x, hx, spec=ctx.spec)
+        check_call(ctx.spec, fed, hx, raw, ctx.module)
     except ContractViolation as exc:
         raise ProbeFailure(Violation("evidence", detail=f"on {label}: {exc.title}",
                                      causes=tuple(exc.violations))) from exc
-    except Exception as exc:
-        raise ProbeFailure(
-            f"the module raised {type(exc).__name__} on {label} ({describe_input(x, hx)}): "
-            f"{first_line(exc)}", cause=exc
-        ) from exc
 
 
 def final_state(ctx: Context) -> None:
@@ -84,7 +78,7 @@ def unbatched(ctx: Context) -> None:
         if not isinstance(value, torch.Tensor) or tuple(value.shape) != shape:
             actual = tuple(value.shape) if isinstance(value, torch.Tensor) else type(value).__name__
             raise ProbeFailure(f"unbatched {name} has shape {actual}, expected {shape}")
-    batched = ctx.run(xs, label="batch 1", key="batch1")
+    batched = shared.first_sequence(ctx)
     why = "an unbatched run must equal the batched run with batch 1"
     ctx.assert_close("unbatched output", got.output, batched.output[:, 0], why)
     for name in ("h_n", "c_n"):

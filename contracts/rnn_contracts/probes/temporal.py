@@ -5,7 +5,9 @@ from collections.abc import Callable
 
 import torch
 
+from rnn_contracts.probes import shared
 from rnn_contracts.probes.base import Context, NotApplicable, ProbeFailure, Result
+from rnn_contracts.probes.shared import prefix, prefix_length
 
 #: Further inputs tried when a "must change" check saw no change on the main probe input: _TRIES
 #: sign patterns, each with its negation, at magnitudes cycling through _SCALES. A relu layer's
@@ -36,10 +38,10 @@ def dead_zone(ctx: Context, result: Result, j: int) -> bool:
     return result.h_n is not None and bool((result.h_n[:, j] == 0).all(dim=-1).any())
 
 
-def sign_patterns(ctx: Context, shape: tuple[int, ...]) -> torch.Tensor:
+def sign_patterns(ctx: Context, shape: tuple[int, ...], stream: str) -> torch.Tensor:
     """_TRIES perturbations of ``shape``: random sign patterns and their negations, of magnitude
     cycling through _SCALES (pattern i and its negation share a magnitude)."""
-    signs = ctx.randn(_TRIES // 2, *shape).sign()
+    signs = ctx.randn(_TRIES // 2, *shape, stream=stream).sign()
     signs[signs == 0] = 1
     scales = torch.tensor([_SCALES[i % len(_SCALES)] for i in range(_TRIES // 2)], dtype=signs.dtype,
                           device=signs.device).view(-1, *[1] * len(shape))
@@ -49,11 +51,12 @@ def sign_patterns(ctx: Context, shape: tuple[int, ...]) -> torch.Tensor:
 
 def _must_change(ctx: Context, what: str, why: str, select: Callable[[Result], torch.Tensor], *,
                  main: Result, moved: Result, seqs: range,
-                 variant: Callable[[int], torch.Tensor], label: str,
+                 variant: Callable[[int], torch.Tensor | tuple[torch.Tensor, object]], label: str,
                  reached: Callable[[Result], torch.Tensor] | None = None) -> str | None:
     """The "must change" half of a contract: ``select(moved)`` (the changed input's output)
     against ``select(main)``, then, only when that showed no change, _TRIES more changed inputs
-    ``variant(i)``, each compared with the main call the same way. Every comparison is between two
+    ``variant(i)`` (an input, or an input and its initial state), each compared with the main
+    call the same way. Every comparison is between two
     calls of the same shape: a different batch size may run other kernels whose rounding differs,
     which an exact comparison would read as a change. ``seqs``: the sequences the change reaches.
     ``reached``: where else a try's change counts (causality: the top layer's c_n, see there).
@@ -67,13 +70,13 @@ def _must_change(ctx: Context, what: str, why: str, select: Callable[[Result], t
     except ProbeFailure as failure:
         runs = [main, moved]
         for i in range(_TRIES):
-            got = ctx.run(variant(i), label=f"{label} (try {i + 1} of {_TRIES})")
-            for part in (select,) if reached is None else (select, reached):
-                try:
-                    ctx.assert_differs(what, part(got), part(main), why)
-                    return None
-                except ProbeFailure:
-                    pass
+            tried = variant(i)
+            xs, hx = tried if isinstance(tried, tuple) else (tried, None)
+            got = ctx.run(xs, hx, label=f"{label} (try {i + 1} of {_TRIES})")
+            # a try counts when it shows a change: one that gives zeros only is no evidence
+            if any(ctx.shows_change(part(got), part(main))
+                   for part in ((select,) if reached is None else (select, reached))):
+                return None
             runs.append(got)
         if not all(dead_zone(ctx, r, j) for r in runs for j in seqs):
             raise failure
@@ -85,7 +88,8 @@ def _must_change(ctx: Context, what: str, why: str, select: Callable[[Result], t
 
 def causality(ctx: Context) -> None:
     """Perturbing step t never changes earlier outputs of the forward direction nor later outputs
-    of the backward direction; a prefix run equals the prefix of the full run (unidirectional).
+    of the backward direction; a run on the first seq - 1 steps equals those steps of the full run
+    (unidirectional).
     Single-layer for the bidirectional part: with num_layers > 1 and bidirectional every top-layer
     output sees every step, so the contract does not apply there.
 
@@ -104,7 +108,7 @@ def causality(ctx: Context) -> None:
         )
     t, h = ctx.seq // 2, spec.h_out
     bumped = x.clone()
-    bumped[t] = bumped[t] + ctx.randn(*bumped[t].shape) + 1.0
+    bumped[t] = bumped[t] + ctx.randn(*bumped[t].shape, stream="causality") + 1.0
     moved = ctx.run(bumped, label=f"the main input with step {t} perturbed")
     why = f"perturbing step {t} must not change"
     ctx.assert_close(f"output[:{t}, :, :H_out]", moved.output[:t, :, :h], main.output[:t, :, :h],
@@ -118,17 +122,65 @@ def causality(ctx: Context) -> None:
         more[t] = more[t] + patterns()[i]
         return more
 
-    patterns = lambda: ctx.cached("causality_patterns", lambda: sign_patterns(ctx, (ctx.batch, spec.input_size)))  # noqa: E731
+    patterns = lambda: ctx.cached("causality_patterns", lambda: sign_patterns(ctx, (ctx.batch, spec.input_size), "causality"))  # noqa: E731
     unobservable = _must_change(
         ctx, f"output[{t}:]", f"perturbing step {t} must change the output from step {t} on",
         lambda r: r.output[t:], main=main, moved=moved, seqs=range(ctx.batch),
         variant=variant, label=f"the main input with step {t} perturbed more",
         reached=(lambda r: r.c_n[-1]) if spec.has_cell and main.c_n is not None else None)
-    prefix = ctx.run(x[:t], label=f"the first {t} steps", key="prefix")
-    ctx.assert_close(f"output[:{t}]", prefix.output, main.output[:t],
-                     f"a run on the first {t} steps must equal the first {t} steps of the full run")
+    first, p = prefix(ctx), prefix_length(ctx)  # shapes' call
+    ctx.assert_close(f"output[:{p}]", first.output, main.output[:p],
+                     f"a run on the first {p} steps must equal the first {p} steps of the full run")
     if unobservable:
         raise NotApplicable(unobservable)
+
+
+#: batch_independence's own random stream (Context.randn): its replacements do not depend on what
+#: other contracts drew before it.
+_STREAM = "batch_independence"
+
+
+def kept(ctx: Context) -> slice:
+    """The sequences batch_independence requires unchanged: 1 .. batch - 1 of the main probe
+    input, or, in the states call, those of its zero group and its whole random group (a nonzero
+    h_0: a module that rescales the states by a statistic over the batch changes it)."""
+    if not ctx.spec.returns_states:
+        return slice(1, ctx.batch)
+    return slice(1, shared.states_input(ctx).groups["random"].stop)
+
+
+def replaced_call(ctx: Context) -> tuple[Result, Result]:
+    """(the call batch_independence compares with, that call with sequence 0's input replaced),
+    made once per Context. For a module that returns states the call is the states call
+    (rnn_contracts.probes.shared), whose first ``ctx.batch`` sequences have a zero h_0, and every
+    sequence after the :func:`kept` ones is replaced too, input and initial state, so a module
+    that mixes sequences through their states shows, whatever it computes over the batch (a norm,
+    a maximum), and its effect on the kept sequences is not diluted by the size of the states
+    call. For a module that returns no states, the main probe input."""
+    def make() -> tuple[Result, Result]:
+        spec = ctx.spec
+        base = shared.states_call(ctx) if spec.returns_states else ctx.main
+        given = shared.states_input(ctx) if spec.returns_states else None
+        xs = (ctx.x if given is None else given.xs).clone()
+        xs[:, 0] = ctx.randn(ctx.seq, spec.input_size, stream=_STREAM) + 0.5
+        hx = None
+        if given is not None:
+            start = kept(ctx).stop
+            more = xs.shape[1] - start
+            xs[:, start:] = ctx.randn(ctx.seq, more, spec.input_size, stream=_STREAM) + 0.5
+            h = given.h.clone()
+            h[:, start:] = ctx.state("h", batch=more, stream=_STREAM)
+            c = None
+            if given.c is not None:
+                c = given.c.clone()
+                c[:, start:] = ctx.state("c", batch=more, stream=_STREAM)
+            hx = given.hx(h, c)
+        label = ("the main input with sequence 0 replaced" if given is None else
+                 f"{shared.STATES_LABEL}, sequence 0's input and every sequence from "
+                 f"{kept(ctx).stop} on (input and initial state) replaced")
+        return base, ctx.run(xs, hx, label=label)
+
+    return ctx.cached("replaced", make)
 
 
 def batch_independence(ctx: Context) -> None:
@@ -136,28 +188,31 @@ def batch_independence(ctx: Context) -> None:
     unchanged (torch's recurrent layers process the sequences of a batch independently), and
     changes that sequence's output (any difference counts; when the main replacement changes
     nothing, _TRIES larger ones are tried, and relu's dead zone in every run makes the property
-    not observable, as in causality)."""
-    spec, x, main = ctx.spec, ctx.x, ctx.main
-    if ctx.batch < 2:  # pragma: no cover - pick_sizes never chooses batch < 3
-        raise NotApplicable("a batch of one sequence")
-    changed = x.clone()
-    changed[:, 0] = ctx.randn(ctx.seq, spec.input_size) + 0.5
-    moved = ctx.run(changed, label="the main input with sequence 0 replaced")
-    why = "replacing sequence 0 must not change the other sequences"
-    ctx.assert_close("output[:, 1:]", moved.output[:, 1:], main.output[:, 1:], why)
+    not observable, as in causality). For a module that returns states the batch is the states
+    call (rnn_contracts.probes.shared), whose sequences carry many kinds of initial state, and
+    sequence 0's input is replaced together with every sequence after its random group (inputs
+    and initial states): the zero group's other sequences and the random group must not change. Where this contract holds, the
+    other contracts read the states call's groups as if each had run alone."""
+    spec, rest = ctx.spec, kept(ctx)
+    base, moved = replaced_call(ctx)
+    also = f" (and every sequence from {rest.stop} on)" if spec.returns_states else ""
+    why = f"replacing sequence 0{also} must not change the other sequences"
+    where = f"[:, 1:{rest.stop}]"
+    ctx.assert_close(f"output{where}", moved.output[:, rest], base.output[:, rest], why)
     for name in ("h_n", "c_n"):
-        if getattr(main, name) is not None:
-            ctx.assert_close(f"{name}[:, 1:]", getattr(moved, name)[:, 1:], getattr(main, name)[:, 1:], why)
-    patterns = lambda: ctx.cached("batch_patterns", lambda: sign_patterns(ctx, (ctx.seq, spec.input_size)))  # noqa: E731
+        if getattr(base, name) is not None:
+            ctx.assert_close(f"{name}{where}", getattr(moved, name)[:, rest], getattr(base, name)[:, rest], why)
+    patterns = lambda: ctx.cached("batch_patterns", lambda: sign_patterns(ctx, (ctx.seq, spec.input_size), _STREAM))  # noqa: E731
+    given = shared.states_input(ctx) if spec.returns_states else None
 
-    def variant(i: int) -> torch.Tensor:
-        more = x.clone()
+    def variant(i: int) -> tuple[torch.Tensor, object]:
+        more = (ctx.x if given is None else given.xs).clone()
         more[:, 0] = more[:, 0] + patterns()[i]
-        return more
+        return more, None if given is None else given.hx()
 
     unobservable = _must_change(
         ctx, "output[:, 0]", "replacing sequence 0 must change sequence 0's output",
-        lambda r: r.output[:, 0], main=main, moved=moved, seqs=range(1),
-        variant=variant, label="the main input with sequence 0 changed more")
+        lambda r: r.output[:, 0], main=base, moved=moved, seqs=range(1),
+        variant=variant, label="sequence 0 changed more")
     if unobservable:
         raise NotApplicable(unobservable)
