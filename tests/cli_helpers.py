@@ -1,14 +1,19 @@
-"""Shared by the command-line tests: target modules written into a temporary directory, and the
-console script found next to this interpreter (not on PATH)."""
+"""Shared by the command-line tests: target modules written into a temporary directory, the
+console script found next to this interpreter (not on PATH), and main() run in this process as
+that script runs it."""
 from __future__ import annotations
 
 import os
 import subprocess
 import sys
 import textwrap
+import warnings
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
+
+from rnn_contracts.cli import main
 
 #: Importable as ``cli_targets`` through the ``targets`` fixture.
 TARGETS = textwrap.dedent(
@@ -89,11 +94,59 @@ def console_script() -> Path:
     return found
 
 
+#: What a command-line run's environment sets: a fixed terminal size, UTF-8 streams.
+CLI_VARS = {"COLUMNS": "120", "LINES": "40", "PYTHONIOENCODING": "utf-8"}
+#: ... and what it leaves out: no checker override.
+CLI_UNSET = "RNN_CONTRACTS_CHECKER"
+
+
 def cli_env(**extra: str) -> dict[str, str]:
     """The environment of a CLI subprocess: a fixed terminal width, no checker override."""
-    env = {k: v for k, v in os.environ.items() if k != "RNN_CONTRACTS_CHECKER"}
-    env.update({"COLUMNS": "120", "LINES": "40", "PYTHONIOENCODING": "utf-8"}, **extra)
+    env = {k: v for k, v in os.environ.items() if k != CLI_UNSET}
+    env.update(CLI_VARS, **extra)
     return env
+
+
+def use_cli_env(monkeypatch: pytest.MonkeyPatch, **extra: str) -> None:
+    """cli_env() for a run of main() in this process (restored after the test)."""
+    monkeypatch.delenv(CLI_UNSET, raising=False)
+    for name, value in {**CLI_VARS, **extra}.items():
+        monkeypatch.setenv(name, value)
+
+
+#: The warnings a script does not show (Python's default filters outside __main__).
+HIDDEN_FROM_A_SCRIPT = (DeprecationWarning, PendingDeprecationWarning, ImportWarning, ResourceWarning)
+
+
+def main_as_console_script(argv: Sequence[str], *, cwd: Path, monkeypatch: pytest.MonkeyPatch,
+                           capfd: pytest.CaptureFixture[str]) -> subprocess.CompletedProcess[str]:
+    """main(argv) in this process, as the console script would run it in ``cwd``: cli_env's
+    variables; ``cwd`` the current directory but not on sys.path (the script's sys.path[0] is its
+    bin/ directory, and nothing else names the current directory); its stdout and stderr as the
+    descriptors saw them, plus every warning the run raised that Python shows a script, written
+    as the interpreter writes it to stderr (pytest would otherwise collect it quietly). Modules
+    the run imported from ``cwd`` are dropped afterwards."""
+    use_cli_env(monkeypatch)
+    monkeypatch.chdir(cwd)
+    here = cwd.resolve()
+    monkeypatch.setattr(sys, "path", [p for p in sys.path if p not in ("", os.curdir)
+                                      and Path(p).resolve() != here])
+    capfd.readouterr()  # nothing from before the run
+    before = set(sys.modules)
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            for category in HIDDEN_FROM_A_SCRIPT:
+                warnings.filterwarnings("ignore", category=category)
+            status = main(list(argv))
+    finally:  # the target's modules, imported from cwd, are not this process's to keep
+        for name in set(sys.modules) - before:
+            file = getattr(sys.modules[name], "__file__", None)
+            if file and Path(file).resolve().is_relative_to(here):
+                del sys.modules[name]
+    out, err = capfd.readouterr()
+    err += "".join(warnings.formatwarning(w.message, w.category, w.filename, w.lineno, w.line) for w in caught)
+    return subprocess.CompletedProcess(["rnn-contracts", *argv], status, out, err)
 
 
 def run_cli(args: list[str], *, cwd: Path | None = None, timeout: float = 300) -> subprocess.CompletedProcess[str]:

@@ -3,18 +3,22 @@ this process, its JSON, and the optional check_shapes peer skipped with one line
 imported.
 
 The timings of --quick are noise (a few rounds); only the structure is asserted here, and that
-every gate can fail and can pass. The gates (checking over a stub: 1.7 us steady, 25 us for a new
-signature and for check_forward; verify_rnn's module calls; verify_rnn within 60
-forward-equivalents) are enforced by a default run of the script itself, not by this test.
+every gate can fail and can pass (those runs measure once per process and share the figures).
+The gates (checking over a stub: 1.7 us steady, 25 us for a new signature and for check_forward;
+verify_rnn's module calls; verify_rnn within 60 forward-equivalents) are enforced by a default
+run of the script itself, not by this test.
 """
 from __future__ import annotations
 
+import copy
 import importlib.util
 import json
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import pytest
 import torch
@@ -150,26 +154,53 @@ GATES = {
 LIMITS = list(GATES)
 
 
-def _enforcing_quick_run(name: str, monkeypatch: pytest.MonkeyPatch, limits: dict[str, float]):
+@pytest.fixture(scope="module")
+def measurements() -> dict[tuple[str, str], Any]:
+    """What the enforcing runs measured, by function and case: the first run in this process
+    measures, the others reuse its figures (the runs differ only in their limits, and what is
+    under test is how main() holds the figures to them)."""
+    return {}
+
+
+def _measured_once(measurements: dict[tuple[str, str], Any], function: str,
+                   measure: Callable[..., Any], key: Callable[..., str]) -> Callable[..., Any]:
+    """``measure``, its result kept under (function, key(first argument)); a copy each call,
+    since main() adds to the dicts it gets."""
+    def once(first: Any, *args: Any, **kwargs: Any) -> Any:
+        name = (function, key(first))
+        if name not in measurements:
+            measurements[name] = measure(first, *args, **kwargs)
+        return copy.deepcopy(measurements[name])
+    return once
+
+
+def _enforcing_quick_run(name: str, monkeypatch: pytest.MonkeyPatch, limits: dict[str, float],
+                         measurements: dict[tuple[str, str], Any]):
     """The script with the quick cases and few samples, but its gates enforced (--quick prints a
-    FAIL and never enforces it, so it alone could not show that a gate works)."""
+    FAIL and never enforces it, so it alone could not show that a gate works); its figures
+    measured once per process (``measurements``)."""
     bench = load_script(name, monkeypatch)
     for limit, value in limits.items():
         monkeypatch.setattr(bench, limit, value)
     quick_cases = bench.build_cases
     monkeypatch.setattr(bench, "build_cases", lambda quick: quick_cases(True))
-    monkeypatch.setattr(bench, "bench_case", lambda case, warmup, real=bench.bench_case: real(case, warmup=3))
-    monkeypatch.setattr(bench, "bench_stub",
-                        lambda case, warmup, firsts, real=bench.bench_stub: real(case, warmup=3, firsts=5))
+    by_case, by_module = (lambda case: case.name), repr
+    for function, measure, key in [
+        ("bench_case", lambda case, warmup, real=bench.bench_case: real(case, warmup=3), by_case),
+        ("bench_stub", lambda case, warmup, firsts, real=bench.bench_stub: real(case, warmup=3, firsts=5), by_case),
+        ("verify_forwards", bench.verify_forwards, by_module),
+        ("bench_verify", bench.bench_verify, by_case),
+    ]:
+        monkeypatch.setattr(bench, function, _measured_once(measurements, function, measure, key))
     return bench
 
 
 @pytest.mark.parametrize("limit", LIMITS)
-def test_a_gate_that_is_exceeded_fails_the_run(capsys, monkeypatch, restore_torch_state, limit):
+def test_a_gate_that_is_exceeded_fails_the_run(capsys, monkeypatch, restore_torch_state, measurements, limit):
     """Every gate can fail: with its limit set to 0 and every other limit out of reach, a run
     that enforces them exits 1 and prints FAIL for that gate only."""
     limits = {name: float("inf") for name in LIMITS} | {limit: 0.0}
-    bench = _enforcing_quick_run(f"bench_overhead_gate_{limit}", monkeypatch, limits)
+    bench = _enforcing_quick_run(f"bench_overhead_gate_{limit}", monkeypatch, limits, measurements)
     assert bench.main([]) == 1
     printed = capsys.readouterr().out
     failed = [line for line in printed.splitlines() if line.startswith("FAIL: ")]
@@ -177,8 +208,8 @@ def test_a_gate_that_is_exceeded_fails_the_run(capsys, monkeypatch, restore_torc
     assert "[--quick: not enforced]" not in printed
 
 
-def test_a_run_whose_gates_hold_exits_0(capsys, monkeypatch, restore_torch_state):
+def test_a_run_whose_gates_hold_exits_0(capsys, monkeypatch, restore_torch_state, measurements):
     bench = _enforcing_quick_run("bench_overhead_gates_hold", monkeypatch,
-                                 {name: float("inf") for name in LIMITS})
+                                 {name: float("inf") for name in LIMITS}, measurements)
     assert bench.main([]) == 0
     assert "FAIL" not in capsys.readouterr().out

@@ -8,7 +8,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from cli_helpers import cli_env, console_script, one_error_line, run_cli, targets  # noqa: F401 - targets is a fixture
+from cli_helpers import cli_env, console_script, main_as_console_script, one_error_line, run_cli
+from cli_helpers import targets  # noqa: F401 - a fixture
 
 from rnn_contracts import engine
 from rnn_contracts.cli import main
@@ -141,12 +142,16 @@ def test_timeout_must_be_positive(capsys) -> None:
     assert one_error_line(capsys) == "--timeout 0: expected a positive number of seconds below 1e6"
 
 
-def test_the_current_directory_is_importable_as_with_python_m(tmp_path) -> None:
+def test_the_current_directory_is_importable_as_with_python_m(tmp_path, monkeypatch, capfd) -> None:
+    # main() in this process, with the console script's sys.path (no entry for the current
+    # directory): what makes the directory importable is the run's own doing (the launch of the
+    # real script is test_cli.py's test_console_script_and_module_entry_points).
     package = tmp_path / "mypkg"
     package.mkdir()
     (package / "__init__.py").write_text("")
     (package / "models.py").write_text("import torch\n\ndef rnn():\n    return torch.nn.GRU(4, 3)\n")
-    done = run_cli(["mypkg.models:rnn", "--device", "cpu", "--contract", "shapes", "-q"], cwd=tmp_path)
+    done = main_as_console_script(["mypkg.models:rnn", "--device", "cpu", "--contract", "shapes", "-q"],
+                                  cwd=tmp_path, monkeypatch=monkeypatch, capfd=capfd)
     assert (done.returncode, done.stdout, done.stderr) == (0, "all contracts hold\n", "")
 
 

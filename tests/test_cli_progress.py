@@ -5,11 +5,11 @@ from __future__ import annotations
 import io
 import os
 import re
-import subprocess
 import sys
+import threading
 
 import pytest
-from cli_helpers import cli_env, console_script
+from cli_helpers import use_cli_env
 
 from rnn_contracts.cli import main
 from rnn_contracts.probes import CONTRACT_NAMES
@@ -37,21 +37,28 @@ def read_all(fd: int) -> bytes:
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="pseudo-terminals are POSIX")
-def test_a_terminal_gets_live_progress() -> None:
+def test_a_terminal_gets_live_progress(monkeypatch: pytest.MonkeyPatch) -> None:
+    # main() in this process with stdout and stderr on a real pseudo-terminal, in the console
+    # script's environment (the launch of the script itself is test_cli.py's
+    # test_console_script_and_module_entry_points); a thread drains the terminal meanwhile.
     pytest.importorskip("rich")
     import pty
 
+    use_cli_env(monkeypatch, TERM="xterm")
     master, slave = pty.openpty()
+    screens: list[bytes] = []
+    reader = threading.Thread(target=lambda: screens.append(read_all(master)), daemon=True)
+    reader.start()
     try:
-        child = subprocess.Popen([str(console_script()), "--device", "cpu"], stdin=slave, stdout=slave,
-                                 stderr=slave, env=cli_env(TERM="xterm"), close_fds=True)
-    finally:
-        os.close(slave)
-    try:
-        screen = read_all(master).decode("utf-8", "replace")
+        with open(slave, "w", encoding="utf-8", buffering=1) as terminal, monkeypatch.context() as streams:
+            streams.setattr(sys, "stdout", terminal)
+            streams.setattr(sys, "stderr", terminal)
+            status = main(["--device", "cpu"])
+        reader.join(timeout=60)  # the last descriptor of the terminal is closed: the reader ends
     finally:
         os.close(master)
-    assert child.wait(timeout=300) == 0
+    screen = b"".join(screens).decode("utf-8", "replace")
+    assert status == 0
     assert "\x1b[" in screen  # a live line: cursor and colour control
     for name in CONTRACT_NAMES:
         assert f"[cpu] {name} running" in screen  # the live line named it while it ran

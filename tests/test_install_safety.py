@@ -58,12 +58,16 @@ def test_unrelated(pytestconfig):
 """
 
 
+#: The sessions of both tests below: a fresh process (this one imported torch long ago). Plugins
+#: of this environment that import torch themselves are left out (jaxtyping's and typeguard's
+#: pytest plugins do not). The kit's session is the same but for its test: the inert one's
+#: control, showing the header and the warning filter once a test asks for the kit.
+FRESH_SESSION = ("-p", "no:randomly", "-p", "no:cacheprovider", "-p", "no:hypothesispytest", "-p", "no:xdist")
+
+
 def test_the_plugin_is_inert_in_a_session_that_does_not_use_the_kit(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(test_unrelated=UNRELATED)
-    # A fresh process: this one imported torch long ago. Plugins of this environment that
-    # import torch themselves are left out (jaxtyping's and typeguard's pytest plugins do not).
-    result = pytester.runpytest_subprocess("-p", "no:randomly", "-p", "no:cacheprovider",
-                                           "-p", "no:hypothesispytest", "-p", "no:xdist")
+    result = pytester.runpytest_subprocess(*FRESH_SESSION)
     result.assert_outcomes(passed=1)
     assert [line for line in result.outlines if line.startswith("rnn-contracts")] == []
 
@@ -74,7 +78,7 @@ def test_kit(hello_batch, pytestconfig):
     assert tuple(hello_batch.shape) == (3, 5, 4)
     assert "error::typeguard.InstrumentationWarning" in pytestconfig.getini("filterwarnings")
 """)
-    result = pytester.runpytest_subprocess("-p", "no:randomly", "-p", "no:cacheprovider")
+    result = pytester.runpytest_subprocess(*FRESH_SESSION)
     result.assert_outcomes(passed=1)
     result.stdout.fnmatch_lines(["collected 1 item", "rnn-contracts: torch *, contract checker: typeguard",
                                  "rnn-contracts devices: cpu*"])

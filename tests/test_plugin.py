@@ -1,8 +1,9 @@
 """The rnn-contracts pytest plugin itself, through pytester.
 
-Most runs are in-process (fast; each inner session restores what the plugin changed in
-pytest_unconfigure). Runs that must see a fresh process (the self-test abort with a patched-out
-checker) use runpytest_subprocess. The GPU side (CUDA parametrization, --rnn-device over faked GPUs,
+Every run is in-process (fast; each inner session restores what the plugin changed in
+pytest_unconfigure, and the test puts back the checker that the self-test abort's conftest patches
+out). The sessions that need a fresh process are in tests/test_install_safety.py and
+tests/test_plugin_errors.py. The GPU side (CUDA parametrization, --rnn-device over faked GPUs,
 --require-device, xdist pinning) is in tests/test_plugin_gpu.py; shared helpers in
 tests/plugin_helpers.py.
 """
@@ -76,25 +77,31 @@ typeguard.check_type = lambda value, *args, **kwargs: value
 
 
 def test_self_test_aborts_the_session_when_the_checker_checks_nothing(pytester: pytest.Pytester,
-                                                                     clean_env: None) -> None:
+                                                                     clean_env: None,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     """At start with an --rnn-* option; at collection when a test requests a kit fixture; never
     in a session that does not use the kit (the self-test does not even run there)."""
+    import typeguard
+
+    # The inner conftest patches this process's typeguard (the engine looks check_type up at
+    # each call, so the inner sessions see it): the real one is put back after the test.
+    monkeypatch.setattr(typeguard, "check_type", typeguard.check_type)
     pytester.makeconftest(NOOP_TYPEGUARD)
     pytester.makepyfile(test_d="def test_x():\n    pass\n")
-    result = pytester.runpytest_subprocess(*QUIET, "--rnn-checker", "typeguard")
+    result = pytester.runpytest_inprocess(*QUIET, "--rnn-checker", "typeguard")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     errors = _errors(result)
     assert len(errors) == 1 and errors[0].startswith("ERROR: rnn-contracts: contract self-test failed: "
                                                      "the typeguard checker accepted")
     assert "passed" not in result.stdout.str()
     pytester.makepyfile(test_k="def test_k(rnn_seeded):\n    pass\n")
-    result = pytester.runpytest_subprocess(*QUIET)
+    result = pytester.runpytest_inprocess(*QUIET)
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     errors = _errors(result)
     assert len(errors) == 1 and errors[0].startswith("ERROR: rnn-contracts: contract self-test failed: "
                                                      "the typeguard checker accepted")
     assert "passed" not in result.stdout.str()
-    result = pytester.runpytest_subprocess(*QUIET, "test_d.py")
+    result = pytester.runpytest_inprocess(*QUIET, "test_d.py")
     result.assert_outcomes(passed=1)
 
 

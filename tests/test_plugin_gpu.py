@@ -2,9 +2,9 @@
 --rnn-device selection and the header over a faked device list, --rnn-require-device, and xdist pinning.
 
 GPU cases use a faked device list (``fake_gpus``): they test the plugin's logic, not a GPU, and
-run on any machine. The --require-device failure as a user sees it needs a fresh process
-(runpytest_subprocess). Shared helpers: tests/plugin_helpers.py; the rest of the plugin:
-tests/test_plugin.py.
+run on any machine; --rnn-require-device against this machine's real devices runs in-process
+too (real discovery, nothing faked). Only the real xdist workers (slow) get processes of their
+own. Shared helpers: tests/plugin_helpers.py; the rest of the plugin: tests/test_plugin.py.
 """
 from __future__ import annotations
 
@@ -128,7 +128,7 @@ def test_require_cuda_fails_at_start_on_this_machine(pytester: pytest.Pytester, 
     if torch.cuda.is_available():
         pytest.skip("this machine has CUDA")
     pytester.makepyfile(test_d="def test_dev(rnn_device):\n    pass\n")
-    result = pytester.runpytest_subprocess(*QUIET, "--rnn-require-device", "cuda")
+    result = pytester.runpytest_inprocess(*QUIET, "--rnn-require-device", "cuda")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     assert _errors(result) == [
         "ERROR: rnn-contracts: --rnn-require-device cuda: not available: no CUDA device is visible "
