@@ -1,6 +1,7 @@
 """Contracts on the hygiene of a forward call: determinism, gradients, untouched inputs."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -77,15 +78,15 @@ def differentiability(ctx: Context) -> None:
             if value is not None and not value.requires_grad:
                 raise ProbeFailure(f"{name} does not require grad although the parameters do (detached?)")
         loss = sum(t.sum() for t in (got.output, got.h_n, got.c_n) if t is not None)
-        grads = torch.autograd.grad(loss, [p for _, p in params], allow_unused=True, retain_graph=True)
+        reached = _gradients_reached(loss, [p for _, p in params])
         # relu's dead zone: a correct nonlinearity="relu" layer whose units are inactive outputs
         # exact zeros and passes exact-zero gradients (torch's own nn.RNN(4, 2,
         # nonlinearity="relu") did so on the probe inputs for some seeds). Where the result shows
         # such zeros, an all-zero gradient is no evidence of a detached path; None (not in the
         # graph at all) still is. tanh / sigmoid never give exact zeros by chance.
         dead_zone = any(bool((t == 0).any()) for t in (got.output, got.h_n) if t is not None)
-        missing = [n for (n, _), g in zip(params, grads)
-                   if g is None or (not dead_zone and not bool(g.abs().sum() > 0))]
+        missing = [n for (n, _), nonzero in zip(params, reached)
+                   if nonzero is None or (not dead_zone and not nonzero)]
         if missing:
             raise ProbeFailure(f"no gradient reaches {', '.join(missing)}")
         forward = got.output[:, :, : spec.h_out]
@@ -108,6 +109,31 @@ def differentiability(ctx: Context) -> None:
         "no gradient flows back through time: d output[-1, :, :H_out] / d x[0] is zero "
         "(is the state detached between steps?)"
     )
+
+
+def _gradients_reached(loss: torch.Tensor, params: list[torch.Tensor]) -> list[bool | None]:
+    """For each parameter: None when no gradient reaches it (not in the graph), else whether its
+    gradient is nonzero anywhere. Each gradient is read as it is computed, by a hook that hands
+    autograd a zero of the same shape without storage in its place (a stride-0 expand): the
+    gradients are never all held at once, which for a large LSTM was the size of every
+    parameter again (338 MB). The graph is kept (retain_graph) for the gradient through time."""
+    seen: dict[int, bool] = {}
+
+    def reader(i: int) -> Callable[[torch.Tensor], torch.Tensor]:
+        def read(grad: torch.Tensor) -> torch.Tensor:
+            seen[i] = bool(grad.abs().sum() > 0)
+            if grad.layout != torch.strided:  # a sparse gradient is small anyway
+                return grad
+            return torch.zeros((), dtype=grad.dtype, device=grad.device).expand(grad.shape)
+        return read
+
+    handles = [p.register_hook(reader(i)) for i, p in enumerate(params)]
+    try:
+        torch.autograd.grad(loss, params, allow_unused=True, retain_graph=True)
+    finally:
+        for handle in handles:
+            handle.remove()
+    return [seen.get(i) for i in range(len(params))]
 
 
 #: Input magnitudes tried (each sign pattern and its negation) before a relu layer's missing
