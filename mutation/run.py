@@ -89,7 +89,8 @@ TEST_GROUPS: dict[str, list[str]] = {
 #: Module (path relative to the repository) -> group; a module not named here uses "core".
 MODULE_GROUP: dict[str, str] = {
     **{f"contracts/rnn_contracts/probes/{m}.py": "probes"
-       for m in ("base", "state", "temporal", "structure", "reference", "hygiene", "packed", "__init__")},
+       for m in ("base", "shared", "finite", "cell", "state", "temporal", "structure", "reference",
+                 "hygiene", "packed", "__init__")},
     "contracts/rnn_contracts/probes/deploy.py": "deploy",
     "contracts/rnn_contracts/dynamic.py": "deploy",
     "contracts/rnn_contracts/wrapper.py": "wrapper",

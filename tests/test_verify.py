@@ -307,6 +307,27 @@ def test_cudnn_noncontiguous_rejection_is_a_known_limitation_not_a_failure(rnn_s
     )
 
 
+class CudnnLikeGRUIgnoringLayer1(CudnnLikeGRU):
+    """The same rejection, on a two-layer GRU that drops the h_0 of its second layer."""
+
+    def forward(self, x, hx=None):
+        if hx is not None and hx.is_contiguous():
+            hx = torch.cat([hx[:1], torch.zeros_like(hx[1:])])
+        return super().forward(x, hx)
+
+
+def test_a_rejected_noncontiguous_h0_still_checks_every_stack(rnn_seeded) -> None:
+    """The stacks call lays h_0 out non-contiguously; where cuDNN's rejection stops it, the stack
+    copies run again contiguously, so a stack whose state is ignored still fails the contract
+    instead of hiding behind the known limitation."""
+    with pytest.raises(ContractViolation) as caught:
+        verify_rnn(CudnnLikeGRUIgnoringLayer1(4, 6, num_layers=2), contracts=["initial_state"])
+    (result,) = caught.value.report.results
+    assert (result.status, result.detail) == (
+        "failed", "a given h_0 in layer 1 (h_0[1], 2 tries) must change the result: output and final "
+        "states did not change at any position")
+
+
 def test_any_other_noncontiguous_rejection_still_fails(rnn_seeded) -> None:
     with pytest.raises(ContractViolation) as caught:
         verify_rnn(ViewsHx(4, 6), contracts=["initial_state"])
@@ -346,3 +367,19 @@ def test_a_direction_that_ignores_its_h0_is_caught(rnn_seeded) -> None:
         verify_rnn(BackwardIgnoresH0(), contracts=["initial_state"])
     assert ("[initial_state] a given h_0 in layer 0, backward direction (h_0[1], 2 tries) must "
             "change the result") in str(caught.value)
+
+
+@pytest.mark.parametrize("make", [lambda: nn.RNN(4, 2), lambda: nn.GRU(4, 6, num_layers=2),
+                                  lambda: nn.LSTM(4, 6, batch_first=True)], ids=["rnn", "gru-2-layers", "lstm-bf"])
+def test_verify_rnn_calls_a_unidirectional_layer_12_times(make) -> None:
+    """The contracts share their calls (rnn_contracts.probes.shared): main, batch 1, the states
+    call, the prefix and the last step (shapes); the stacks call (initial_state); the perturbed
+    step (causality); the replaced sequences (batch_independence); the repeat (determinism); the
+    call with grad (differentiability); packed; unbatched. A probe that made its own call where it
+    may read a shared one (batch_independence held) would make 13 or more."""
+    torch.manual_seed(0)
+    module = make()
+    calls = []
+    module.register_forward_pre_hook(lambda *_: calls.append(1))
+    verify_rnn(module)
+    assert len(calls) == 12

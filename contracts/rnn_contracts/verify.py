@@ -27,7 +27,6 @@ from rnn_contracts.probes import (
     ProbeFailure,
 )
 from rnn_contracts.probes.deploy import DEPLOY_CONTRACTS, DEPLOY_NAMES
-from rnn_contracts.probes.temporal import replaced_call
 from rnn_contracts.report import ContractReport, ContractResult
 from rnn_contracts.rounding import rounding_note
 from rnn_contracts.spec import RNNSpec
@@ -265,21 +264,18 @@ def _run_all(selected: list[Contract], ctx: Context, timeout: float | None,
     def independent() -> bool:
         """Whether probes may read a shared call's sequences as if each ran alone: batch_
         independence held (run now when it has not run, reported at its turn). Asked from inside
-        one of its own prerequisites (finite), its probe runs unreported, and only finite values
-        count: NaN compared with NaN is no evidence of independence."""
+        one of its own prerequisites (finite), its probe runs unreported: a module whose results
+        are not finite fails it there too (its "must change" half reads NaN against NaN as no
+        change), so the gate stays closed and finite makes its own calls."""
         if getattr(ctx, "abandoned", False):
             return False
         contract = _BY_NAME[BATCH_GATE]
-        if BATCH_GATE in done:
-            return done[BATCH_GATE].status in HELD
-        if all(name in done for name in contract.requires):
+        if BATCH_GATE not in done and all(name in done for name in contract.requires):
             done[BATCH_GATE] = (_blocked_by(contract, ctx, done, timeout, names)
                                 or _run_one(contract, ctx, timeout))
-            return done[BATCH_GATE].status in HELD
-        if ctx.cached("early batch gate", lambda: _run_one(contract, ctx, timeout).status) not in HELD:
-            return False
-        return all(bool(torch.isfinite(t).all()) for r in replaced_call(ctx)
-                   for t in (r.output, r.h_n, r.c_n) if isinstance(t, torch.Tensor))
+        status = done[BATCH_GATE].status if BATCH_GATE in done else ctx.cached(
+            "early batch gate", lambda: _run_one(contract, ctx, timeout).status)
+        return status in HELD
 
     ctx.independence = independent
     for contract in selected:
