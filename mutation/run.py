@@ -58,6 +58,7 @@ SOURCES = ("contracts/rnn_contracts", "fixtures/pytest_rnn_contracts")
 _CORE = [
     "tests/test_kills_core.py", "tests/test_kills_hints.py", "tests/test_kills_cell.py", "tests/test_kills_hygiene.py",
     "tests/test_kills_reference.py", "tests/test_reference_mapping.py", "tests/test_kills_temporal.py",
+    "tests/test_kills_shared.py",
     "tests/test_kills_report_spec.py", "tests/test_kills_runtime.py",
     "tests/test_kills_probes.py", "tests/test_kills_diagnose.py", "tests/test_fastpath.py", "tests/test_rounding.py", "tests/test_false_positives.py", "tests/test_kills_selftest.py", "tests/test_subchecks.py", "tests/test_zoo.py", "tests/test_verify.py",
     "tests/test_verify_precision.py", "tests/test_reliability.py", "tests/test_checks.py",

@@ -222,3 +222,35 @@ def test_inputs_untouched_reuses_the_snapshot_of_an_unchanged_parameter() -> Non
     again, version = values_before(weight, saved)
     assert version == weight._version
     assert again is not saved[id(weight)][0] and torch.equal(again, weight.detach())
+
+
+class SparseShiftGRU(nn.GRU):
+    """A GRU whose input is shifted by a learned vector looked up in a sparse embedding: that
+    parameter's gradient is a sparse tensor."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.shift = nn.Embedding(1, self.input_size, sparse=True)
+
+    def forward(self, x: Any, hx: Any = None) -> Any:
+        return super().forward(x + self.shift(torch.zeros((), dtype=torch.long)), hx)
+
+
+def test_differentiability_reads_each_gradient_without_holding_them(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The gradients autograd hands back for the parameters hold no storage (a stride-0 zero in
+    each one's place, read as it was computed); a sparse gradient, which a dense stand-in cannot
+    replace, is read and handed back as it is, and the contract still holds."""
+    real, handed = torch.autograd.grad, []
+
+    def spy(outputs: Any, inputs: Any, **kwargs: Any) -> Any:
+        grads = real(outputs, inputs, **kwargs)
+        handed.append(grads)
+        return grads
+
+    monkeypatch.setattr(torch.autograd, "grad", spy)
+    torch.manual_seed(0)
+    assert result_of(nn.LSTM(4, 6), "differentiability").status == "passed"
+    assert all(g.untyped_storage().nbytes() == g.element_size() for g in handed[0])
+    torch.manual_seed(0)
+    result = result_of(SparseShiftGRU(4, 6), "differentiability")
+    assert (result.status, result.detail) == ("passed", "")

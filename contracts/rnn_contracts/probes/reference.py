@@ -205,17 +205,25 @@ class _Runner:
         self.ref = build_reference(ctx.spec, ctx.dtype).eval()
         self.ref_params = dict(self.ref.named_parameters())
 
-    def run(self, weights: dict[str, torch.Tensor], reset: str, hx: object) -> Result:
+    def run(self, weights: dict[str, torch.Tensor], reset: str, givens: list[object]) -> list[Result]:
+        """The reference on the main probe input once per initial state in ``givens`` (None: no
+        h_0), side by side in one call (torch's layer keeps the sequences of a batch apart, and
+        no h_0 is zeros), split back per state."""
         ctx, spec = self.ctx, self.ctx.spec
+        states = [ctx.hx_or_zeros(given) for given in givens]
+        xs = torch.cat([ctx.x] * len(givens), dim=1)
+        if spec.has_cell:
+            hx: object = tuple(torch.cat([state[i] for state in states], dim=1) for i in range(2))  # type: ignore[index]
+        else:
+            hx = torch.cat(states, dim=1)  # type: ignore[arg-type]
         if reset != "torch":
-            h0 = hx if isinstance(hx, torch.Tensor) else None
-            output, h_n = _gru_other_reset(spec, weights, ctx.x, h0)
-            return Result(output, h_n, None, None)
-        args = (ctx.feed(ctx.x),) if hx is None else (ctx.feed(ctx.x), hx)
-        with torch.no_grad():
-            tensors = {name: value.detach().contiguous() for name, value in weights.items()}
-            raw = torch.func.functional_call(self.ref, tensors, args)
-        return ctx.split(raw)
+            output, h_n = _gru_other_reset(spec, weights, xs, hx)  # type: ignore[arg-type]
+            whole = Result(output, h_n, None, None)
+        else:
+            with torch.no_grad():
+                tensors = {name: value.detach().contiguous() for name, value in weights.items()}
+                whole = ctx.split(torch.func.functional_call(self.ref, tensors, (ctx.feed(xs), hx)))
+        return [whole.columns(slice(i * ctx.batch, (i + 1) * ctx.batch)) for i in range(len(givens))]
 
 
 def _compare(ctx: Context, runs: list[tuple[str, Result, Result]]) -> None:
@@ -245,7 +253,8 @@ def reference(ctx: Context) -> None:
         got.append(("a random h_0", *random_state_run(ctx)))
 
     def evaluate(weights: dict[str, torch.Tensor], reset: str) -> None:
-        _compare(ctx, [(label, result, runner.run(weights, reset, given)) for label, result, given in got])
+        wanted = runner.run(weights, reset, [given for _, _, given in got])
+        _compare(ctx, [(label, result, want) for (label, result, _), want in zip(got, wanted)])
 
     state = module.state_dict()
     strict = set(state) == set(runner.ref_params) and not given_map

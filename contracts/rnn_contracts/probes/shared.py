@@ -144,9 +144,10 @@ class StatesInput:
         return slice(0, min(cut.start for name, cut in self.groups.items() if name.startswith("stacks")))
 
     def group_hx(self, group: str) -> object:
-        """One group's initial state, as if it had run alone."""
+        """One group's initial state, as if it had run alone: contiguous copies (a slice of the
+        batch axis is not, and cuDNN rejects a non-contiguous h_0)."""
         cut = self.groups[group]
-        return self.hx(self.h[:, cut], None if self.c is None else self.c[:, cut])
+        return self.hx(self.h[:, cut].contiguous(), None if self.c is None else self.c[:, cut].contiguous())
 
 
 def states_input(ctx: Context) -> StatesInput:

@@ -167,7 +167,7 @@ def replaced_call(ctx: Context) -> tuple[Result, Result]:
         if given is not None:
             start = kept(ctx).stop
             more = xs.shape[1] - start
-            xs[:, start:] = ctx.randn(ctx.seq, more, spec.input_size, stream=_STREAM) + 0.5
+            xs[:, start:] = ctx.randn(ctx.seq, more, spec.input_size, stream=_STREAM)
             h = given.h.clone()
             h[:, start:] = ctx.state("h", batch=more, stream=_STREAM)
             c = None
