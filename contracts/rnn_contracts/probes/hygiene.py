@@ -150,7 +150,7 @@ def _relu_retry(ctx: Context) -> str:
     "not observable" otherwise: no input passes a gradient, small changes of x[0] leave output[-1]
     as it is, and inactive units (exact zeros, a lower layer's h_n included) are there."""
     spec = ctx.spec
-    if spec.mode != "RNN" or spec.nonlinearity != "relu":
+    if not shared.is_relu(ctx):
         return "cut"
     h = spec.h_out
     dead = False  # exact zeros seen: inactive units somewhere (a lower layer's h_n included)

@@ -45,7 +45,7 @@ NONCONTIGUOUS_LABEL = "a non-contiguous h_0"
 FINITE_STATES = (("random", "a random h_0", 1.0, False), ("negative", "a negative h_0", 3.0, True),
                  ("large", "a large h_0", 30.0, False))
 
-#: Initial states tried per layer and direction on a relu RNN: _RELU_TRIES // 2 random sign
+#: Initial states tried per layer and direction on a relu RNN: RELU_TRIES // 2 random sign
 #: patterns of magnitude STACK_SCALE, each with its negation (state.py says why). 1000: a relu
 #: unit whose recurrent weight is 0.03 and whose input drives it to -1.5 at the first step
 #: (torch.nn.RNN(4, 1, "relu") under seed 8 does) still comes alive; 10 did not. Safe in float16
@@ -58,9 +58,14 @@ TRIES = 2
 STACK_SCALE = 1000.0
 
 
+def is_relu(ctx: Context) -> bool:
+    """Whether the spec is an RNN with nonlinearity="relu", the only layer with a dead zone."""
+    return ctx.spec.mode == "RNN" and ctx.spec.nonlinearity == "relu"
+
+
 def tries(ctx: Context) -> int:
     """Stack copies per layer and direction: more for relu's dead zone."""
-    return RELU_TRIES if ctx.spec.mode == "RNN" and ctx.spec.nonlinearity == "relu" else TRIES
+    return RELU_TRIES if is_relu(ctx) else TRIES
 
 
 #: A check of a call's raw result before anything reads it (shapes passes one): see Context.run.

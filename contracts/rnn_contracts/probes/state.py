@@ -7,7 +7,7 @@ from rnn_contracts.probes import shared
 from rnn_contracts.probes.base import (
     Context, KnownLimitation, NotApplicable, ProbeFailure, Result, require_states,
 )
-from rnn_contracts.probes.temporal import dead_zone, is_relu
+from rnn_contracts.probes.temporal import dead_zone
 
 #: torch's cuDNN kernels reject non-contiguous states with these messages (aten/src/ATen/native/
 #: cudnn/RNN.cpp); the CPU path accepts them. harvardnlp/namedtensor#58, fastai/fastai2#141.
@@ -139,7 +139,7 @@ def _every_stack_is_used(ctx: Context, which: str, stacks: Result, states: Resul
     cut = shared.states_input(ctx).groups[f"stacks {which}"]
     tried = [(stacks.columns(cut), states.columns(cut))]
     unchanged = [k for k in range(stack_count) if not changed(*tried[0], k)]
-    if unchanged and is_relu(ctx):
+    if unchanged and shared.is_relu(ctx):
         more = ctx.randn(ctx.seq, _INPUTS, spec.input_size)
         for i in range(_INPUTS):
             if not unchanged:
@@ -151,7 +151,7 @@ def _every_stack_is_used(ctx: Context, which: str, stacks: Result, states: Resul
     for k in unchanged:
         layer, direction = divmod(k, directions)
         where = f"layer {layer}" + (", backward direction" if direction else "") * (directions > 1)
-        dead = is_relu(ctx) and all(
+        dead = shared.is_relu(ctx) and all(
             dead_zone(ctx, r, j) for pair in tried for r in pair
             for j in range(copies * k, copies * (k + 1)))
         if not dead:

@@ -7,7 +7,7 @@ import torch
 
 from rnn_contracts.probes import shared
 from rnn_contracts.probes.base import Context, NotApplicable, ProbeFailure, Result
-from rnn_contracts.probes.shared import prefix, prefix_length
+from rnn_contracts.probes.shared import is_relu, prefix, prefix_length
 
 #: Further inputs tried when a "must change" check saw no change on the main probe input: _TRIES
 #: sign patterns, each with its negation, at magnitudes cycling through _SCALES. A relu layer's
@@ -17,11 +17,6 @@ from rnn_contracts.probes.shared import prefix, prefix_length
 #: bfloat16, seed 99). 1000 is safe in float16 (max 65504) and matches state.py's _SCALE.
 _TRIES = 8
 _SCALES = (1.0, 10.0, 100.0, 1000.0)
-
-
-def is_relu(ctx: Context) -> bool:
-    """Whether the spec is an RNN with nonlinearity="relu", the only layer with a dead zone."""
-    return ctx.spec.mode == "RNN" and ctx.spec.nonlinearity == "relu"
 
 
 def dead_zone(ctx: Context, result: Result, j: int) -> bool:
