@@ -92,3 +92,15 @@ def test_batch_independence_tries_keep_the_states_of_the_call_they_are_compared_
     assert (result.status, result.detail) == (
         "failed", "replacing sequence 0 must change sequence 0's output: output[:, 0] did not change at "
         "any position")
+
+
+def test_batch_independence_run_early_for_the_gate_is_not_run_again(seeded: None) -> None:
+    """finite asks the batch gate before its own result is in, so batch_independence runs early,
+    unreported; at its turn that result is reported as it is, not computed again. The module
+    fails its "must change" half after 8 tries, which are not shared calls: shapes' 5 calls,
+    finite's 3 (the gate is closed), the replaced call and 8 tries make 17 (25 when run twice)."""
+    module = DeafWithLearnedH0(4, 6)
+    calls: list[int] = []
+    module.register_forward_pre_hook(lambda *_: calls.append(1))
+    assert result_of(module, "batch_independence").status == "failed"
+    assert len(calls) == 17

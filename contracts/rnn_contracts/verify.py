@@ -271,11 +271,19 @@ def _run_all(selected: list[Contract], ctx: Context, timeout: float | None,
             return False
         contract = _BY_NAME[BATCH_GATE]
         if BATCH_GATE not in done and all(name in done for name in contract.requires):
-            done[BATCH_GATE] = (_blocked_by(contract, ctx, done, timeout, names)
-                                or _run_one(contract, ctx, timeout))
-        status = done[BATCH_GATE].status if BATCH_GATE in done else ctx.cached(
-            "early batch gate", lambda: _run_one(contract, ctx, timeout).status)
-        return status in HELD
+            done[BATCH_GATE] = _blocked_by(contract, ctx, done, timeout, names) or run(contract)
+        if BATCH_GATE in done:
+            return done[BATCH_GATE].status in HELD
+        if BATCH_GATE not in early:
+            early[BATCH_GATE] = _run_one(contract, ctx, timeout)
+        return early[BATCH_GATE].status in HELD
+
+    early: dict[str, ContractResult] = {}  # run out of turn, before their prerequisites held
+
+    def run(contract: Contract) -> ContractResult:
+        """The contract's result: the one of its early run, once its prerequisites held (the
+        same probe on the same cached calls), else a run now."""
+        return early.pop(contract.name, None) or _run_one(contract, ctx, timeout)
 
     ctx.independence = independent
     for contract in selected:
@@ -292,7 +300,7 @@ def _run_all(selected: list[Contract], ctx: Context, timeout: float | None,
         elif blocked is not None:
             result = blocked
         else:
-            result = _run_one(contract, ctx, timeout)
+            result = run(contract)
         done[contract.name] = result
         results.append(result)
         if progress is not None:
