@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import pytest
 
-from rnn_contracts import engine
-
 
 def pytest_configure(config: pytest.Config) -> None:
     if not config.pluginmanager.has_plugin("rnn_contracts"):
@@ -35,9 +33,21 @@ def pytest_sessionstart(session: pytest.Session) -> None:
         torch.set_num_threads(max(1, (os.cpu_count() or 1) // int(workers)))
 
 
-@pytest.fixture(params=engine.CHECKERS)
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """``checker`` over every runtime checker. Parametrized here rather than with
+    ``params=engine.CHECKERS``, so that importing this conftest does not import the library (and
+    torch): the pytest-xdist controller, which runs no test, never does."""
+    if "checker" in metafunc.fixturenames:
+        from rnn_contracts import engine
+
+        metafunc.parametrize("checker", engine.CHECKERS, indirect=True)
+
+
+@pytest.fixture
 def checker(request: pytest.FixtureRequest):
     """Each runtime checker in turn (typeguard, beartype), restoring the one in use afterwards."""
+    from rnn_contracts import engine
+
     previous = engine.get_checker()
     engine.set_checker(request.param)
     yield request.param
