@@ -311,3 +311,28 @@ def test_a_comparison_that_raises_is_not_read_as_no_change(monkeypatch) -> None:
     result = _result(module, None, "initial_state")
     assert (result.status, result.detail) == (
         "failed", "the module's result broke the probe: RuntimeError: cannot compare")
+
+
+def test_cudnns_warning_about_swapped_in_weights_does_not_break_reference(monkeypatch) -> None:
+    """On CUDA, cuDNN warns that the tensors reference swaps into its torch layer are not one flat
+    buffer (it compacts them for the call); under ``-W error`` that warning would break the probe.
+    The warning is raised here around the real call, as cuDNN would. Kills: the filter deleted."""
+    import warnings
+
+    from rnn_contracts.probes.reference import CUDNN_NOT_FLAT
+
+    real = torch.func.functional_call
+
+    def warns(*args, **kwargs):
+        warnings.warn(f"{CUDNN_NOT_FLAT}. This means they need to be compacted at "
+                      "every call, possibly greatly increasing memory usage.", UserWarning)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(torch.func, "functional_call", warns)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(0)
+            module = nn.LSTM(I, H)
+        result = _result(module, None, "reference")
+    assert (result.status, result.detail) == ("passed", "torch's parameter names: loaded as they are")

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import itertools
 import re
+import warnings
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 
@@ -32,6 +33,9 @@ from rnn_contracts.probes.shared import random_state_run
 from rnn_contracts.spec import RNNSpec
 
 GATES = {"RNN": ("h",), "LSTM": ("i", "f", "g", "o"), "GRU": ("r", "z", "n")}
+#: The start of cuDNN's warning for RNN weights that are not one flat buffer
+#: (aten/src/ATen/native/cudnn/RNN.cpp), which every reference run on CUDA would raise.
+CUDNN_NOT_FLAT = "RNN module weights are not part of single contiguous chunk of memory"
 
 
 def build_reference(spec: RNNSpec, dtype: torch.dtype | None = None) -> torch.nn.RNNBase:
@@ -220,7 +224,10 @@ class _Runner:
             output, h_n = _gru_other_reset(spec, weights, xs, hx)  # type: ignore[arg-type]
             whole = Result(output, h_n, None, None)
         else:
-            with torch.no_grad():
+            with torch.no_grad(), warnings.catch_warnings():
+                # cuDNN warns that tensors swapped in are not one flat chunk and compacts them for
+                # the call: they are the module's own, which the reference does not copy
+                warnings.filterwarnings("ignore", message=CUDNN_NOT_FLAT)
                 tensors = {name: value.detach().contiguous() for name, value in weights.items()}
                 whole = ctx.split(torch.func.functional_call(self.ref, tensors, (ctx.feed(xs), hx)))
         return [whole.columns(slice(i * ctx.batch, (i + 1) * ctx.batch)) for i in range(len(givens))]
