@@ -4,8 +4,10 @@ A probe is a function ``probe(ctx) -> None`` that raises :class:`ProbeFailure` w
 (tensor, position, expected, actual, difference) when the module breaks its contract, or
 :class:`NotApplicable` with the reason when the contract does not apply to the spec.
 
-Inputs come from a private ``torch.Generator`` seeded with 0 (the global RNG is never drawn
-from) and are built on the CPU, then moved, so they are identical on every device. Internally
+Inputs come from a private ``torch.Generator`` seeded with 0, or from a named stream seeded from
+it (``Context.randn(stream=...)``: what one contract draws does not move another's); the global
+RNG is never drawn from. They are built on the CPU, then moved, so they are identical on every
+device. The calls several contracts read are made once (rnn_contracts.probes.shared). Internally
 every tensor is held seq-first ((seq, batch, features)); ``ctx.feed`` / ``ctx.split`` translate
 to and from the module's layout.
 """
