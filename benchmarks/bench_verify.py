@@ -104,6 +104,15 @@ def probe_input(module: torch.nn.RNNBase) -> torch.Tensor:
     return torch.randn(seq, batch, module.input_size, generator=torch.Generator().manual_seed(0))
 
 
+def one_run(module: torch.nn.Module, clock: Callable[[], float]) -> tuple[float, float]:
+    """(seconds on ``clock``, peak MB over the start) of one verify_rnn run."""
+    with peak_memory() as peak:
+        start = clock()
+        rnn_contracts.verify_rnn(module)
+        seconds = clock() - start
+    return seconds, peak["mb"]
+
+
 def measure(module: torch.nn.RNNBase, runs: int) -> dict[str, Any]:
     x, forward = probe_input(module), module.__call__
     rnn_contracts.verify_rnn(module)  # warm-up
@@ -113,11 +122,9 @@ def measure(module: torch.nn.RNNBase, runs: int) -> dict[str, Any]:
         n += 1
     times, forwards, peaks = [], [], []
     for _ in range(runs):
-        with peak_memory() as peak:
-            start = time.process_time()
-            rnn_contracts.verify_rnn(module)
-            times.append(time.process_time() - start)
-        peaks.append(peak["mb"])
+        seconds, mb = one_run(module, time.process_time)
+        times.append(seconds)
+        peaks.append(mb)
         start = time.process_time()
         for _ in range(n):
             forward(x)
@@ -131,14 +138,8 @@ def measure(module: torch.nn.RNNBase, runs: int) -> dict[str, Any]:
 def measure_large(runs: int) -> dict[str, Any]:
     torch.manual_seed(0)
     module = torch.nn.LSTM(64, 1024, num_layers=4, bidirectional=True)
-    walls, peaks = [], []
-    for _ in range(runs):
-        with peak_memory() as peak:
-            start = time.perf_counter()
-            rnn_contracts.verify_rnn(module)
-            walls.append(time.perf_counter() - start)
-        peaks.append(peak["mb"])
-    return {"median_s": statistics.median(walls), "runs_s": walls, "peak_mb": max(peaks),
+    walls, peaks = zip(*(one_run(module, time.perf_counter) for _ in range(runs)))
+    return {"median_s": statistics.median(walls), "runs_s": list(walls), "peak_mb": max(peaks),
             "threads": torch.get_num_threads()}
 
 

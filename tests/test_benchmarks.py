@@ -213,3 +213,32 @@ def test_a_run_whose_gates_hold_exits_0(capsys, monkeypatch, restore_torch_state
                                  {name: float("inf") for name in LIMITS}, measurements)
     assert bench.main([]) == 0
     assert "FAIL" not in capsys.readouterr().out
+
+
+VERIFY_SCRIPT = SCRIPT.with_name("bench_verify.py")
+
+
+@pytest.mark.parametrize(("limits", "code"), [
+    ({}, 1),  # the forward-equivalents gate (20) does not hold yet: the run says so
+    ({"MAX_FORWARD_EQUIVALENTS": float("inf")}, 0),
+    ({"MAX_FORWARD_EQUIVALENTS": float("inf"), "MAX_CALLS": 11}, 1),
+])
+def test_bench_verify_counts_calls_writes_json_and_gates(tmp_path, capsys, monkeypatch, restore_torch_state,
+                                                         limits: dict[str, float], code: int) -> None:
+    """bench_verify.py (without the large LSTM): 12 module calls on each module of the grid, a
+    table and a JSON of the figures, and an exit status that follows its gates both ways."""
+    monkeypatch.setattr(sys, "path", list(sys.path))  # the script may put the checkout's contracts first
+    bench = _load("bench_verify_run", VERIFY_SCRIPT, monkeypatch)
+    for name, value in limits.items():
+        monkeypatch.setattr(bench, name, value)
+    out_json = tmp_path / "verify.json"
+    assert bench.main(["--runs", "1", "--no-large", "--json", str(out_json)]) == code
+    printed = capsys.readouterr().out
+    data = json.loads(out_json.read_text())
+    assert list(data["grid"]) == ["RNN(4, 2)", "GRU(4, 2)", "LSTM(4, 2)", "RNN(64, 256)"]
+    assert [row["calls"] for row in data["grid"].values()] == [12, 12, 12, 12]
+    assert all(row["forward_equivalents"] > 0 and row["peak_mb"] >= 0 for row in data["grid"].values())
+    assert data["large"] is None
+    failed = [g["name"] for g in data["gates"] if not g["ok"]]
+    assert bool(failed) == bool(code)
+    assert all(f"FAIL: {name} = " in printed for name in failed)
