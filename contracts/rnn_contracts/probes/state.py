@@ -91,8 +91,8 @@ def _every_stack_is_used(ctx: Context, which: str, stacks: Result, states: Resul
     """For every stack k (layer k // D, direction k % D), at least one of the shared.tries(ctx)
     copies of sequence 0 whose ``which``_0 is non-zero in stack k only (``stacks``, the stacks
     call) must differ from the same copy with zero states (``states``, the states call): the same
-    call shape, so an exact comparison (Context.assert_differs: any difference counts) never
-    reads another batch size's rounding as a change. Large states of both signs because a relu
+    call shape, so an exact comparison (Context.shows_change: any difference counts, zeros in
+    both are no evidence) never reads another batch size's rounding as a change. Large states of both signs because a relu
     layer's dead zone can swallow a state: relu(a + u.v) == relu(a) == 0 when u.v <= -a; a sign
     pattern and its negation of magnitude shared.STACK_SCALE escape it unless u.v is near 0, and
     a relu RNN gets several patterns to make that unlikely too. tanh and sigmoid saturate at this
