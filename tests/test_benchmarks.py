@@ -224,13 +224,15 @@ VERIFY_SCRIPT = SCRIPT.with_name("bench_verify.py")
     ({"MAX_FORWARD_EQUIVALENTS": float("inf"), "MAX_CALLS": 11}, 1),
 ])
 def test_bench_verify_counts_calls_writes_json_and_gates(tmp_path, capsys, monkeypatch, restore_torch_state,
-                                                         limits: dict[str, float], code: int) -> None:
+                                                         measurements, limits: dict[str, float], code: int) -> None:
     """bench_verify.py (without the large LSTM): 12 module calls on each module of the grid, a
-    table and a JSON of the figures, and an exit status that follows its gates both ways."""
+    table and a JSON of the figures, and an exit status that follows its gates both ways (the
+    runs differ only in their limits: the figures are measured once per process)."""
     monkeypatch.setattr(sys, "path", list(sys.path))  # the script may put the checkout's contracts first
     bench = _load("bench_verify_run", VERIFY_SCRIPT, monkeypatch)
     for name, value in limits.items():
         monkeypatch.setattr(bench, name, value)
+    monkeypatch.setattr(bench, "measure", _measured_once(measurements, "bench_verify.measure", bench.measure, repr))
     out_json = tmp_path / "verify.json"
     assert bench.main(["--runs", "1", "--no-large", "--json", str(out_json)]) == code
     printed = capsys.readouterr().out
