@@ -63,7 +63,13 @@ def determinism(ctx: Context) -> None:
 def differentiability(ctx: Context) -> None:
     """Output and states require grad when parameters do; gradients reach every parameter that
     requires grad; the gradient flows back through time, from the forward direction's last output
-    to the first input step. Uses torch.autograd.grad, so no ``.grad`` is touched."""
+    to the first input step. Uses torch.autograd.grad, so no ``.grad`` is touched.
+
+    Unidirectional, one backward pass serves both: the loss is the last step's output and the
+    top layer's final states, all at the last step, so its gradient reaches x[0] only through
+    time (every parameter of a torch layer shapes them). Bidirectional, the backward direction's final state is the one at step 0, which sees
+    x[0] directly: the gradient through time is taken apart, from the forward direction's last
+    output."""
     spec = ctx.spec
     if not isinstance(ctx.module, torch.nn.Module):  # verify_rnn accepts any callable
         raise NotApplicable(f"{type(ctx.module).__name__} is not a torch.nn.Module: no parameters to follow")
@@ -77,8 +83,15 @@ def differentiability(ctx: Context) -> None:
             value = getattr(got, name)
             if value is not None and not value.requires_grad:
                 raise ProbeFailure(f"{name} does not require grad although the parameters do (detached?)")
-        loss = sum(t.sum() for t in (got.output, got.h_n, got.c_n) if t is not None)
-        reached = _gradients_reached(loss, [p for _, p in params])
+        states = [t for t in (got.h_n, got.c_n) if t is not None]
+        forward = got.output[:, :, : spec.h_out]
+        if spec.bidirectional:
+            loss = got.output.sum() + sum(t.sum() for t in states)
+            reached, _ = _gradients_reached(loss, [p for _, p in params], None)
+            (gx,) = torch.autograd.grad(forward[-1].sum(), [x], allow_unused=True)
+        else:  # the last step's output and the top layer's final states
+            loss = got.output[-1].sum() + sum(t[-1].sum() for t in states)
+            reached, gx = _gradients_reached(loss, [p for _, p in params], x)
         # relu's dead zone: a correct nonlinearity="relu" layer whose units are inactive outputs
         # exact zeros and passes exact-zero gradients (torch's own nn.RNN(4, 2,
         # nonlinearity="relu") did so on the probe inputs for some seeds). Where the result shows
@@ -89,8 +102,6 @@ def differentiability(ctx: Context) -> None:
                    if nonzero is None or (not dead_zone and not nonzero)]
         if missing:
             raise ProbeFailure(f"no gradient reaches {', '.join(missing)}")
-        forward = got.output[:, :, : spec.h_out]
-        (gx,) = torch.autograd.grad(forward[-1].sum(), [x], allow_unused=True)
     through_time = gx is not None and bool(gx[0].abs().sum() > 0)
     # Zero by value is explained when every sequence has a step whose forward output is exactly
     # zero on every unit (relu inactive everywhere: no gradient passes that step).
@@ -111,12 +122,14 @@ def differentiability(ctx: Context) -> None:
     )
 
 
-def _gradients_reached(loss: torch.Tensor, params: list[torch.Tensor]) -> list[bool | None]:
+def _gradients_reached(loss: torch.Tensor, params: list[torch.Tensor],
+                       x: torch.Tensor | None) -> tuple[list[bool | None], torch.Tensor | None]:
     """For each parameter: None when no gradient reaches it (not in the graph), else whether its
-    gradient is nonzero anywhere. Each gradient is read as it is computed, by a hook that hands
-    autograd a zero of the same shape without storage in its place (a stride-0 expand): the
-    gradients are never all held at once, which for a large LSTM was the size of every
-    parameter again (338 MB). The graph is kept (retain_graph) for the gradient through time."""
+    gradient is nonzero anywhere; and ``loss``'s gradient with respect to ``x`` (None when none
+    reaches it, or no ``x``: then the graph is kept for another pass). Each parameter's gradient
+    is read as it is computed, by a hook that hands autograd a zero of the same shape without
+    storage in its place (a stride-0 expand): the gradients are never all held at once, which
+    for a large LSTM was the size of every parameter again (338 MB)."""
     seen: dict[int, bool] = {}
 
     def reader(i: int) -> Callable[[torch.Tensor], torch.Tensor]:
@@ -129,11 +142,12 @@ def _gradients_reached(loss: torch.Tensor, params: list[torch.Tensor]) -> list[b
 
     handles = [p.register_hook(reader(i)) for i, p in enumerate(params)]
     try:
-        torch.autograd.grad(loss, params, allow_unused=True, retain_graph=True)
+        grads = torch.autograd.grad(loss, params + ([x] if x is not None else []), allow_unused=True,
+                                    retain_graph=x is None)
     finally:
         for handle in handles:
             handle.remove()
-    return [seen.get(i) for i in range(len(params))]
+    return [seen.get(i) for i in range(len(params))], (grads[-1] if x is not None else None)
 
 
 #: Input magnitudes tried (each sign pattern and its negation) before a relu layer's missing
