@@ -258,6 +258,7 @@ def _run_all(selected: list[Contract], ctx: Context, timeout: float | None,
     property; after a contract whose module call had to be abandoned (it still runs in another
     thread), the rest are not run on that module."""
     done: dict[str, ContractResult] = {}
+    early: dict[str, ContractResult] = {}  # run out of turn, before their prerequisites held
     results: list[ContractResult] = []
     names = {c.name for c in selected}
 
@@ -277,8 +278,6 @@ def _run_all(selected: list[Contract], ctx: Context, timeout: float | None,
         if BATCH_GATE not in early:
             early[BATCH_GATE] = _run_one(contract, ctx, timeout)
         return early[BATCH_GATE].status in HELD
-
-    early: dict[str, ContractResult] = {}  # run out of turn, before their prerequisites held
 
     def run(contract: Contract) -> ContractResult:
         """The contract's result: the one of its early run, once its prerequisites held (the
