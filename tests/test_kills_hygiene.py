@@ -180,30 +180,25 @@ class ClippedStateGRU(nn.GRU):
         return super().forward(x, hx)
 
 
-def test_finite_tries_a_negative_h0_of_magnitude_3() -> None:
-    """log(h_0 + 3) is NaN where h_0 < -3: the negative h_0 (-|N(0,1)| x 3, RMS about 3, so some
-    entry below -3) hits it; the random h_0 (N(0,1), RMS 1) has no entry below -3; the large one
-    (RMS about 30 > clip 10) is rescaled into [-1, 1] first. Kills: the negative h_0's scale 3.0
-    made 30.0 (RMS 30: rescaled too, nothing fails)."""
-    result = result_of(ClippedStateGRU("log", clip=10.0), "finite")
+@pytest.mark.parametrize(("unsafe", "clip", "label"), [
+    # log(h_0 + 3) is NaN where h_0 < -3: the negative h_0 (-|N(0,1)| x 3, RMS about 3, so some
+    # entry below -3) hits it; the random h_0 (N(0,1), RMS 1) has no entry below -3; the large one
+    # (RMS about 30 > clip 10) is rescaled into [-1, 1] first. Kills: the negative h_0's scale 3.0
+    # made 30.0 (RMS 30: rescaled too, nothing fails).
+    ("log", 10.0, "a negative h_0"),
+    # exp(h_0 / 0.1) overflows float32 where h_0 > 8.9 (inf / inf = NaN): the large h_0 (N(0,1) x
+    # 30, RMS about 30 < clip 100) has such an entry; the random and negative ones stay far below;
+    # an h_0 of magnitude 300 (RMS about 300 > 100) would be rescaled into [-1, 1] first. Kills:
+    # the large h_0's scale 30.0 made 300.0.
+    ("softmax", 100.0, "a large h_0"),
+], ids=["negative-h0-of-magnitude-3", "large-h0-of-magnitude-30"])
+def test_finite_tries_each_of_its_initial_states(unsafe: str, clip: float, label: str) -> None:
+    result = result_of(ClippedStateGRU(unsafe, clip=clip), "finite")
     assert result.status == "failed"
     ev = result.evidence
     assert (ev.kind, ev.tensor) == ("evidence", "output")
     assert result.detail.startswith("output: nan at [") and result.detail.endswith(
-        "on the main probe input with a negative h_0: finite inputs and states must give finite outputs and states")
-
-
-def test_finite_tries_a_large_h0_of_magnitude_30() -> None:
-    """exp(h_0 / 0.1) overflows float32 where h_0 > 8.9 (inf / inf = NaN): the large h_0 (N(0,1) x
-    30, RMS about 30 < clip 100) has such an entry; the random and negative ones stay far below;
-    an h_0 of magnitude 300 (RMS about 300 > 100) would be rescaled into [-1, 1] first. Kills: the
-    large h_0's scale 30.0 made 300.0."""
-    result = result_of(ClippedStateGRU("softmax", clip=100.0), "finite")
-    assert result.status == "failed"
-    ev = result.evidence
-    assert (ev.kind, ev.tensor) == ("evidence", "output")
-    assert result.detail.startswith("output: nan at [") and result.detail.endswith(
-        "on the main probe input with a large h_0: finite inputs and states must give finite outputs and states")
+        f"on the main probe input with {label}: finite inputs and states must give finite outputs and states")
 
 
 def test_inputs_untouched_reuses_the_snapshot_of_an_unchanged_parameter() -> None:

@@ -19,6 +19,7 @@ Kills (mutation/README.md):
 from __future__ import annotations
 
 import io
+from typing import Any
 
 import pytest
 import torch
@@ -85,15 +86,21 @@ class _Log:
         pass
 
 
-def test_a_stream_without_isatty_gets_plain_lines() -> None:
-    pytest.importorskip("rich")  # with rich absent every stream gets the plain lines anyway
-    stream = _Log()
+def _plain_reporter(stream: Any) -> Any:
+    """make_reporter(stream), asserted to be the plain-lines reporter (a live one is closed)."""
     reporter = make_reporter(stream)
     try:
         assert type(reporter) is PlainLines
     finally:
         if isinstance(reporter, Live):
             reporter.close()
+    return reporter
+
+
+def test_a_stream_without_isatty_gets_plain_lines() -> None:
+    pytest.importorskip("rich")  # with rich absent every stream gets the plain lines anyway
+    stream = _Log()
+    reporter = _plain_reporter(stream)
     reporter.start("cpu", "shapes")
     reporter.finish("cpu", "shapes", "passed", 0.0012)
     reporter.close()
@@ -104,12 +111,7 @@ def test_a_closed_stream_gets_plain_lines_that_end_quietly() -> None:
     pytest.importorskip("rich")
     stream = io.StringIO()
     stream.close()  # isatty() now raises ValueError
-    reporter = make_reporter(stream)
-    try:
-        assert type(reporter) is PlainLines
-    finally:
-        if isinstance(reporter, Live):
-            reporter.close()
+    reporter = _plain_reporter(stream)
     reporter.finish("cpu", "shapes", "passed", 0.0012)  # nothing raised: the reporting just ends
     reporter.close()
 
