@@ -1,7 +1,8 @@
 """Contracts on the hygiene of a forward call: determinism, gradients, untouched inputs."""
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import torch
@@ -60,16 +61,41 @@ def determinism(ctx: Context) -> None:
             )
 
 
+@contextlib.contextmanager
+def gradient_kernels(device: torch.device) -> Iterator[None]:
+    """cuDNN off for the block on CUDA (``torch.backends.cudnn.enabled``, restored after), nothing
+    elsewhere. cuDNN's RNN backward needs a training-mode forward ("cudnn RNN backward can only
+    be called in training mode", aten/src/ATen/native/cudnn/RNN.cpp: the eval-mode forward keeps
+    no workspace), and verify_rnn runs the module in eval mode; torch's native kernels compute
+    the same function and differentiate it in either mode. Seen on an H200, torch 2.11, cuDNN
+    9.19: without this every torch layer failed differentiability on CUDA."""
+    if device.type != "cuda":
+        yield
+        return
+    before = torch.backends.cudnn.enabled
+    torch.backends.cudnn.enabled = False
+    try:
+        yield
+    finally:
+        torch.backends.cudnn.enabled = before
+
+
 def differentiability(ctx: Context) -> None:
     """Output and states require grad when parameters do; gradients reach every parameter that
     requires grad; the gradient flows back through time, from the forward direction's last output
-    to the first input step. Uses torch.autograd.grad, so no ``.grad`` is touched.
+    to the first input step. Uses torch.autograd.grad, so no ``.grad`` is touched. On CUDA the
+    forwards and backwards of this contract run with cuDNN off (:func:`gradient_kernels`).
 
     Unidirectional, one backward pass serves both: the loss is the last step's output and the
     top layer's final states, all at the last step, so its gradient reaches x[0] only through
     time (every parameter of a torch layer shapes them). Bidirectional, the backward direction's final state is the one at step 0, which sees
     x[0] directly: the gradient through time is taken apart, from the forward direction's last
     output."""
+    with gradient_kernels(ctx.device):
+        _differentiability(ctx)
+
+
+def _differentiability(ctx: Context) -> None:
     spec = ctx.spec
     if not isinstance(ctx.module, torch.nn.Module):  # verify_rnn accepts any callable
         raise NotApplicable(f"{type(ctx.module).__name__} is not a torch.nn.Module: no parameters to follow")
