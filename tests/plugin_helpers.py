@@ -17,6 +17,9 @@ from rnn_contracts import devices
 
 #: Inner sessions without the plugins that would add noise or state (random order, cache, ...).
 QUIET = ("-p", "no:randomly", "-p", "no:cacheprovider", "-p", "no:hypothesispytest", "-p", "no:benchmark")
+#: For inner sessions about the CPU entry or header: on a GPU machine every device test gets a
+#: cuda item too (on an H200 such tests counted 2 items and found no cuda golden).
+CPU_ONLY = ("--rnn-device", "cpu")
 
 
 @pytest.fixture

@@ -12,6 +12,11 @@ import pytest
 from rnn_contracts import goldens
 from rnn_contracts.goldens import GoldenStore, GoldenStoreError
 
+try:  # tests/ is on sys.path under pytest's default "prepend" import mode
+    from plugin_helpers import CPU_ONLY
+except ImportError:  # tests/ became a package
+    from tests.plugin_helpers import CPU_ONLY
+
 pytest_plugins = ["pytester"]
 
 QUIET = ("-p", "no:randomly", "-p", "no:cacheprovider", "-p", "no:xdist")
@@ -113,12 +118,12 @@ def test_regen_creates_a_new_store_and_leaves_an_unchanged_one_untouched(pyteste
     path = pytester.path / "new" / "goldens.json"
     path.parent.mkdir()
     pytester.makepyfile(test_g=GOLDEN_TEST)
-    result = pytester.runpytest_inprocess(*QUIET, "--rnn-goldens-file", str(path), "--rnn-regen-goldens")
+    result = pytester.runpytest_inprocess(*QUIET, *CPU_ONLY, "--rnn-goldens-file", str(path), "--rnn-regen-goldens")
     result.assert_outcomes(passed=1)
     result.stdout.fnmatch_lines(["seed_rnn_4_2_output[[]torch *, cpu, float32[]]: new entry *", f"written to {path}"])
     GoldenStore(path).lookup(NAME)  # valid, and holds the entry
     stamp, before = path.stat().st_mtime_ns, path.read_bytes()
-    result = pytester.runpytest_inprocess(*QUIET, "--rnn-goldens-file", str(path), "--rnn-regen-goldens")
+    result = pytester.runpytest_inprocess(*QUIET, *CPU_ONLY, "--rnn-goldens-file", str(path), "--rnn-regen-goldens")
     result.assert_outcomes(passed=1)
     result.stdout.fnmatch_lines(["seed_rnn_4_2_output*: unchanged"])
     assert "written to" not in result.stdout.str()

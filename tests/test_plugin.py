@@ -29,17 +29,18 @@ except ImportError:  # tests/ became a package
 
 pytest_plugins = ["pytester", plugin_helpers.__name__]  # plugin_helpers: the clean_env fixture
 
-QUIET, _errors = plugin_helpers.QUIET, plugin_helpers.errors
+QUIET, CPU_ONLY, _errors = plugin_helpers.QUIET, plugin_helpers.CPU_ONLY, plugin_helpers.errors
 
 REPO = Path(__file__).resolve().parents[1]
 
 
 # --- device parametrization ------------------------------------------------------------------
 def test_device_fixture_is_parametrized_with_readable_ids(pytester: pytest.Pytester, clean_env: None) -> None:
-    pytester.makepyfile(test_d="def test_dev(rnn_device, hello_batch):\n    assert hello_batch.device.type == rnn_device\n")
+    pytester.makepyfile(test_d="def test_dev(rnn_device, hello_batch):\n    assert str(hello_batch.device) == rnn_device\n")
     result = pytester.runpytest_inprocess(*QUIET, "-v")
-    result.assert_outcomes(passed=1)
-    result.stdout.fnmatch_lines(["*test_d.py::test_dev[[]cpu[]] PASSED*"])
+    found = devices.discover_devices()  # cpu here; cpu and cuda:0 on a GPU machine
+    result.assert_outcomes(passed=len(found))
+    result.stdout.fnmatch_lines([f"*test_d.py::test_dev[[]{d}[]] PASSED*" for d in found])
 
 
 def test_user_parametrization_of_rnn_device_is_left_alone(pytester: pytest.Pytester, clean_env: None) -> None:
@@ -228,17 +229,17 @@ def test_regen_goldens_rewrites_and_prints_the_difference(pytester: pytest.Pytes
     store = pytester.path / "goldens.json"
     shutil.copy(goldens.DEFAULT_PATH, store)
     pytester.makepyfile(test_g=GOLDEN_TEST)
-    result = pytester.runpytest_inprocess(*QUIET, "--rnn-goldens-file", str(store))
+    result = pytester.runpytest_inprocess(*QUIET, *CPU_ONLY, "--rnn-goldens-file", str(store))
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(["*golden seed_rnn_4_2_output: 1 of 30 values outside*",
-                                 "*run: torch *, device cpu*, dtype float32, TF32 *, cuDNN none*"])
-    result = pytester.runpytest_inprocess(*QUIET, "--rnn-goldens-file", str(store), "--rnn-regen-goldens")
+                                 "*run: torch *, device cpu*, dtype float32, TF32 *, cuDNN *"])
+    result = pytester.runpytest_inprocess(*QUIET, *CPU_ONLY, "--rnn-goldens-file", str(store), "--rnn-regen-goldens")
     result.assert_outcomes(passed=1)
     result.stdout.fnmatch_lines(["*rnn-contracts: --rnn-regen-goldens*",
                                  "seed_rnn_4_2_output[[]torch *, cpu, float32[]]: 1 of 30 values changed",
                                  "seed_rnn_4_2_output*: [[]0, 0, 0[]]: -0.7497 -> -0.7487",
                                  f"written to {store}"])
-    pytester.runpytest_inprocess(*QUIET, "--rnn-goldens-file", str(store)).assert_outcomes(passed=1)
+    pytester.runpytest_inprocess(*QUIET, *CPU_ONLY, "--rnn-goldens-file", str(store)).assert_outcomes(passed=1)
     assert goldens.DEFAULT_PATH.read_text(encoding="utf-8") != store.read_text(encoding="utf-8")
 
 

@@ -82,7 +82,10 @@ def test_report_lists_every_contract_with_status_time_and_reasons(device: str) -
     report = verify_rnn(module, device=device)
     assert isinstance(report, ContractReport) and report.ok and not report.failures
     assert [r.name for r in report.results] == list(CONTRACT_NAMES)
-    assert all(r.status in ("passed", "not applicable") for r in report.results)
+    # cuDNN rejects a non-contiguous h_0, torch's layers with it: known there (seen on an H200)
+    known = {"initial_state"} if device.startswith("cuda") else set()
+    assert {r.name for r in report.results if r.status == "known limitation"} == known
+    assert all(r.status in ("passed", "not applicable") for r in report.results if r.name not in known)
     assert all(isinstance(r.seconds, float) and r.seconds >= 0 for r in report.results)
     assert report.status_of("reference") == "passed"
     carry = next(r for r in report.results if r.name == "state_carry")
