@@ -49,6 +49,43 @@ def test_split_accepts_the_convention() -> None:
     assert got.output is out and got.h_n is h and got.c_n is c
 
 
+INF, NAN = float("inf"), float("nan")
+
+
+@pytest.mark.parametrize(("actual", "expected", "close"), [
+    (1.0, 1.0, True), (1.0 + 1e-7, 1.0, True), (1.01, 1.0, False), (0.0, 1e-9, True),
+    (NAN, NAN, True), (NAN, 1.0, False), (1.0, NAN, False),
+    (INF, INF, True), (-INF, -INF, True), (INF, 1.0, False),
+    # an infinite expectation is met only by the same infinity: |a - e| - (atol + rtol * inf)
+    # is inf - inf = NaN, which no comparison with 0 calls a violation
+    (1.0, INF, False), (-INF, INF, False), (NAN, INF, False),
+])
+def test_assert_close_verdicts_on_special_values(actual: float, expected: float, close: bool) -> None:
+    """The fused allclose decision and the worst-position search agree with the rule
+    |actual - expected| <= atol + rtol * |expected|, NaN matching NaN only, infinity only itself."""
+    ctx = _ctx()
+    a, e = torch.tensor([0.5, actual]), torch.tensor([0.5, expected])
+    if close:
+        ctx.assert_close("output", a, e, "why")
+    else:
+        with pytest.raises(ProbeFailure) as info:
+            ctx.assert_close("output", a, e, "why")
+        assert info.value.violation.position == (1,)
+
+
+@pytest.mark.parametrize(("share", "close"), [(0.5, True), (0.99, True), (1.5, False), (3.0, False)])
+def test_assert_close_draws_the_line_at_the_tolerance(share: float, close: bool) -> None:
+    """A difference of ``share`` times what the tolerance allows at 1.0 (atol + rtol)."""
+    ctx = _ctx()
+    e = torch.tensor([1.0], dtype=torch.float64)
+    a = e + share * (ctx.atol + ctx.rtol)
+    if close:
+        ctx.assert_close("output", a, e, "why")
+    else:
+        with pytest.raises(ProbeFailure):
+            ctx.assert_close("output", a, e, "why")
+
+
 def test_assert_close_refuses_a_shape_that_would_broadcast() -> None:
     ctx = _ctx()
     with pytest.raises(ProbeFailure) as caught:

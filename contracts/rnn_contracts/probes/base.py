@@ -237,9 +237,16 @@ class Context:
             )
         a = actual.detach().to(torch.float64)
         e = expected.detach().to(torch.float64)
+        # One fused comparison decides the common case: allclose's rule is the one below, and it
+        # says "close" only where the worst-position search would find nothing (NaN against NaN
+        # and equal infinities pass both ways); 10 us instead of 40 at probe size.
+        if torch.allclose(a, e, rtol=self.rtol, atol=self.atol, equal_nan=True):
+            return
         allowed = self.atol + self.rtol * e.abs()
         excess = (a - e).abs() - allowed
-        bad = torch.isnan(a) != torch.isnan(e)
+        # NaN on one side only, or an infinite expectation not met by the same infinity (there
+        # the excess is inf - inf = NaN, which no comparison with 0 would call a violation)
+        bad = (torch.isnan(a) != torch.isnan(e)) | (torch.isinf(e) & (a != e))
         if bool((excess > 0).any()) or bool(bad.any()):
             flat = int(torch.argmax(torch.where(bad, torch.full_like(excess, float("inf")), excess)))
             pos = tuple(int(i) for i in torch.unravel_index(torch.tensor(flat), a.shape))
