@@ -336,3 +336,25 @@ def test_cudnns_warning_about_swapped_in_weights_does_not_break_reference(monkey
             module = nn.LSTM(I, H)
         result = _result(module, None, "reference")
     assert (result.status, result.detail) == ("passed", "torch's parameter names: loaded as they are")
+
+
+def test_reference_layers_are_built_once_per_thread_and_configuration() -> None:
+    """The meta layer is kept per (configuration, dtype) and per thread: functional_call swaps
+    tensors into it for a call, so two threads never share one; only the last few are kept."""
+    import threading
+
+    reference = importlib.import_module("rnn_contracts.probes.reference")  # the package's name is the contract
+    spec = RNNSpec(mode="GRU", input_size=4, hidden_size=3)
+    first = reference.reference_layer(spec, torch.float32)
+    assert reference.reference_layer(spec, torch.float32) is first
+    assert not first.training and next(first.parameters()).is_meta
+    assert reference.reference_layer(spec, torch.float64) is not first
+    assert reference.reference_layer(spec.replace(batch_first=True), torch.float32) is not first
+    other: list[torch.nn.Module] = []
+    thread = threading.Thread(target=lambda: other.append(reference.reference_layer(spec, torch.float32)))
+    thread.start()
+    thread.join()
+    assert other[0] is not first
+    for size in range(5, 5 + reference._LAYERS_KEPT):  # as many others as are kept
+        reference.reference_layer(spec.replace(input_size=size), torch.float32)
+    assert reference.reference_layer(spec, torch.float32) is not first  # the oldest went first
