@@ -103,3 +103,12 @@ def test_the_seed_runs_with_tf32_off(monkeypatch: pytest.MonkeyPatch) -> None:
 ])
 def test_cudnn_flattens_follows_torchs_own_list(dtype: torch.dtype, flattens: bool) -> None:
     assert cudnn_flattens(dtype) is flattens
+
+
+def test_cudnn_flattens_without_torchs_list_falls_back_to_the_same_three(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A torch without ``CUDNN_TENSOR_DTYPES`` gets the list torch 2.13 has."""
+    import types
+
+    monkeypatch.setattr(torch.backends, "cudnn", types.SimpleNamespace())  # no list at all
+    assert [cudnn_flattens(d) for d in (torch.float16, torch.float32, torch.float64, torch.bfloat16)] == [
+        True, True, True, False]
