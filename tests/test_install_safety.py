@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+import pytest_rnn_contracts
 import rnn_contracts
 from rnn_contracts import devices
 pytest_plugins = ["pytester"]
@@ -35,6 +36,31 @@ def test_no_library_module_imports_pytest_or_the_plugin() -> None:
     offenders = {p.relative_to(LIBRARY).as_posix(): sorted(_imported_roots(p) & FORBIDDEN_IN_LIBRARY)
                  for p in sorted(LIBRARY.rglob("*.py"))}
     assert {k: v for k, v in offenders.items() if v} == {}
+
+
+def _verdict_asserts(path: Path) -> list[int]:
+    """Lines of ``assert`` statements other than ``assert <name> is not None`` (a type checker's
+    narrowing, whose loss under -O changes nothing)."""
+    lines = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Assert):
+            test = node.test
+            narrowing = (isinstance(test, ast.Compare) and isinstance(test.left, ast.Name)
+                         and len(test.ops) == 1 and isinstance(test.ops[0], ast.IsNot)
+                         and isinstance(test.comparators[0], ast.Constant) and test.comparators[0].value is None)
+            if not narrowing:
+                lines.append(node.lineno)
+    return lines
+
+
+def test_no_verdict_of_the_kit_rests_on_an_assert_statement() -> None:
+    """``python -O`` strips asserts (a failed seed check would pass), and pytest rewrites the asserts
+    of every module of a distribution with a pytest11 entry point, ours once installed (the message
+    would carry its introspection): verdicts raise explicitly."""
+    plugin = Path(pytest_rnn_contracts.__file__).parent
+    found = {f"{p.parent.name}/{p.name}": lines for root in (LIBRARY, plugin) for p in sorted(root.rglob("*.py"))
+             if (lines := _verdict_asserts(p))}
+    assert found == {}
 
 
 def test_importing_the_library_loads_neither_pytest_nor_the_plugin() -> None:

@@ -159,6 +159,40 @@ def test_the_claim_check_passes_on_the_real_call() -> None:
         ("passed", "violated as it must be: h_n has batch 5, not 3 (hint names batch_first)")]
 
 
+def _seed_layer_seeded(seed: int):
+    def build(device="cpu", *, batch_first=False):
+        torch.manual_seed(seed)
+        return torch.nn.RNN(4, 2, batch_first=batch_first).to(device)
+    return build
+
+
+def _batch_first_always(device="cpu", *, batch_first=False):
+    torch.manual_seed(0)
+    return torch.nn.RNN(4, 2, batch_first=True).to(device)
+
+
+@pytest.mark.parametrize(("build", "failed"), [
+    # other weights: every structural check holds, only the printed values differ
+    (_seed_layer_seeded(1), {"seed golden (printed output)":
+                             "golden seed_rnn_4_2_output: 30 of 30 values outside atol=5e-05"}),
+    # a layer that reads (batch, seq, dim) whatever it is asked: the seq-first shape, the claim,
+    # the columns and the golden all fail
+    (_batch_first_always, {"seed call, seq-first contract": "h_n (1, 3, 2), expected (1, 5, 2)",
+                           "(batch, seq, dim) claim rejected": "declaring (batch, seq, dim) on the note's call raised nothing",
+                           "columns 2 and 3 equal": "output[:, 2] != output[:, 3]",
+                           "seed golden (printed output)": "golden seed_rnn_4_2_output: "}),
+], ids=["other-weights", "always-batch-first"])
+def test_each_seed_check_fails_on_a_layer_that_breaks_it(monkeypatch: pytest.MonkeyPatch, build, failed) -> None:
+    """Negative controls of the seed report (each detail's start): its verdicts raise, they are
+    no ``assert`` that ``python -O`` would strip (a stripped check passed every layer)."""
+    monkeypatch.setattr(rnn_contracts.seed, "build_seed_rnn", build)
+    checks, _ = rnn_contracts.seed.seed_checks("cpu")
+    got = {c.name: c.detail for c in checks if c.status == "failed"}
+    assert set(got) == set(failed)
+    for name, start in failed.items():
+        assert got[name].startswith(start), (name, got[name])
+
+
 # -- RNNSpec: bools read off a module --------------------------------------------------------------
 @pytest.mark.parametrize("value", [2, -1])
 def test_an_int_attribute_other_than_0_or_1_is_no_bool(value: int) -> None:
