@@ -109,6 +109,23 @@ def test_tf32_disabled_restores_a_non_default_state_and_after_an_exception() -> 
     assert _snapshot() == outer
 
 
+@pytest.mark.parametrize("matmul_precision", ["medium", "high", "highest"])
+def test_tf32_disabled_leaves_a_users_matmul_precision_readable(matmul_precision: str) -> None:
+    """A user's torch.set_float32_matmul_precision survives the kit's TF32-off block: before
+    restore_flags set it back last, "medium" left torch 2.9+ in its "mixed legacy and new API"
+    state, where torch.get_float32_matmul_precision() (and precision_flags) raised."""
+    outer = torch.get_float32_matmul_precision()
+    try:
+        torch.set_float32_matmul_precision(matmul_precision)
+        before = precision.precision_flags()
+        with precision.tf32_disabled():
+            assert not precision.tf32_active()
+        assert torch.get_float32_matmul_precision() == matmul_precision
+        assert precision.precision_flags() == before
+    finally:
+        torch.set_float32_matmul_precision(outer)
+
+
 def test_precision_flags_names_what_a_failure_message_needs() -> None:
     text = precision.describe_precision_flags()
     for name in ("cuda.matmul.allow_tf32=", "cudnn.allow_tf32=", "float32_matmul_precision=",
