@@ -73,6 +73,18 @@ def test_assert_close_verdicts_on_special_values(actual: float, expected: float,
         assert info.value.violation.position == (1,)
 
 
+@pytest.mark.parametrize(("actual", "expected", "position"), [
+    ([NAN, 1.0], [NAN, INF], (1,)),  # NaN against NaN first, the unmet infinity second
+    ([INF, 2.0, 1.0], [INF, 1.0, INF], (2,)),  # an unmet infinity outranks a finite excess
+    ([INF, 2.0, 1.0], [INF, 1.0, 1.0], (1,)),
+])
+def test_assert_close_points_at_a_real_violation(actual: list[float], expected: list[float],
+                                                 position: tuple[int, ...]) -> None:
+    with pytest.raises(ProbeFailure) as info:
+        _ctx().assert_close("output", torch.tensor(actual), torch.tensor(expected), "why")
+    assert info.value.violation.position == position
+
+
 @pytest.mark.parametrize(("share", "close"), [(0.5, True), (0.99, True), (1.5, False), (3.0, False)])
 def test_assert_close_draws_the_line_at_the_tolerance(share: float, close: bool) -> None:
     """A difference of ``share`` times what the tolerance allows at 1.0 (atol + rtol)."""

@@ -248,6 +248,9 @@ class Context:
         # the excess is inf - inf = NaN, which no comparison with 0 would call a violation)
         bad = (torch.isnan(a) != torch.isnan(e)) | (torch.isinf(e) & (a != e))
         if bool((excess > 0).any()) or bool(bad.any()):
+            # NaN excess (NaN against NaN, an infinity against itself) is no violation: -inf, so
+            # argmax, which takes NaN for the largest, points at a real one
+            excess = excess.nan_to_num(nan=float("-inf"))
             flat = int(torch.argmax(torch.where(bad, torch.full_like(excess, float("inf")), excess)))
             pos = tuple(int(i) for i in torch.unravel_index(torch.tensor(flat), a.shape))
             raise ProbeFailure(Violation(
