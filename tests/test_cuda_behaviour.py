@@ -112,3 +112,34 @@ def test_cudnn_flattens_without_torchs_list_falls_back_to_the_same_three(monkeyp
     monkeypatch.setattr(torch.backends, "cudnn", types.SimpleNamespace())  # no list at all
     assert [cudnn_flattens(d) for d in (torch.float16, torch.float32, torch.float64, torch.bfloat16)] == [
         True, True, True, False]
+
+
+def test_gradient_kernels_overlapping_in_threads_restore_cudnn_once_both_are_done() -> None:
+    """A enters, B enters, A leaves, B leaves: cuDNN stays off until B leaves, then is back on
+    (saving and restoring per block left it off for good)."""
+    import threading
+
+    cuda = torch.device("cuda", 0)
+    a_in, b_in, a_out = threading.Event(), threading.Event(), threading.Event()
+    seen: dict[str, bool] = {}
+
+    def first() -> None:
+        with hygiene.gradient_kernels(cuda):
+            a_in.set()
+            b_in.wait(5)
+        a_out.set()
+
+    def second() -> None:
+        a_in.wait(5)
+        with hygiene.gradient_kernels(cuda):
+            b_in.set()
+            a_out.wait(5)
+            seen["after A left"] = torch.backends.cudnn.enabled
+
+    threads = [threading.Thread(target=first), threading.Thread(target=second)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(10)
+    assert seen == {"after A left": False}
+    assert torch.backends.cudnn.enabled

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import contextlib
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
@@ -61,6 +62,11 @@ def determinism(ctx: Context) -> None:
             )
 
 
+_CUDNN_LOCK = threading.Lock()
+_cudnn_users = 0  # gradient_kernels blocks open now, in any thread
+_cudnn_before = True
+
+
 @contextlib.contextmanager
 def gradient_kernels(device: torch.device) -> Iterator[None]:
     """cuDNN off for the block on CUDA (``torch.backends.cudnn.enabled``, restored after), nothing
@@ -68,16 +74,28 @@ def gradient_kernels(device: torch.device) -> Iterator[None]:
     be called in training mode", aten/src/ATen/native/cudnn/RNN.cpp: the eval-mode forward keeps
     no workspace), and verify_rnn runs the module in eval mode; torch's native kernels compute
     the same function and differentiate it in either mode. Seen on an H200, torch 2.11, cuDNN
-    9.19: without this every torch layer failed differentiability on CUDA."""
+    9.19: without this every torch layer failed differentiability on CUDA.
+
+    ``torch.backends.cudnn.enabled`` is one flag for the process: blocks that overlap in threads
+    share one off period (the first saves the flag, the last puts it back), and while it lasts
+    every thread runs without cuDNN. A probe abandoned by its timeout keeps it off until its
+    module returns."""
     if device.type != "cuda":
         yield
         return
-    before = torch.backends.cudnn.enabled
-    torch.backends.cudnn.enabled = False
+    global _cudnn_users, _cudnn_before
+    with _CUDNN_LOCK:  # the flag is the process's: the first to enter saves it, the last restores
+        if _cudnn_users == 0:
+            _cudnn_before = torch.backends.cudnn.enabled
+            torch.backends.cudnn.enabled = False
+        _cudnn_users += 1
     try:
         yield
     finally:
-        torch.backends.cudnn.enabled = before
+        with _CUDNN_LOCK:
+            _cudnn_users -= 1
+            if _cudnn_users == 0:
+                torch.backends.cudnn.enabled = _cudnn_before
 
 
 def differentiability(ctx: Context) -> None:
