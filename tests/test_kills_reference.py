@@ -358,3 +358,19 @@ def test_reference_layers_are_built_once_per_thread_and_configuration() -> None:
     for size in range(5, 5 + reference._LAYERS_KEPT):  # as many others as are kept
         reference.reference_layer(spec.replace(input_size=size), torch.float32)
     assert reference.reference_layer(spec, torch.float32) is not first  # the oldest went first
+
+
+def test_a_cached_reference_layer_holds_none_of_the_modules_values() -> None:
+    """After verify_rnn the cached layer's parameters and flat weight list are all on the meta
+    device (functional_call left the flat list on the module's tensors: a 208 MB LSTM stayed
+    alive after the run); a call that raised drops the layer from the cache."""
+    reference = importlib.import_module("rnn_contracts.probes.reference")
+    torch.manual_seed(0)
+    module = nn.LSTM(4, 3, num_layers=2)
+    verify_rnn(module, contracts=["reference"])
+    layer = reference.reference_layer(RNNSpec.from_module(module), torch.float32)
+    assert all(t.is_meta for t in layer._flat_weights) and all(p.is_meta for p in layer.parameters())
+    spec = RNNSpec(mode="GRU", input_size=4, hidden_size=3)
+    kept = reference.reference_layer(spec, torch.float32)
+    reference.forget_reference_layer(spec, torch.float32)
+    assert reference.reference_layer(spec, torch.float32) is not kept

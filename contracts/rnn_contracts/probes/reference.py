@@ -58,13 +58,18 @@ _LAYERS = threading.local()
 _LAYERS_KEPT = 16
 
 
+def _layer_key(spec: RNNSpec, dtype: torch.dtype | None) -> tuple[object, ...]:
+    return (spec.mode, spec.nonlinearity, spec.input_size, spec.hidden_size, spec.proj_size,
+            spec.num_layers, spec.bias, spec.batch_first, spec.bidirectional, dtype)
+
+
 def reference_layer(spec: RNNSpec, dtype: torch.dtype | None) -> torch.nn.RNNBase:
     """:func:`build_reference`'s layer in eval mode, built once per thread for each
-    configuration (0.6 ms a build at probe size, a tenth of a verify_rnn run): it holds no
-    values, only the shapes and the call the reference runs. The last ``_LAYERS_KEPT`` are kept."""
+    configuration (0.6 ms a build at probe size, a tenth of a verify_rnn run): between calls it
+    holds no values (its parameters and flat weight list are on the meta device), only the
+    shapes and the call the reference runs. The last ``_LAYERS_KEPT`` are kept."""
     layers: dict[tuple[object, ...], torch.nn.RNNBase] = _LAYERS.__dict__.setdefault("layers", {})
-    key = (spec.mode, spec.nonlinearity, spec.input_size, spec.hidden_size, spec.proj_size,
-           spec.num_layers, spec.bias, spec.batch_first, spec.bidirectional, dtype)
+    key = _layer_key(spec, dtype)
     layer = layers.pop(key, None)
     if layer is None:
         layer = build_reference(spec, dtype).eval()
@@ -72,6 +77,12 @@ def reference_layer(spec: RNNSpec, dtype: torch.dtype | None) -> torch.nn.RNNBas
     while len(layers) > _LAYERS_KEPT:
         del layers[next(iter(layers))]
     return layer
+
+
+def forget_reference_layer(spec: RNNSpec, dtype: torch.dtype | None) -> None:
+    """Drop this thread's layer for the configuration (after a call that did not finish, which
+    may have left the module's tensors swapped in)."""
+    _LAYERS.__dict__.get("layers", {}).pop(_layer_key(spec, dtype), None)
 
 
 @dataclass(frozen=True)
@@ -252,7 +263,15 @@ class _Runner:
                 # the call: they are the module's own, which the reference does not copy
                 warnings.filterwarnings("ignore", message=CUDNN_NOT_FLAT)
                 tensors = {name: value.detach().contiguous() for name, value in weights.items()}
-                whole = ctx.split(torch.func.functional_call(self.ref, tensors, (ctx.feed(xs), hx)))
+                try:
+                    whole = ctx.split(torch.func.functional_call(self.ref, tensors, (ctx.feed(xs), hx)))
+                except BaseException:
+                    forget_reference_layer(spec, ctx.dtype)  # it may hold the module's tensors now
+                    raise
+                finally:
+                    # the call leaves the layer's flat weight list on the swapped-in tensors: a
+                    # cached layer must hold none of the module's values
+                    self.ref._init_flat_weights()
         return [whole.columns(slice(i * ctx.batch, (i + 1) * ctx.batch)) for i in range(len(givens))]
 
 
