@@ -114,16 +114,16 @@ def test_tf32_disabled_leaves_a_users_matmul_precision_readable(matmul_precision
     """A user's torch.set_float32_matmul_precision survives the kit's TF32-off block: before
     restore_flags set it back last, "medium" left torch 2.9+ in its "mixed legacy and new API"
     state, where torch.get_float32_matmul_precision() (and precision_flags) raised."""
-    outer = torch.get_float32_matmul_precision()
+    outer = precision.save_flags()  # other tests may leave the process "mixed": not readable
     try:
-        torch.set_float32_matmul_precision(matmul_precision)
+        torch.set_float32_matmul_precision(matmul_precision)  # a consistent start, as a user's
         before = precision.precision_flags()
         with precision.tf32_disabled():
             assert not precision.tf32_active()
         assert torch.get_float32_matmul_precision() == matmul_precision
         assert precision.precision_flags() == before
     finally:
-        torch.set_float32_matmul_precision(outer)
+        precision.restore_flags(outer)
 
 
 def test_precision_flags_names_what_a_failure_message_needs() -> None:
