@@ -374,3 +374,25 @@ def test_a_cached_reference_layer_holds_none_of_the_modules_values() -> None:
     kept = reference.reference_layer(spec, torch.float32)
     reference.forget_reference_layer(spec, torch.float32)
     assert reference.reference_layer(spec, torch.float32) is not kept
+
+
+def test_a_reference_call_that_raises_drops_its_layer(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The call raises inside torch (planted: an input of the wrong width): the layer is dropped
+    from the cache, and its flat weight list is back on the meta device."""
+    reference = importlib.import_module("rnn_contracts.probes.reference")
+    torch.manual_seed(0)
+    module = nn.LSTM(4, 3)
+    spec = RNNSpec.from_module(module)
+    cached = reference.reference_layer(spec, torch.float32)
+    real = torch.func.functional_call
+
+    def too_narrow(layer, tensors, args):
+        x, hx = args
+        return real(layer, tensors, (x[..., :1], hx))
+
+    monkeypatch.setattr(torch.func, "functional_call", too_narrow)
+    with pytest.raises(ContractViolation, match="reference"):
+        verify_rnn(module, contracts=["reference"])
+    monkeypatch.undo()
+    assert all(t.is_meta for t in cached._flat_weights)
+    assert reference.reference_layer(spec, torch.float32) is not cached
