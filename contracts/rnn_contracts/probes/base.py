@@ -250,7 +250,7 @@ class Context:
         if bool((excess > 0).any()) or bool(bad.any()):
             # NaN excess (NaN against NaN, an infinity against itself) is no violation: -inf, so
             # argmax, which takes NaN for the largest, points at a real one
-            excess = excess.nan_to_num(nan=float("-inf"))
+            excess = torch.where(excess.isnan(), float("-inf"), excess)
             flat = int(torch.argmax(torch.where(bad, torch.full_like(excess, float("inf")), excess)))
             pos = tuple(int(i) for i in torch.unravel_index(torch.tensor(flat), a.shape))
             raise ProbeFailure(Violation(
