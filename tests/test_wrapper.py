@@ -439,20 +439,27 @@ def test_a_repeated_signature_takes_the_hot_path(make, monkeypatch: pytest.Monke
     assert judged == []
 
 
-class OddState(torch.nn.Module):
-    """An LSTM-shaped module whose state is not (h_n, c_n) of two tensors: ``state`` says what."""
+class Scripted(torch.nn.Module):
+    """A module with torch's attributes (``mode``, input_size 4, hidden_size 3) whose result is
+    ``result(x)``: the odd results the wrapper must judge rather than crash on."""
 
-    mode, input_size, hidden_size = "LSTM", 4, 3
+    input_size, hidden_size = 4, 3
 
-    def __init__(self, state: str) -> None:
+    def __init__(self, mode: str, result) -> None:
         super().__init__()
-        self.kind = state
+        self.mode, self.result = mode, result
 
     def forward(self, x, hx=None):
+        return self.result(x)
+
+
+def _odd_lstm_state(state: str):
+    """An LSTM-shaped result whose state is not (h_n, c_n) of two tensors: ``state`` says what."""
+    def result(x):
         seq, batch, _ = x.shape
         h, c = x.new_zeros(1, batch, 3), x.new_zeros(1, batch, 3)
-        state = {"triple": (h, c, c), "no h": (None, c), "no c": (h, None)}[self.kind]
-        return x.new_zeros(seq, batch, 3), state
+        return x.new_zeros(seq, batch, 3), {"triple": (h, c, c), "no h": (None, c), "no c": (h, None)}[state]
+    return result
 
 
 @pytest.mark.parametrize(("state", "message"), [
@@ -462,7 +469,7 @@ class OddState(torch.nn.Module):
 ])
 def test_a_state_of_another_structure_is_a_violation_not_a_crash(state: str, message: str) -> None:
     with pytest.raises(ContractViolation, match=message):
-        checked(OddState(state))(torch.zeros(5, 2, 4))
+        checked(Scripted("LSTM", _odd_lstm_state(state)))(torch.zeros(5, 2, 4))
 
 
 def test_an_input_on_another_device_than_the_last_call_is_checked_before_the_module_runs() -> None:
@@ -480,28 +487,14 @@ def test_a_cell_is_refused_in_one_line() -> None:
         checked(torch.nn.GRUCell(4, 3))
 
 
-class Returns(torch.nn.Module):
-    """A GRU-shaped module whose result is ``what``: None, or (output, None)."""
-
-    mode, input_size, hidden_size = "GRU", 4, 3
-
-    def __init__(self, what: str) -> None:
-        super().__init__()
-        self.what = what
-
-    def forward(self, x, hx=None):
-        out = x.new_zeros(x.shape[0], x.shape[1], 3)
-        return None if self.what == "None" else (out, None)
-
-
 def test_a_result_of_none_is_a_violation_not_a_crash() -> None:
     with pytest.raises(ContractViolation, match=r"torch's recurrent layers return \(output, h_n\), got NoneType"):
-        checked(Returns("None"))(torch.zeros(5, 2, 4))
+        checked(Scripted("GRU", lambda x: None))(torch.zeros(5, 2, 4))
 
 
 def test_an_output_only_module_returning_output_and_none_is_judged_and_cached(counted) -> None:
     spec = RNNSpec(mode="GRU", input_size=4, hidden_size=3, returns_states=False)
-    wrapped = checked(Returns("output, None"), spec)
+    wrapped = checked(Scripted("GRU", lambda x: (x.new_zeros(x.shape[0], x.shape[1], 3), None)), spec)
     for _ in range(3):
         out, state = wrapped(torch.zeros(5, 2, 4))
         assert state is None and out.shape == (5, 2, 3)
