@@ -51,6 +51,7 @@ import torch
 from torch import nn
 
 import rnn_contracts.timeout
+import rnn_contracts.trace
 import rnn_contracts.verify
 from rnn_contracts import ContractViolation, RNNSpec, verify_rnn
 from rnn_contracts.cli import main
@@ -282,6 +283,23 @@ def test_a_slot_renamed_with_the_same_object_is_reported_and_put_back() -> None:
          "during the probes the module changed buffer fresh (removed), buffer used (added)" + UNTOUCHED_TAIL)]
     assert list(module._buffers) == ["fresh"] and module._buffers["fresh"] is fresh
 
+
+
+def test_the_audit_and_the_restore_compare_each_tensor_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The snapshot's value comparison is read by both the audit and the restore: one pass over
+    the module's tensors (on a 338 MB LSTM each pass is ~45 ms). That a changed tensor is still
+    put back is shown by the tests of inputs_untouched's restore."""
+    compared: list[int] = []
+
+    def counting(a: torch.Tensor, b: torch.Tensor) -> bool:
+        compared.append(id(a))
+        return same_values(a, b)
+
+    monkeypatch.setattr(rnn_contracts.trace, "same_values", counting)
+    torch.manual_seed(0)
+    module = nn.GRU(4, 6, num_layers=2)
+    verify_rnn(module, contracts=["shapes"])
+    assert len(compared) == len(list(module.parameters()))
 
 # --- verify.py -----------------------------------------------------------------------------------
 def test_the_default_timeout_is_the_documented_120_seconds() -> None:

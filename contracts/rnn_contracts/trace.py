@@ -76,6 +76,15 @@ class ModuleSnapshot:
                         for kind, name, t in seen.values()]
         self.grads = [(t, t.grad, None if t.grad is None else t.grad.detach().clone())
                       for kind, _, t, *_ in self.tensors if kind == "parameter"]
+        self._changed: set[int] | None = None
+
+    def changed_values(self) -> set[int]:
+        """The ids of the tensors whose values differ from the snapshot's. Compared once: the
+        audit and the restore both read it (on a 338 MB LSTM each comparison is ~45 ms)."""
+        if self._changed is None:
+            self._changed = {id(tensor) for _, _, tensor, version, values, _ in self.tensors
+                             if tensor._version != version or not same_values(tensor.detach(), values)}
+        return self._changed
 
     def changes(self) -> list[Change]:
         """What differs now from the snapshot, in a stable order."""
@@ -91,8 +100,9 @@ class ModuleSnapshot:
                         found.append(Change(kind, full, "added"))  # type: ignore[arg-type]
                     elif after[name] is not before[name]:
                         found.append(Change(kind, full, "replaced by another object"))  # type: ignore[arg-type]
-        for kind, name, tensor, version, values, requires_grad in self.tensors:
-            if tensor._version != version or not same_values(tensor.detach(), values):
+        changed = self.changed_values()
+        for kind, name, tensor, _, _, requires_grad in self.tensors:
+            if id(tensor) in changed:
                 found.append(Change(kind, name, "values changed"))  # type: ignore[arg-type]
             if tensor.requires_grad != requires_grad:
                 found.append(Change("flag", name, f"requires_grad {requires_grad} -> {tensor.requires_grad}"))
@@ -109,11 +119,12 @@ class ModuleSnapshot:
             owner.training = training
             if isinstance(owner, torch.nn.RNNBase):
                 owner._init_flat_weights()  # its flat weight list follows the restored parameters
+        changed = self.changed_values()
         with torch.no_grad():
-            for _, _, tensor, version, values, requires_grad in self.tensors:
+            for _, _, tensor, _, values, requires_grad in self.tensors:
                 if tensor.shape != values.shape or tensor.dtype != values.dtype:
                     tensor.data = values  # resized or retyped through .data: put the tensor back whole
-                elif tensor._version != version or not same_values(tensor.detach(), values):
+                elif id(tensor) in changed:
                     tensor.detach().copy_(values)
                 if tensor.requires_grad != requires_grad:
                     tensor.requires_grad_(requires_grad)
