@@ -1,14 +1,17 @@
 """Shared by the command-line tests: target modules written into a temporary directory, the
 console script found next to this interpreter (not on PATH), and main() run in this process as
-that script runs it."""
+that script runs it (or as ``python -m rnn_contracts`` runs it)."""
 from __future__ import annotations
 
+import builtins
+import importlib
+import importlib.machinery
 import os
 import subprocess
 import sys
 import textwrap
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import pytest
@@ -118,35 +121,81 @@ def use_cli_env(monkeypatch: pytest.MonkeyPatch, **extra: str) -> None:
 HIDDEN_FROM_A_SCRIPT = (DeprecationWarning, PendingDeprecationWarning, ImportWarning, ResourceWarning)
 
 
+def _as_a_script_shows_it(run: Callable[[], int], capfd: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    """``run()``'s status, and its stdout and stderr as the descriptors saw them, plus every
+    warning it raised that Python shows a script, written as the interpreter writes it to stderr
+    (pytest would otherwise collect it quietly)."""
+    capfd.readouterr()  # nothing from before the run
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for category in HIDDEN_FROM_A_SCRIPT:
+            warnings.filterwarnings("ignore", category=category)
+        status = run()
+    out, err = capfd.readouterr()
+    err += "".join(warnings.formatwarning(w.message, w.category, w.filename, w.lineno, w.line) for w in caught)
+    return status, out, err
+
+
 def main_as_console_script(argv: Sequence[str], *, cwd: Path, monkeypatch: pytest.MonkeyPatch,
                            capfd: pytest.CaptureFixture[str]) -> subprocess.CompletedProcess[str]:
     """main(argv) in this process, as the console script would run it in ``cwd``: cli_env's
     variables; ``cwd`` the current directory but not on sys.path (the script's sys.path[0] is its
-    bin/ directory, and nothing else names the current directory); its stdout and stderr as the
-    descriptors saw them, plus every warning the run raised that Python shows a script, written
-    as the interpreter writes it to stderr (pytest would otherwise collect it quietly). Modules
-    the run imported from ``cwd`` are dropped afterwards."""
+    bin/ directory, and nothing else names the current directory); its output as
+    _as_a_script_shows_it gives it. Modules the run imported from ``cwd`` are dropped afterwards."""
     use_cli_env(monkeypatch)
     monkeypatch.chdir(cwd)
     here = cwd.resolve()
     monkeypatch.setattr(sys, "path", [p for p in sys.path if p not in ("", os.curdir)
                                       and Path(p).resolve() != here])
-    capfd.readouterr()  # nothing from before the run
     before = set(sys.modules)
     try:
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            for category in HIDDEN_FROM_A_SCRIPT:
-                warnings.filterwarnings("ignore", category=category)
-            status = main(list(argv))
+        status, out, err = _as_a_script_shows_it(lambda: main(list(argv)), capfd)
     finally:  # the target's modules, imported from cwd, are not this process's to keep
         for name in set(sys.modules) - before:
             file = getattr(sys.modules[name], "__file__", None)
             if file and Path(file).resolve().is_relative_to(here):
                 del sys.modules[name]
-    out, err = capfd.readouterr()
-    err += "".join(warnings.formatwarning(w.message, w.category, w.filename, w.lineno, w.line) for w in caught)
     return subprocess.CompletedProcess(["rnn-contracts", *argv], status, out, err)
+
+
+def _exit_status(code: object) -> int:
+    """The status a process ends with when SystemExit(code) leaves it, as the interpreter sets it:
+    None is 0, an int is itself, anything else is printed to stderr and is 1."""
+    if code is None:
+        return 0
+    if isinstance(code, int):
+        return code
+    print(code, file=sys.stderr)
+    return 1
+
+
+def python_m_in_this_process(argv: Sequence[str], *, monkeypatch: pytest.MonkeyPatch,
+                             capfd: pytest.CaptureFixture[str]) -> subprocess.CompletedProcess[str]:
+    """``python -m rnn_contracts argv`` in this process: cli_env's variables, sys.argv as the
+    interpreter sets it, the package's ``__main__`` compiled from its source and run under the
+    name "__main__" with its spec and package, as ``-m`` runs it (runpy.run_module cannot: in a
+    pytest process the assertion-rewriting hook claims the modules of every distribution that
+    registers a pytest plugin, this one's included, and has no get_code); its status read from
+    the SystemExit it ends with (none: 0, as a process ends); its output as
+    _as_a_script_shows_it gives it."""
+    use_cli_env(monkeypatch)
+    monkeypatch.setattr(sys, "argv", [sys.executable, *argv])
+    package = importlib.import_module("rnn_contracts")
+    spec = importlib.machinery.PathFinder.find_spec("rnn_contracts.__main__", list(package.__path__))
+    assert spec is not None and spec.loader is not None and spec.origin is not None
+    code = spec.loader.get_code(spec.name)  # type: ignore[attr-defined]
+
+    def run() -> int:
+        namespace = {"__name__": "__main__", "__spec__": spec, "__file__": spec.origin,
+                     "__loader__": spec.loader, "__package__": "rnn_contracts", "__builtins__": builtins}
+        try:
+            exec(code, namespace)
+        except SystemExit as exc:
+            return _exit_status(exc.code)
+        return 0
+
+    status, out, err = _as_a_script_shows_it(run, capfd)
+    return subprocess.CompletedProcess([sys.executable, "-m", "rnn_contracts", *argv], status, out, err)
 
 
 def run_cli(args: list[str], *, cwd: Path | None = None, timeout: float = 300) -> subprocess.CompletedProcess[str]:

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from cli_helpers import cli_env, console_script, targets  # noqa: F401 - targets is a fixture
+from cli_helpers import cli_env, console_script, python_m_in_this_process, targets  # noqa: F401 - targets is a fixture
 
 from rnn_contracts.about import version_line
 from rnn_contracts.cli import main
@@ -92,11 +92,17 @@ def test_usage_errors_exit_2_with_one_line(argv, message, targets, capsys) -> No
 
 
 @pytest.mark.parametrize("command", [["rnn-contracts"], [sys.executable, "-m", "rnn_contracts"]])
-def test_console_script_and_module_entry_points(command: list[str]) -> None:
+def test_console_script_and_module_entry_points(command: list[str], monkeypatch: pytest.MonkeyPatch,
+                                                capfd: pytest.CaptureFixture[str]) -> None:
+    """Both entry points run the seed's job and report it alike. The console script is launched
+    (its wrapper is the installed distribution's, nothing else runs it); ``python -m`` runs in this
+    process as the interpreter runs it (python_m_in_this_process): what it adds, the package's
+    __main__ and main() reading sys.argv and ending the process with its status, is all there."""
     if command[0] == "rnn-contracts":
-        command = [str(console_script())]
-    done = subprocess.run(command + ["--device", "cpu"], capture_output=True, text=True, timeout=300,
-                          env=cli_env())
+        done = subprocess.run([str(console_script()), "--device", "cpu"], capture_output=True, text=True,
+                              timeout=300, env=cli_env())
+    else:
+        done = python_m_in_this_process(["--device", "cpu"], monkeypatch=monkeypatch, capfd=capfd)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "all contracts hold" in done.stdout
     # stderr is a pipe: one plain line per contract and seed check, never a control character
