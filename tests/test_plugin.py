@@ -2,10 +2,10 @@
 
 Every run is in-process (fast; each inner session restores what the plugin changed in
 pytest_unconfigure, and the test puts back the checker that the self-test abort's conftest patches
-out). The sessions that need a fresh process are in tests/test_install_safety.py and
-tests/test_plugin_errors.py. The GPU side (CUDA parametrization, --rnn-device over faked GPUs,
---require-device, xdist pinning) is in tests/test_plugin_gpu.py; shared helpers in
-tests/plugin_helpers.py.
+out). The session that needs a fresh process is in tests/test_install_safety.py (the inert one);
+tests/test_plugin_errors.py's bad RNN_CONTRACTS_CHECKER session imports the library afresh. The
+GPU side (CUDA parametrization, --rnn-device over faked GPUs, --require-device, xdist pinning) is
+in tests/test_plugin_gpu.py; shared helpers in tests/plugin_helpers.py.
 """
 from __future__ import annotations
 

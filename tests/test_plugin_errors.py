@@ -1,10 +1,12 @@
 """The plugin's protections against a session that would check nothing, seen from a project of
 its own (pytester): typeguard's InstrumentationWarning is an error there too, and a bad
-RNN_CONTRACTS_CHECKER is a one-line usage error at session start, not an import crash."""
+RNN_CONTRACTS_CHECKER is a one-line usage error at session start, not an import crash. Both
+sessions run in this process."""
 from __future__ import annotations
 
 import pytest
 
+from import_helpers import the_library_imported_afresh
 from plugin_helpers import QUIET, errors
 
 pytest_plugins = ["pytester"]
@@ -30,9 +32,14 @@ def test_instrumentation_warning_fails_a_downstream_test(pytester: pytest.Pytest
 
 
 def test_unknown_checker_in_the_environment(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A bad RNN_CONTRACTS_CHECKER is one usage error at session start. The library reads the
+    variable when it is first imported, and must not crash there: the session runs in this process
+    with the library imported afresh when the kit activates (tests/import_helpers.py), as in a
+    fresh process."""
     monkeypatch.setenv("RNN_CONTRACTS_CHECKER", "mypy")
     pytester.makepyfile(test_x="def test_x():\n    pass\n")
-    result = pytester.runpytest_subprocess(*QUIET)
+    with the_library_imported_afresh():
+        result = pytester.runpytest_inprocess(*QUIET)
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     assert errors(result) == [
         "ERROR: rnn-contracts: RNN_CONTRACTS_CHECKER='mypy': unknown contract checker; "

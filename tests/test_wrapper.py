@@ -1,11 +1,11 @@
 """rnn_contracts.checked: the always-on wrapper and decorator (verdicts cached per call signature)."""
 from __future__ import annotations
 
-import subprocess
-import sys
+import importlib
 
 import pytest
 import torch
+from import_helpers import the_library_imported_afresh
 from torch.nn.utils.rnn import pack_padded_sequence
 
 import rnn_contracts
@@ -166,19 +166,19 @@ def test_the_cache_is_bounded(rnn: torch.nn.RNN, monkeypatch: pytest.MonkeyPatch
     assert counted["inputs"] == 4
 
 
-def test_the_off_switch_returns_targets_unwrapped() -> None:
-    code = (
-        "import torch, rnn_contracts\n"
-        "m = torch.nn.RNN(4, 2)\n"
-        "f = lambda x, hx=None: (x, x)\n"
-        "assert rnn_contracts.checked(m) is m\n"
-        "assert rnn_contracts.checked(f, rnn_contracts.RNNSpec('RNN', 4, 2)) is f\n"
-        "print('unwrapped')\n"
-    )
-    env = {**__import__("os").environ, "RNN_CONTRACTS_OFF": "1"}
-    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == "unwrapped"
+def test_the_off_switch_returns_targets_unwrapped(monkeypatch: pytest.MonkeyPatch) -> None:
+    """RNN_CONTRACTS_OFF=1 in the environment when the library is first imported makes checked()
+    hand back its target, module or function, unwrapped. The variable is read at import: the
+    library is imported afresh here, with it set (tests/import_helpers.py), as a fresh process
+    would import it."""
+    monkeypatch.setenv("RNN_CONTRACTS_OFF", "1")
+    with the_library_imported_afresh():
+        fresh = importlib.import_module("rnn_contracts")
+        assert fresh is not rnn_contracts  # the import ran again, under the variable
+        m = torch.nn.RNN(4, 2)
+        f = lambda x, hx=None: (x, x)  # noqa: E731 - a function target, as a user writes one
+        assert fresh.checked(m) is m
+        assert fresh.checked(f, fresh.RNNSpec("RNN", 4, 2)) is f
     # and without the variable (this process), checked() does wrap: the switch is what differs
     assert not wrapper_module.DISABLED
 
