@@ -84,10 +84,12 @@ def test_unrelated(pytestconfig):
 """
 
 
-#: The sessions of both tests below: a fresh process (this one imported torch long ago). Plugins
-#: of this environment that import torch themselves are left out (jaxtyping's and typeguard's
-#: pytest plugins do not). The kit's session is the same but for its test: the inert one's
-#: control, showing the header and the warning filter once a test asks for the kit.
+#: The inert session below: a fresh process (this one imported torch long ago). Plugins of this
+#: environment that import torch themselves are left out (jaxtyping's and typeguard's pytest
+#: plugins do not). The kit's session is the same but for its test: the inert one's control,
+#: showing the header and the warning filter once a test asks for the kit. It runs in this
+#: process: what it shows is the session's (its config, its header), not the process's, and the
+#: plugin restores what it changed when the session ends (tests/test_plugin.py runs the same way).
 FRESH_SESSION = ("-p", "no:randomly", "-p", "no:cacheprovider", "-p", "no:hypothesispytest", "-p", "no:xdist")
 
 
@@ -104,7 +106,7 @@ def test_kit(hello_batch, pytestconfig):
     assert tuple(hello_batch.shape) == (3, 5, 4)
     assert "error::typeguard.InstrumentationWarning" in pytestconfig.getini("filterwarnings")
 """)
-    result = pytester.runpytest_subprocess(*FRESH_SESSION)
+    result = pytester.runpytest_inprocess(*FRESH_SESSION)
     found = devices.discover_devices()  # one item per device: cpu here, cpu and cuda:0 on a GPU machine
     result.assert_outcomes(passed=len(found))
     result.stdout.fnmatch_lines([f"collected {len(found)} item*", "rnn-contracts: torch *, contract checker: typeguard",
