@@ -317,6 +317,34 @@ def test_a_buffer_resized_through_data_is_put_back_whole() -> None:
     assert_unchanged(module, before) and torch.get_default_dtype() == dtype
 
 
+class ResizesItsWeight(nn.GRU):
+    """After its first forward, replaces a weight's and that weight's gradient's storage through
+    .data with another shape; records the shapes each rebuild of its flat weight list read (on
+    CUDA that rebuild flattens the weights for cuDNN, which fails on a weight still resized)."""
+
+    def forward(self, x, hx=None):
+        result = super().forward(x, hx)
+        self.bias_ih_l0.data = torch.zeros(2)
+        self.bias_ih_l0.grad.data = torch.zeros(2)
+        return result
+
+    def _init_flat_weights(self) -> None:
+        super()._init_flat_weights()
+        self.__dict__.setdefault("rebuilt_from", []).append([tuple(w.shape) for w in self._flat_weights])
+
+
+def test_a_weight_and_its_gradient_resized_through_data_are_put_back_before_the_rebuild() -> None:
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        module = ResizesItsWeight(4, 6)
+    module.bias_ih_l0.grad = torch.full((18,), 0.5)
+    grad, before = module.bias_ih_l0.grad, _fingerprint(module)
+    assert _failed(module, contracts=["shapes"])  # its later calls fail on the resized weight
+    assert_unchanged(module, before)
+    assert module.bias_ih_l0.grad is grad and torch.equal(grad, torch.full((18,), 0.5))
+    assert module.rebuilt_from[-1] == module.rebuilt_from[0]  # the restore's rebuild read the restored shapes
+
+
 def test_an_outer_alarm_that_comes_first_still_fires_on_time() -> None:
     import signal
 

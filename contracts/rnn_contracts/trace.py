@@ -109,7 +109,9 @@ class ModuleSnapshot:
         return found
 
     def restore(self) -> None:
-        """Put back every slot, value, flag, gradient and training mode of the snapshot."""
+        """Put back every slot, value, flag, gradient and training mode of the snapshot. A
+        recurrent layer's flat weight list is rebuilt last, from the restored tensors: on CUDA it
+        flattens them for cuDNN, which fails on a parameter still resized through ``.data``."""
         for _, owner, slots, training in self.owners:
             for _, attr in _SLOTS:
                 current = getattr(owner, attr)
@@ -117,8 +119,6 @@ class ModuleSnapshot:
                     current.clear()
                     current.update(slots[attr])
             owner.training = training
-            if isinstance(owner, torch.nn.RNNBase):
-                owner._init_flat_weights()  # its flat weight list follows the restored parameters
         changed = self.changed_values()
         with torch.no_grad():
             for _, _, tensor, _, values, requires_grad in self.tensors:
@@ -129,9 +129,16 @@ class ModuleSnapshot:
                 if tensor.requires_grad != requires_grad:
                     tensor.requires_grad_(requires_grad)
             for param, grad, values in self.grads:
+                if grad is not None and values is not None and (
+                        grad.shape != values.shape or grad.dtype != values.dtype):
+                    grad.data = values  # resized or retyped through .data, as a parameter above
                 param.grad = grad
                 if grad is not None and values is not None and not torch.equal(grad, values):
                     grad.copy_(values)
+        for _, owner, _, _ in self.owners:
+            if isinstance(owner, torch.nn.RNNBase):
+                owner._init_flat_weights()  # its flat weight list follows the restored parameters
+        self._changed = None  # a later restore compares again
 
 
 @contextlib.contextmanager
