@@ -172,17 +172,18 @@ def _exit_status(code: object) -> int:
 def python_m_in_this_process(argv: Sequence[str], *, monkeypatch: pytest.MonkeyPatch,
                              capfd: pytest.CaptureFixture[str]) -> subprocess.CompletedProcess[str]:
     """``python -m rnn_contracts argv`` in this process: cli_env's variables, sys.argv as the
-    interpreter sets it, the package's ``__main__`` compiled from its source and run under the
-    name "__main__" with its spec and package, as ``-m`` runs it (runpy.run_module cannot: in a
+    interpreter sets it for -m (the module's path first), the package's ``__main__`` compiled
+    from its source and run under the name "__main__" with its spec and package, as ``-m`` runs
+    it (runpy.run_module cannot: in a
     pytest process the assertion-rewriting hook claims the modules of every distribution that
     registers a pytest plugin, this one's included, and has no get_code); its status read from
     the SystemExit it ends with (none: 0, as a process ends); its output as
     _as_a_script_shows_it gives it."""
     use_cli_env(monkeypatch)
-    monkeypatch.setattr(sys, "argv", [sys.executable, *argv])
     package = importlib.import_module("rnn_contracts")
     spec = importlib.machinery.PathFinder.find_spec("rnn_contracts.__main__", list(package.__path__))
     assert spec is not None and spec.loader is not None and spec.origin is not None
+    monkeypatch.setattr(sys, "argv", [spec.origin, *argv])  # -m puts the module's path first
     code = spec.loader.get_code(spec.name)  # type: ignore[attr-defined]
 
     def run() -> int:

@@ -5,6 +5,7 @@ fake probes to the same functions the plugin calls with real ones.
 """
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 
@@ -220,22 +221,25 @@ def test_seeded_rng_seeds_and_restores_the_global_state() -> None:
     assert torch.equal(inside, torch.rand(2))
 
 
-@pytest.mark.skipif(torch.cuda.is_available(), reason="CUDA initialised: torch.manual_seed queues no lazy call")
-def test_seeded_rng_seeds_without_formatting_the_callers_stack(monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("seed", [3, np.int64(3)], ids=["int", "numpy-int64"])
+def test_seeded_rng_seeds_as_manual_seed_without_formatting_the_callers_stack(
+        seed: object, monkeypatch: pytest.MonkeyPatch) -> None:
     """torch.manual_seed seeds CUDA, XPU and MTIA lazily, each keeping the formatted stack of
-    its caller (0.57 ms a call 60 frames deep); seeded_rng seeds the generators it forks and
-    none other, so a seeded test costs microseconds."""
+    its caller (0.57 ms a call 60 frames deep); seeded_rng seeds the generators it forks (which
+    initialises CUDA where there is one, so its seeding is direct) and none other, so a seeded
+    test costs microseconds. It takes what torch.manual_seed takes (int() of it)."""
     import traceback
 
     def refuse(*args: object, **kwargs: object) -> list[str]:
         raise AssertionError("seeded_rng formatted the caller's stack")
 
     monkeypatch.setattr(traceback, "format_stack", refuse)
-    with devices.seeded_rng(3):
+    with devices.seeded_rng(seed):  # type: ignore[arg-type]
         drawn = torch.rand(2)
     monkeypatch.undo()
-    torch.manual_seed(3)
-    assert torch.equal(drawn, torch.rand(2))
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(3)
+        assert torch.equal(drawn, torch.rand(2))
 
 
 def test_seeded_rng_restores_after_an_exception() -> None:

@@ -284,7 +284,6 @@ def test_a_slot_renamed_with_the_same_object_is_reported_and_put_back() -> None:
     assert list(module._buffers) == ["fresh"] and module._buffers["fresh"] is fresh
 
 
-
 def test_the_audit_and_the_restore_compare_each_tensor_once(monkeypatch: pytest.MonkeyPatch) -> None:
     """The snapshot's value comparison is read by both the audit and the restore: one pass over
     the module's tensors (on a 338 MB LSTM each pass is ~45 ms). That a changed tensor is still
@@ -296,10 +295,12 @@ def test_the_audit_and_the_restore_compare_each_tensor_once(monkeypatch: pytest.
         return same_values(a, b)
 
     monkeypatch.setattr(rnn_contracts.trace, "same_values", counting)
-    torch.manual_seed(0)
-    module = nn.GRU(4, 6, num_layers=2)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        module = nn.GRU(4, 6, num_layers=2)
     verify_rnn(module, contracts=["shapes"])
     assert len(compared) == len(list(module.parameters()))
+
 
 # --- verify.py -----------------------------------------------------------------------------------
 def test_the_default_timeout_is_the_documented_120_seconds() -> None:

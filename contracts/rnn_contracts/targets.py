@@ -76,7 +76,7 @@ def _build(factory: Any, target: str) -> Any:
         pass  # no introspectable signature (a builtin): just call it
     from rnn_contracts.devices import seeded_rng
 
-    with seeded_rng(0):  # manual_seed seeds CUDA too: every generator is forked and restored
+    with seeded_rng(0):  # CUDA and MPS seeded too: every generator is forked and restored
         try:
             made = factory()
         except SystemExit as exc:

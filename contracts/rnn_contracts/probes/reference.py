@@ -331,7 +331,7 @@ def reference(ctx: Context) -> None:
 
     square = {t for t, shape in slots if len(shape) == 2 and shape[0] == shape[1]}
     # torch's reset convention over every placement before the other (a Python loop, ~10x slower)
-    for reset, variant in itertools.product(resets, list(_swaps(placed, given_map, square, fits))):
+    for reset, variant in itertools.product(resets, _swaps(placed, given_map, square, fits)):
         for gates in itertools.permutations(GATES[spec.mode]):
             placement = Placement(tuple(variant), gates, reset)
             try:
