@@ -13,13 +13,14 @@ Kills (mutation/README.md): differentiability's ``if not params`` guard deleted;
 None and dead_step`` negated; the "not observable" guard deleted; _RETRY_SCALES' 10.0 and 100.0
 made 100.0 and 1000.0; _relu_retry's relu-RNN condition with either comparison negated or its
 ``or`` made ``and``; its ``gx is None`` negated; finite's _STATES scales 3.0 (negative h_0) and
-30.0 (large h_0) made 30.0 and 300.0.
+30.0 (large h_0) made 30.0 and 300.0; the bidirectional one-pass path's third-copy check
+deleted, its gradient through time read from the first copy, its batch_independence gate dropped.
 Not here: cell_equivalence's h_n / c_n comparison (``is not None`` negated, the assert_close
 deleted) -- tests/test_kills_cell.py kills both already.
 """
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -27,6 +28,7 @@ import torch
 from torch import nn
 
 from zoo import contract_result as result_of, one_thread
+from zoo.faulty_math import DetachEveryStep
 
 NOT_OBSERVABLE = ("its other checks held; not observable: no gradient from output[-1] reaches x[0] on any "
                   "of 7 inputs tried, and every run has units exactly 0 (relu's dead zone, e.g. a lower "
@@ -229,6 +231,54 @@ class SparseShiftGRU(nn.GRU):
 
     def forward(self, x: Any, hx: Any = None) -> Any:
         return super().forward(x + self.shift(torch.zeros((), dtype=torch.long)), hx)
+
+
+class TiedAcrossBatch(DetachEveryStep):
+    """DetachEveryStep, its output also tied to every sequence's input at the same step in the
+    backward pass only (+ s - s.detach(), s the step's sum over the batch): the values keep the
+    sequences apart, the gradients do not."""
+
+    def forward(self, x: Any, hx: Any = None) -> Any:
+        out, state = super().forward(x, hx)
+        tie = x.sum(dim=(1, 2), keepdim=True)
+        return out + (tie - tie.detach()), state
+
+
+class MixesBatch(nn.GRU):
+    """A bidirectional GRU whose output adds its mean over the batch: the sequences are not kept
+    apart (batch_independence fails)."""
+
+    def forward(self, x: Any, hx: Any = None) -> Any:
+        out, h = super().forward(x, hx)
+        return out + out.mean(dim=1, keepdim=True), h
+
+
+@pytest.mark.parametrize(("make", "verdict", "passes"), [
+    pytest.param(lambda: nn.GRU(4, 6, bidirectional=True), ("passed", ""), 1, id="torch-gru"),
+    pytest.param(lambda: DetachEveryStep("GRU", 4, 6, bidirectional=True), ("failed", CUT), 1, id="detached"),
+    # one pass on three copies, whose third copy's input got a gradient: two on the input alone
+    pytest.param(lambda: TiedAcrossBatch("GRU", 4, 6, bidirectional=True), ("failed", CUT), 3, id="tied-gradients"),
+    pytest.param(lambda: MixesBatch(4, 6, bidirectional=True), ("passed", ""), 2, id="batch-mixed"),
+])
+def test_a_bidirectional_module_takes_one_backward_pass_once_its_sequences_are_apart(
+        make: Callable[[], nn.Module], verdict: tuple[str, str], passes: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Bidirectional, the parameters' gradients and the gradient through time come from one
+    backward pass over three copies of the input once batch_independence held; where it did not,
+    or where the third copy's input got a gradient (sequences tied in the backward pass only,
+    which a read of the second copy would take for a gradient through time), from two passes on
+    the input alone. The verdicts are the two-pass path's."""
+    real, seen = torch.autograd.grad, []
+
+    def counting(*args: Any, **kwargs: Any) -> Any:
+        seen.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(torch.autograd, "grad", counting)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        module = make()
+    result = result_of(module, "differentiability")
+    assert ((result.status, result.detail), len(seen)) == (verdict, passes)
 
 
 def test_differentiability_reads_each_gradient_without_holding_them(monkeypatch: pytest.MonkeyPatch) -> None:

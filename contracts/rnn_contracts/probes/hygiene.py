@@ -106,9 +106,16 @@ def differentiability(ctx: Context) -> None:
 
     Unidirectional, one backward pass serves both: the loss is the last step's output and the
     top layer's final states, all at the last step, so its gradient reaches x[0] only through
-    time (every parameter of a torch layer shapes them). Bidirectional, the backward direction's final state is the one at step 0, which sees
-    x[0] directly: the gradient through time is taken apart, from the forward direction's last
-    output."""
+    time (every parameter of a torch layer shapes them). Bidirectional, the backward direction's
+    final state is the one at step 0, which sees x[0] directly: the gradient through time is
+    taken apart, from the forward direction's last output. Once batch_independence held, one
+    call and one backward pass still serve both (a backward pass of a large LSTM costs as much
+    as its forward's weight reordering, ~0.45 s on LSTM(64, 1024, num_layers=4,
+    bidirectional=True)): the main probe input three times along the batch, the first copy's
+    every output and state for the parameters, the second copy's forward direction's last output
+    for x[0], and a third copy in no loss at all. Its input's gradient must be exactly zero, or
+    the sequences are tied in the backward pass (values apart, gradients not) and the two passes
+    are taken on the main probe input alone."""
     with gradient_kernels(ctx.device):
         _differentiability(ctx)
 
@@ -120,32 +127,19 @@ def _differentiability(ctx: Context) -> None:
     params = [(n, p) for n, p in ctx.module.named_parameters() if p.requires_grad]
     if not params:
         raise NotApplicable("no parameter requires grad")
-    x = ctx.x.clone().requires_grad_(True)
-    with torch.enable_grad():
-        got = ctx.split(ctx.call(ctx.feed(x), label="the main probe input with grad enabled"))
-        for name in ("output", "h_n", "c_n"):
-            value = getattr(got, name)
-            if value is not None and not value.requires_grad:
-                raise ProbeFailure(f"{name} does not require grad although the parameters do (detached?)")
-        states = [t for t in (got.h_n, got.c_n) if t is not None]
-        forward = got.output[:, :, : spec.h_out]
-        if spec.bidirectional:
-            loss = got.output.sum() + sum(t.sum() for t in states)
-            reached, _ = _gradients_reached(loss, [p for _, p in params], None)
-            (gx,) = torch.autograd.grad(forward[-1].sum(), [x], allow_unused=True)
-        else:  # the last step's output and the top layer's final states
-            loss = got.output[-1].sum() + sum(t[-1].sum() for t in states)
-            reached, gx = _gradients_reached(loss, [p for _, p in params], x)
-        # relu's dead zone: a correct nonlinearity="relu" layer whose units are inactive outputs
-        # exact zeros and passes exact-zero gradients (torch's own nn.RNN(4, 2,
-        # nonlinearity="relu") did so on the probe inputs for some seeds). Where the result shows
-        # such zeros, an all-zero gradient is no evidence of a detached path; None (not in the
-        # graph at all) still is. tanh / sigmoid never give exact zeros by chance.
-        dead_zone = any(bool((t == 0).any()) for t in (got.output, got.h_n) if t is not None)
-        missing = [n for (n, _), nonzero in zip(params, reached)
-                   if nonzero is None or (not dead_zone and not nonzero)]
-        if missing:
-            raise ProbeFailure(f"no gradient reaches {', '.join(missing)}")
+    tensors = [p for _, p in params]
+    found = _gradients_of_copies(ctx, tensors) if spec.bidirectional and ctx.merged() else None
+    got, forward, reached, gx = found or _gradients(ctx, tensors)
+    # relu's dead zone: a correct nonlinearity="relu" layer whose units are inactive outputs
+    # exact zeros and passes exact-zero gradients (torch's own nn.RNN(4, 2,
+    # nonlinearity="relu") did so on the probe inputs for some seeds). Where the result shows
+    # such zeros, an all-zero gradient is no evidence of a detached path; None (not in the
+    # graph at all) still is. tanh / sigmoid never give exact zeros by chance.
+    dead_zone = any(bool((t == 0).any()) for t in (got.output, got.h_n) if t is not None)
+    missing = [n for (n, _), nonzero in zip(params, reached)
+               if nonzero is None or (not dead_zone and not nonzero)]
+    if missing:
+        raise ProbeFailure(f"no gradient reaches {', '.join(missing)}")
     through_time = gx is not None and bool(gx[0].abs().sum() > 0)
     # Zero by value is explained when every sequence has a step whose forward output is exactly
     # zero on every unit (relu inactive everywhere: no gradient passes that step).
@@ -164,6 +158,57 @@ def _differentiability(ctx: Context) -> None:
         "no gradient flows back through time: d output[-1, :, :H_out] / d x[0] is zero "
         "(is the state detached between steps?)"
     )
+
+
+Gradients = tuple[Result, torch.Tensor, list[bool | None], torch.Tensor | None]
+
+
+def _requiring_grad(ctx: Context, xs: torch.Tensor, label: str) -> Result:
+    """The module on ``xs`` (seq-first, a leaf that requires grad) with grad enabled; its output
+    and states must require grad."""
+    got = ctx.split(ctx.call(ctx.feed(xs), label=label))
+    for name in ("output", "h_n", "c_n"):
+        value = getattr(got, name)
+        if value is not None and not value.requires_grad:
+            raise ProbeFailure(f"{name} does not require grad although the parameters do (detached?)")
+    return got
+
+
+def _gradients(ctx: Context, params: list[torch.Tensor]) -> Gradients:
+    """On the main probe input: its result, the forward direction's output, whether a gradient
+    reaches each parameter (:func:`_gradients_reached`) and d output[-1, :, :H_out] / d x."""
+    spec = ctx.spec
+    x = ctx.x.clone().requires_grad_(True)
+    with torch.enable_grad():
+        got = _requiring_grad(ctx, x, "the main probe input with grad enabled")
+        states = [t for t in (got.h_n, got.c_n) if t is not None]
+        forward = got.output[:, :, : spec.h_out]
+        if spec.bidirectional:
+            loss = got.output.sum() + sum(t.sum() for t in states)
+            reached, _ = _gradients_reached(loss, params, None)
+            (gx,) = torch.autograd.grad(forward[-1].sum(), [x], allow_unused=True)
+        else:  # the last step's output and the top layer's final states
+            loss = got.output[-1].sum() + sum(t[-1].sum() for t in states)
+            reached, gx = _gradients_reached(loss, params, x)
+    return got, forward, reached, gx
+
+
+def _gradients_of_copies(ctx: Context, params: list[torch.Tensor]) -> Gradients | None:
+    """What :func:`_gradients` finds for a bidirectional module, from one call on three copies of
+    the main probe input along the batch and one backward pass (see differentiability); None when
+    the third copy's input gets a gradient that is not exactly zero."""
+    spec, batch = ctx.spec, ctx.batch
+    xs = torch.cat([ctx.x] * 3, dim=1).requires_grad_(True)
+    first, second, third = (slice(i * batch, (i + 1) * batch) for i in range(3))
+    with torch.enable_grad():
+        whole = _requiring_grad(ctx, xs, "the main probe input three times along the batch, with grad enabled")
+        got, forward = whole.columns(first), whole.columns(second).output[:, :, : spec.h_out]
+        states = [t for t in (got.h_n, got.c_n) if t is not None]
+        loss = got.output.sum() + sum(t.sum() for t in states) + forward[-1].sum()
+        reached, gxs = _gradients_reached(loss, params, xs)
+    if gxs is None or bool((gxs[:, third] != 0).any()):
+        return None
+    return got, forward, reached, gxs[:, second]
 
 
 def _gradients_reached(loss: torch.Tensor, params: list[torch.Tensor],
