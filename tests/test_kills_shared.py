@@ -6,7 +6,8 @@ their own, so its verdict is the module's own, not the mixing's.
 Kills (mutation/README.md): state.py's ``rejected is None and merged`` made ``or`` (the shared
 calls read although the gate is closed: the stack copies' states leak into the compared
 sequences), ``elif rejected is None`` negated and the fallback's comparison deleted (a
-non-contiguous h_0 that gives another result passes).
+non-contiguous h_0 that gives another result passes); Context.call's copy of hx dropped (a
+module that writes into its h_0 is blamed by packed as well), same_layout_copy made clone().
 """
 from __future__ import annotations
 
@@ -16,6 +17,8 @@ import pytest
 import torch
 from torch import nn
 
+from rnn_contracts import ContractViolation, verify_rnn
+from rnn_contracts.probes.base import same_layout_copy
 from zoo import contract_result as result_of
 
 
@@ -104,3 +107,36 @@ def test_batch_independence_run_early_for_the_gate_is_not_run_again(seeded: None
     module.register_forward_pre_hook(lambda *_: calls.append(1))
     assert result_of(module, "batch_independence").status == "failed"
     assert len(calls) == 17
+
+
+# -- every call gets its own initial states -------------------------------------------------------
+def test_a_module_that_writes_into_its_h0_fails_inputs_untouched_and_nothing_else(seeded: None) -> None:
+    """The probes share their initial states (the states call's groups) and hand one call's h_n
+    to the next (the prefix's h_n is the last step's h_0): a module that writes into the h_0 it
+    gets would rewrite what later probes read, and they would blame it for what they then saw
+    (packed did: the cached prefix's h_n had become the last step's). Each call gets copies, so
+    inputs_untouched, which watches the states call's own tensors, is the one contract it
+    breaks."""
+    from zoo.faulty_math import WritesIntoH0
+
+    with pytest.raises(ContractViolation) as caught:
+        verify_rnn(WritesIntoH0("GRU", 4, 6))
+    assert [(r.name, r.detail) for r in caught.value.report.failures] == [
+        ("inputs_untouched", "forward modified h_0 in place")]
+
+
+@pytest.mark.parametrize("make", [
+    pytest.param(lambda: torch.randn(2, 3, 8)[..., ::2], id="strided"),
+    pytest.param(lambda: torch.randn(3, 2, 4).transpose(0, 1), id="transposed"),
+    pytest.param(lambda: (torch.randn(2, 3, 4), torch.randn(2, 3, 4).transpose(1, 2).transpose(1, 2)), id="lstm-tuple"),
+])
+def test_the_copy_a_call_gets_keeps_the_layout_and_nothing_else(make: Any) -> None:
+    """The non-contiguous h_0 probe must still hand over a non-contiguous h_0: the copy keeps the
+    sizes and strides (clone() makes a strided view contiguous), and shares no storage."""
+    given = make()
+    copied = same_layout_copy(given)
+    pairs = zip(given, copied) if isinstance(given, tuple) else [(given, copied)]
+    assert type(copied) is type(given)
+    for a, b in pairs:
+        assert (b.shape, b.stride(), b.dtype) == (a.shape, a.stride(), a.dtype) and torch.equal(a, b)
+        assert b.untyped_storage().data_ptr() != a.untyped_storage().data_ptr()

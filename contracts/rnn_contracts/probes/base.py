@@ -74,6 +74,18 @@ def first_written(tensors: dict[str, torch.Tensor], before: dict[str, tuple[torc
                  if t._version != before[name][1] or not same_values(t.detach(), before[name][0])), None)
 
 
+def same_layout_copy(value: Any) -> Any:
+    """A copy of a tensor with the same sizes and strides (a non-contiguous h_0 stays one: clone
+    would make a strided view contiguous), or of each tensor of a tuple or list; anything else
+    as it is."""
+    if isinstance(value, torch.Tensor):
+        copy = torch.empty_strided(value.size(), value.stride(), dtype=value.dtype, device=value.device)
+        return copy.copy_(value)  # with grad enabled, a copy autograd follows back to ``value``
+    if isinstance(value, (tuple, list)):
+        return type(value)(same_layout_copy(v) for v in value)
+    return value
+
+
 @dataclass(frozen=True)
 class Result:
     """One forward call, in the kit's canonical seq-first layout."""
@@ -183,8 +195,14 @@ class Context:
         return xs.transpose(0, 1).contiguous() if self.spec.batch_first else xs.clone()
 
     # -- calls ----------------------------------------------------------------------------------
-    def call(self, x: Any, hx: Any = None, *, label: str) -> Any:
-        """Call the module; an exception it raises becomes evidence naming the input."""
+    def call(self, x: Any, hx: Any = None, *, label: str, own_hx: bool = False) -> Any:
+        """Call the module; an exception it raises becomes evidence naming the input. ``hx`` is
+        handed over as a copy of the same layout (:func:`same_layout_copy`), as :meth:`feed`
+        copies x: a module may write into the h_0 it gets, and the states the probes pass are
+        shared and cached (a prefix's h_n is the next call's h_0). ``own_hx``: the tensors
+        themselves, for a caller that reads them afterwards (inputs_untouched's states call)."""
+        if not own_hx:
+            hx = same_layout_copy(hx)
         try:
             return self.caller(x) if hx is None else self.caller(x, hx)
         except Exception as exc:  # the module's own error is evidence, never a bare crash
@@ -211,12 +229,13 @@ class Context:
         return Result(output, h_n, c_n, raw)
 
     def run(self, xs: torch.Tensor, hx: Any = None, *, label: str, key: str | None = None,
-            check: Callable[[Any, Any, Any, str], None] | None = None) -> Result:
+            check: Callable[[Any, Any, Any, str], None] | None = None, own_hx: bool = False) -> Result:
         """Run a seq-first input (cached under ``key`` when given) and split the result;
-        ``check(fed, hx, raw, label)`` first reads the raw result (shapes checks it)."""
+        ``check(fed, hx, raw, label)`` first reads the raw result (shapes checks it); ``own_hx``
+        as for :meth:`call`."""
         def go() -> Result:
             fed = self.feed(xs)
-            raw = self.call(fed, hx, label=label)
+            raw = self.call(fed, hx, label=label, own_hx=own_hx)
             if check is not None:
                 check(fed, hx, raw, label)
             return replace(self.split(raw), fed=fed, hx=hx)

@@ -149,8 +149,8 @@ class StatesInput:
         return slice(0, min(cut.start for name, cut in self.groups.items() if name.startswith("stacks")))
 
     def group_hx(self, group: str) -> object:
-        """One group's initial state, as if it had run alone: contiguous copies (a slice of the
-        batch axis is not, and cuDNN rejects a non-contiguous h_0)."""
+        """One group's initial state, as if it had run alone: contiguous (a slice of the batch
+        axis is not, where there are several stacks, and cuDNN rejects a non-contiguous h_0)."""
         cut = self.groups[group]
         return self.hx(self.h[:, cut].contiguous(), None if self.c is None else self.c[:, cut].contiguous())
 
@@ -195,7 +195,7 @@ def states_call(ctx: Context, check: Check | None = None) -> Result:
             states["c_0"] = given.c.clone()
         before = {name: values_before(t) for name, t in states.items()}
         result = ctx.run(given.xs, given.hx(states["h_0"], states.get("c_0")), label=STATES_LABEL,
-                         check=check)
+                         check=check, own_hx=True)  # its own copies: read for writes afterwards
         ctx.cached("states written", lambda: first_written(states, before))
         return result
 
