@@ -396,3 +396,21 @@ def test_a_reference_call_that_raises_drops_its_layer(monkeypatch: pytest.Monkey
     monkeypatch.undo()
     assert all(t.is_meta for t in cached._flat_weights)
     assert reference.reference_layer(spec, torch.float32) is not cached
+
+
+@pytest.mark.parametrize(("gates", "shared"), [
+    pytest.param(("i", "f", "g", "o"), True, id="torch-order"),
+    pytest.param(("f", "i", "g", "o"), False, id="gates-moved"),
+])
+def test_a_placement_in_torchs_gate_order_swaps_in_the_modules_own_tensors(gates: tuple[str, ...], shared: bool) -> None:
+    """A module placed by order and shape, in torch's gate order, computes the reference on its
+    own tensors (no copy of the parameters per placement tried: a large LSTM's are 338 MB);
+    only a moved gate order builds reordered copies."""
+    reference = importlib.import_module("rnn_contracts.probes.reference")
+    torch.manual_seed(0)
+    module = nn.LSTM(4, 3)
+    params = dict(module.named_parameters())
+    ref_params = dict(reference.reference_layer(RNNSpec.from_module(module), torch.float32).named_parameters())
+    placement = reference.Placement(tuple((name, name, False) for name in ref_params), gates)
+    swapped = reference._tensors(placement, ref_params, params, "LSTM", torch.device("cpu"))
+    assert all((swapped[n].data_ptr() == params[n].data_ptr()) is shared for n in ref_params)

@@ -184,13 +184,14 @@ def _tensors(placement: Placement, ref_params: dict[str, torch.Tensor], params: 
     """The layer's parameters under ``placement`` on ``device`` (``ref_params``: the layer's own,
     on the meta device, for their shapes and dtype): moved, transposed, gate blocks reordered."""
     order = [placement.gates.index(g) for g in GATES[mode]]
+    moved = order != sorted(order)  # torch's own gate order: the module's tensors as they are
     out = {}
     for torch_name, name, transposed in placement.slots:
         want = ref_params[torch_name]
         value = torch.zeros_like(want, device=device) if name is None else params[name].detach()
         value = value.t() if transposed else value
         value = value.to(device=device, dtype=want.dtype)
-        if len(order) > 1 and not torch_name.startswith("weight_hr") and value.shape[0] % len(order) == 0:
+        if moved and not torch_name.startswith("weight_hr") and value.shape[0] % len(order) == 0:
             blocks = value.chunk(len(order), 0)
             value = torch.cat([blocks[i] for i in order], 0)
         out[torch_name] = value
@@ -233,29 +234,32 @@ def _gru_other_reset(spec: RNNSpec, weights: dict[str, torch.Tensor], x: torch.T
 
 
 class _Runner:
-    """Runs the reference for a placement on the probe inputs, seq-first."""
+    """Runs the reference for a placement on the main probe input once per initial state in
+    ``givens`` (None: no h_0), side by side in one call (torch's layer keeps the sequences of a
+    batch apart, and no h_0 is zeros); the input and states are built once for every placement
+    tried (up to 192 on a hand-written LSTM), seq-first."""
 
-    def __init__(self, ctx: Context) -> None:
+    def __init__(self, ctx: Context, givens: list[object]) -> None:
         self.ctx = ctx
         # it stays on the meta device: each run swaps in the placement's tensors (a placement
         # covers every slot), which are the module's own where no gate is moved, so the
         # reference costs no copy of the parameters (a large LSTM's were 338 MB)
         self.ref = reference_layer(ctx.spec, ctx.dtype)
         self.ref_params = dict(self.ref.named_parameters())
-
-    def run(self, weights: dict[str, torch.Tensor], reset: str, givens: list[object]) -> list[Result]:
-        """The reference on the main probe input once per initial state in ``givens`` (None: no
-        h_0), side by side in one call (torch's layer keeps the sequences of a batch apart, and
-        no h_0 is zeros), split back per state."""
-        ctx, spec = self.ctx, self.ctx.spec
         states = [ctx.hx_or_zeros(given) for given in givens]
-        xs = torch.cat([ctx.x] * len(givens), dim=1)
-        if spec.has_cell:
-            hx: object = tuple(torch.cat([state[i] for state in states], dim=1) for i in range(2))  # type: ignore[index]
+        self.copies = len(givens)
+        self.xs = torch.cat([ctx.x] * self.copies, dim=1)
+        self.fed = ctx.feed(self.xs)  # the torch layer writes into neither its input nor its states
+        if ctx.spec.has_cell:
+            self.hx: object = tuple(torch.cat([state[i] for state in states], dim=1) for i in range(2))  # type: ignore[index]
         else:
-            hx = torch.cat(states, dim=1)  # type: ignore[arg-type]
+            self.hx = torch.cat(states, dim=1)  # type: ignore[arg-type]
+
+    def run(self, weights: dict[str, torch.Tensor], reset: str) -> list[Result]:
+        """The reference with ``weights`` in ``reset``'s convention, split back per state."""
+        ctx, spec, hx = self.ctx, self.ctx.spec, self.hx
         if reset != "torch":
-            output, h_n = _gru_other_reset(spec, weights, xs, hx)  # type: ignore[arg-type]
+            output, h_n = _gru_other_reset(spec, weights, self.xs, hx)  # type: ignore[arg-type]
             whole = Result(output, h_n, None, None)
         else:
             with torch.no_grad(), warnings.catch_warnings():
@@ -264,7 +268,7 @@ class _Runner:
                 warnings.filterwarnings("ignore", message=CUDNN_NOT_FLAT)
                 tensors = {name: value.detach().contiguous() for name, value in weights.items()}
                 try:
-                    whole = ctx.split(torch.func.functional_call(self.ref, tensors, (ctx.feed(xs), hx)))
+                    whole = ctx.split(torch.func.functional_call(self.ref, tensors, (self.fed, hx)))
                 except BaseException:
                     forget_reference_layer(spec, ctx.dtype)  # it may hold the module's tensors now
                     raise
@@ -272,7 +276,7 @@ class _Runner:
                     # the call leaves the layer's flat weight list on the swapped-in tensors: a
                     # cached layer must hold none of the module's values
                     self.ref._init_flat_weights()
-        return [whole.columns(slice(i * ctx.batch, (i + 1) * ctx.batch)) for i in range(len(givens))]
+        return [whole.columns(slice(i * ctx.batch, (i + 1) * ctx.batch)) for i in range(self.copies)]
 
 
 def _compare(ctx: Context, runs: list[tuple[str, Result, Result]]) -> None:
@@ -295,14 +299,14 @@ def reference(ctx: Context) -> None:
     module = ctx.module
     if not isinstance(module, torch.nn.Module):  # verify_rnn accepts any callable
         raise NotApplicable(f"{type(module).__name__} is not a torch.nn.Module: it has no parameters to place")
-    runner = _Runner(ctx)
     given_map = dict(getattr(ctx, "weight_map", None) or {})
     got: list[tuple[str, Result, object]] = [("no h_0", ctx.main, None)]
     if spec.returns_states:  # a module that returns only its output may take no hx either
         got.append(("a random h_0", *random_state_run(ctx)))
+    runner = _Runner(ctx, [given for _, _, given in got])
 
     def evaluate(weights: dict[str, torch.Tensor], reset: str) -> None:
-        wanted = runner.run(weights, reset, [given for _, _, given in got])
+        wanted = runner.run(weights, reset)
         _compare(ctx, [(label, result, want) for (label, result, _), want in zip(got, wanted)])
 
     state = module.state_dict()
