@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import zlib
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -40,6 +40,9 @@ class ProbeFailure(Exception):
 class NotApplicable(Exception):
     """The contract does not apply to this spec; the message is the reason."""
 
+
+#: The label the main call goes by in evidence.
+MAIN_LABEL = "the main probe input"
 
 #: The reason of every contract about states, for a module that returns only its output.
 NO_STATES = "the module returns no states (RNNSpec.returns_states=False)"
@@ -94,8 +97,6 @@ class Result:
     h_n: torch.Tensor | None  # None: the module returns no states (spec.returns_states=False)
     c_n: torch.Tensor | None
     raw: Any  # what the module returned
-    fed: Any = None  # the input as the module got it (its layout), when run through Context.run
-    hx: Any = None  # the initial state it got
 
     def columns(self, which: slice) -> "Result":
         """The sequences ``which`` of a batched result (output and states sliced on the batch)."""
@@ -238,14 +239,18 @@ class Context:
             raw = self.call(fed, hx, label=label, own_hx=own_hx)
             if check is not None:
                 check(fed, hx, raw, label)
-            return replace(self.split(raw), fed=fed, hx=hx)
+            return self.split(raw)
 
         return self.cached(key, go) if key else go()
 
     @property
     def main(self) -> Result:
         """The main call: ctx.x with no hx."""
-        return self.run(self.x, label="the main probe input", key="main")
+        return self.main_call()
+
+    def main_call(self, check: Callable[[Any, Any, Any, str], None] | None = None) -> Result:
+        """The main call, made once: by whichever probe asks first (shapes passes its check)."""
+        return self.run(self.x, label=MAIN_LABEL, key="main", check=check)
 
     # -- evidence -------------------------------------------------------------------------------
     def assert_close(self, what: str, actual: torch.Tensor, expected: torch.Tensor, why: str) -> None:

@@ -5,7 +5,7 @@ import torch
 
 from rnn_contracts.errors import Violation
 from rnn_contracts.probes import shared
-from rnn_contracts.probes.base import Context, ProbeFailure, Result
+from rnn_contracts.probes.base import MAIN_LABEL, Context, ProbeFailure, Result
 
 
 def _first_non_finite(result: Result) -> tuple[str, tuple[int, ...], float] | None:
@@ -26,14 +26,14 @@ def finite(ctx: Context) -> None:
     tanh / sigmoid / relu recurrences of finite values, which stay finite). A violation names the
     first non-finite tensor, its position and the input that produced it. The other contracts
     rely on this one: where it fails they are not run (NaN compared with NaN is no evidence)."""
-    calls: list[tuple[str, Result]] = [(shared.MAIN_LABEL, ctx.main)]
+    calls: list[tuple[str, Result]] = [(MAIN_LABEL, ctx.main)]
     if ctx.spec.returns_states:  # a module that returns only its output may take no hx either
         # each initial state's group of the states call once batch_independence held (a module
         # that mixes sequences through their states could hide one group's overflow behind
         # another's values), else a call of its own
         merged, given = ctx.merged(), shared.states_input(ctx)
         for group, label, _, _ in shared.FINITE_STATES:
-            label = f"{shared.MAIN_LABEL} with {label}"
+            label = f"{MAIN_LABEL} with {label}"
             calls.append((label, shared.group(ctx, group) if merged
                           else ctx.run(ctx.x, given.group_hx(group), label=label)))
     for label, result in calls:

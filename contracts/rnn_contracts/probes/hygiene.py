@@ -10,7 +10,7 @@ import torch
 
 from rnn_contracts.probes import shared
 from rnn_contracts.probes.base import (
-    Context, NotApplicable, ProbeFailure, Result, first_written, values_before,
+    MAIN_LABEL, Context, NotApplicable, ProbeFailure, Result, first_written, values_before,
 )
 
 
@@ -37,7 +37,7 @@ def repeat_call(ctx: Context) -> Repeat:
                 tensors.update({f"buffer {n}": b for n, b in ctx.module.named_buffers()})
         saved = getattr(ctx, "saved", None)
         before = {name: values_before(t, saved if name != "x" else None) for name, t in tensors.items()}
-        result = ctx.split(ctx.call(x, label=f"{shared.MAIN_LABEL}, a second time"))
+        result = ctx.split(ctx.call(x, label=f"{MAIN_LABEL}, a second time"))
         return Repeat(result, first_written(tensors, before))
 
     return ctx.cached("repeat", make)

@@ -35,8 +35,7 @@ import torch
 
 from rnn_contracts.probes.base import Context, Result, first_written, values_before
 
-#: The labels the shared calls go by in evidence.
-MAIN_LABEL = "the main probe input"
+#: The labels the shared calls go by in evidence (the main call's is base.MAIN_LABEL).
 STATES_LABEL = "the main probe input under several h_0 side by side"
 NONCONTIGUOUS_LABEL = "a non-contiguous h_0"
 

@@ -18,7 +18,7 @@ def shapes(ctx: Context) -> None:
     first sequence (batch 1), the states call (a larger batch, with h_0), its first seq - 1
     steps and its last step from their final states (seq 1, with h_0)."""
     check = partial(_check, ctx)
-    ctx.cached("main", lambda: ctx.run(ctx.x, label=shared.MAIN_LABEL, check=check))
+    ctx.main_call(check)
     shared.first_sequence(ctx, check)
     if ctx.spec.returns_states:  # a module that returns only its output may take no hx either
         shared.states_call(ctx, check)
