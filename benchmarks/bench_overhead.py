@@ -47,7 +47,6 @@ ratio checked / bare is reported, not gated: per-round noise (+-5-10 %) exceeds 
 from __future__ import annotations
 
 import argparse
-import copy
 import json
 import platform
 import statistics
@@ -71,9 +70,9 @@ import jaxtyping  # noqa: E402
 from torch import Tensor  # noqa: E402
 
 import bench_variants  # noqa: E402
+from bench_verify import probe_size_input, verify_forwards  # noqa: E402 - one copy, in the lighter script
 import rnn_contracts  # noqa: E402
 import rnn_contracts.wrapper  # noqa: E402
-from rnn_contracts.probes.base import pick_sizes  # noqa: E402
 from rnn_contracts.spec import RNNSpec  # noqa: E402
 
 #: The team's notes: torch 2.13 CPU, one thread, the seed module, bare forward about 81 us.
@@ -201,23 +200,6 @@ def bench_stub(case: Case, warmup: int, firsts: int) -> dict[str, Any]:
         direct.append(((t3 - t2) - (t1 - t0)) * 1e6)
     return {"calls_per_block": n, "extra_us": rows, "first_call_extra_us": _spread(first),
             "check_forward_extra_us": _spread(direct), "first_call_samples": firsts}
-
-
-def verify_forwards(module: torch.nn.Module) -> int:
-    """How many times one verify_rnn run calls the module (a forward pre-hook on a copy)."""
-    counted = copy.deepcopy(module)
-    calls = [0]
-    counted.register_forward_pre_hook(lambda *_: calls.__setitem__(0, calls[0] + 1))
-    rnn_contracts.verify_rnn(counted)
-    return calls[0]
-
-
-def probe_size_input(module: torch.nn.RNNBase) -> Tensor:
-    """A seq-first input at verify_rnn's main probe size: (seq, batch) from pick_sizes."""
-    batch, seq = pick_sizes(RNNSpec.from_module(module))
-    dtype = next(module.parameters()).dtype
-    return torch.randn(seq, batch, module.input_size, dtype=dtype,
-                       generator=torch.Generator().manual_seed(0))
 
 
 def bench_verify(case: Case, bare_s: float) -> dict[str, Any]:

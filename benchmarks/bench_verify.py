@@ -56,7 +56,9 @@ LARGE_MAX_MB = 400.0
 
 
 def grid() -> list[tuple[str, torch.nn.RNNBase]]:
-    """The modules of bench_overhead.py, seeded as there."""
+    """bench_overhead.py's module configurations, each built right after its own seed
+    (bench_overhead.py builds its GRU and LSTM one after the other from one seed: its LSTM's
+    weights differ from this one's)."""
     def seeded(seed: int, make: Callable[[], torch.nn.RNNBase]) -> torch.nn.RNNBase:
         torch.manual_seed(seed)
         return make()
@@ -92,16 +94,19 @@ def peak_memory() -> Iterator[dict[str, float]]:
         found["mb"] = max(found["mb"], rss_mb() - start)
 
 
-def calls(module: torch.nn.Module) -> int:
+def verify_forwards(module: torch.nn.Module) -> int:
+    """How many times one verify_rnn run calls the module (a forward pre-hook on a copy)."""
     counted, seen = copy.deepcopy(module), [0]
     counted.register_forward_pre_hook(lambda *_: seen.__setitem__(0, seen[0] + 1))
     rnn_contracts.verify_rnn(counted)
     return seen[0]
 
 
-def probe_input(module: torch.nn.RNNBase) -> torch.Tensor:
+def probe_size_input(module: torch.nn.RNNBase) -> torch.Tensor:
+    """A seq-first input at verify_rnn's main probe size: (seq, batch) from pick_sizes."""
     batch, seq = pick_sizes(RNNSpec.from_module(module))
-    return torch.randn(seq, batch, module.input_size, generator=torch.Generator().manual_seed(0))
+    dtype = next(module.parameters()).dtype
+    return torch.randn(seq, batch, module.input_size, dtype=dtype, generator=torch.Generator().manual_seed(0))
 
 
 def one_run(module: torch.nn.Module, clock: Callable[[], float]) -> tuple[float, float]:
@@ -114,7 +119,7 @@ def one_run(module: torch.nn.Module, clock: Callable[[], float]) -> tuple[float,
 
 
 def measure(module: torch.nn.RNNBase, runs: int) -> dict[str, Any]:
-    x, forward = probe_input(module), module.__call__
+    x, forward = probe_size_input(module), module.__call__
     rnn_contracts.verify_rnn(module)  # warm-up
     start, n = time.process_time(), 0
     while time.process_time() - start < 0.01:  # autograd on, as bench_overhead.py's forwards
@@ -130,7 +135,7 @@ def measure(module: torch.nn.RNNBase, runs: int) -> dict[str, Any]:
             forward(x)
         forwards.append((time.process_time() - start) / n)
     ms, fwd = statistics.median(times) * 1e3, statistics.median(forwards) * 1e6
-    return {"calls": calls(module), "median_ms": ms, "forward_us": fwd,
+    return {"calls": verify_forwards(module), "median_ms": ms, "forward_us": fwd,
             "forward_equivalents": ms * 1e3 / fwd, "peak_mb": max(peaks), "runs": runs,
             "probe_size": list(x.shape[:2])}
 
