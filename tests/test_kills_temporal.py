@@ -33,6 +33,7 @@ import torch
 from torch import nn
 
 from zoo import contract_result as result_of, one_thread
+from rnn_contracts import RNNSpec
 from rnn_contracts.probes.base import Context, ProbeFailure
 
 WHY = {"causality": "perturbing step 2 must change the output from step 2 on",
@@ -247,3 +248,25 @@ def test_a_change_the_main_perturbation_shows_counts_even_when_step_t_is_all_zer
     here, against the contract, and was removed."""
     result = result_of(carried_window(), "causality")
     assert (result.status, result.detail, result.evidence) == ("passed", "", None)
+
+
+# -- assert_differs' rule of evidence -------------------------------------------------------------
+@pytest.mark.parametrize(("a", "b", "raises"), [
+    pytest.param([0.0, 0.0], [0.0, 0.0], False, id="zeros-in-both-no-evidence"),
+    pytest.param([0.0, 0.5], [0.0, 0.5], True, id="zeros-left-out-rest-unchanged"),
+    pytest.param([0.0, 0.5], [0.0, 0.25], False, id="changed"),
+    pytest.param([float("nan"), 0.5], [float("nan"), 0.5], True, id="nan-equals-nan"),
+    pytest.param([0.0, 0.5], [1e-30, 0.5], False, id="any-difference-counts"),
+])
+def test_assert_differs_needs_a_change_where_either_side_is_nonzero(a: list, b: list, raises: bool) -> None:
+    """"Not changed" is bitwise equality (NaN equal to NaN) at every position that is not 0 in
+    both; where every position is 0 in both (relu's dead zone) there is no evidence and the check
+    passes."""
+    module = nn.GRU(4, 3)
+    ctx = Context(module, RNNSpec.from_module(module), torch.device("cpu"), torch.float32)
+    try:
+        ctx.assert_differs("output", torch.tensor(a), torch.tensor(b), "it must change")
+    except ProbeFailure as exc:
+        assert raises and str(exc) == "it must change: output did not change at any position"
+    else:
+        assert not raises

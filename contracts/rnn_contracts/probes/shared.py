@@ -22,8 +22,11 @@ along the batch.
 
 Reading a group's sequences out of a shared call as if they had run alone relies on the module
 keeping the sequences of a batch apart: a probe does so only once batch_independence held
-(:meth:`Context.merged`) and makes its own call otherwise. Exact comparisons are only ever made
-between two calls of the same shape.
+(:meth:`Context.merged`) and makes its own call otherwise. The one reading that needs no gate is
+initial_state's per-stack check: it compares the stack copies of the stacks call with the same
+copies of the states call, two calls of one shape that differ only in those copies' states
+(and h_0's layout), so a difference is the states' effect whether or not the module mixes them.
+Exact comparisons are only ever made between two calls of the same shape.
 """
 from __future__ import annotations
 
