@@ -180,13 +180,16 @@ class Context:
         shape = self.spec.state_shape(self.batch if batch is None else batch, which).sizes
         return torch.zeros(shape, device=self.device, dtype=self.dtype)
 
+    def as_hx(self, h: torch.Tensor, c: torch.Tensor | None) -> Any:
+        """The initial state as the module takes it: (h_0, c_0) for an LSTM, h_0 otherwise."""
+        return (h, c) if self.spec.has_cell else h
+
     def hx_or_zeros(self, hx: Any) -> Any:
         """``hx``, or zero states for the main probe input's batch where it is None (what
-        torch's layers assume for no h_0): h_0, or (h_0, c_0) for an LSTM."""
+        torch's layers assume for no h_0)."""
         if hx is not None:
             return hx
-        h = self.zero_state("h")
-        return (h, self.zero_state("c")) if self.spec.has_cell else h
+        return self.as_hx(self.zero_state("h"), self.zero_state("c") if self.spec.has_cell else None)
 
     def feed(self, xs: torch.Tensor) -> torch.Tensor:
         """A fresh copy of a seq-first (seq, batch, dim) tensor, in the module's layout.

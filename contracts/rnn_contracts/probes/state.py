@@ -14,10 +14,6 @@ from rnn_contracts.probes.temporal import dead_zone
 CUDNN_NONCONTIGUOUS = ("rnn: hx is not contiguous", "rnn: cx is not contiguous")
 
 
-def _hx(ctx: Context, h: torch.Tensor, c: torch.Tensor | None) -> object:
-    return (h, c) if ctx.spec.has_cell else h
-
-
 def initial_state(ctx: Context) -> None:
     """h_0 defaults to zeros (an explicit zero h_0 equals no h_0); the h_0 (and, for LSTM, the
     c_0) of EVERY layer and direction is used: a random state in one stack alone changes the
@@ -119,7 +115,7 @@ def _every_stack_is_used(ctx: Context, which: str, stacks: Result, states: Resul
             h = one_stack
         elif not zero:
             c = one_stack
-        return _hx(ctx, h, c)
+        return ctx.as_hx(h, c)
 
     def runs(xs: torch.Tensor, name: str) -> tuple[Result, Result]:
         """(a state in one stack per sequence, zero states) on n copies of the one sequence xs."""
