@@ -233,6 +233,20 @@ class SparseShiftGRU(nn.GRU):
         return super().forward(x + self.shift(torch.zeros((), dtype=torch.long)), hx)
 
 
+@pytest.fixture
+def handed(monkeypatch: pytest.MonkeyPatch) -> list[tuple]:
+    """What each torch.autograd.grad call of the test hands back, in call order."""
+    real, calls = torch.autograd.grad, []
+
+    def spy(outputs: Any, inputs: Any, **kwargs: Any) -> Any:
+        grads = real(outputs, inputs, **kwargs)
+        calls.append(grads)
+        return grads
+
+    monkeypatch.setattr(torch.autograd, "grad", spy)
+    return calls
+
+
 class TiedAcrossBatch(DetachEveryStep):
     """DetachEveryStep, its output also tied to every sequence's input at the same step in the
     backward pass only (+ s - s.detach(), s the step's sum over the batch): the values keep the
@@ -261,38 +275,23 @@ class MixesBatch(nn.GRU):
     pytest.param(lambda: MixesBatch(4, 6, bidirectional=True), ("passed", ""), 2, id="batch-mixed"),
 ])
 def test_a_bidirectional_module_takes_one_backward_pass_once_its_sequences_are_apart(
-        make: Callable[[], nn.Module], verdict: tuple[str, str], passes: int, monkeypatch: pytest.MonkeyPatch) -> None:
+        make: Callable[[], nn.Module], verdict: tuple[str, str], passes: int, handed: list[tuple]) -> None:
     """Bidirectional, the parameters' gradients and the gradient through time come from one
     backward pass over three copies of the input once batch_independence held; where it did not,
     or where the third copy's input got a gradient (sequences tied in the backward pass only,
     which a read of the second copy would take for a gradient through time), from two passes on
     the input alone. The verdicts are the two-pass path's."""
-    real, seen = torch.autograd.grad, []
-
-    def counting(*args: Any, **kwargs: Any) -> Any:
-        seen.append(1)
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(torch.autograd, "grad", counting)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(0)
         module = make()
     result = result_of(module, "differentiability")
-    assert ((result.status, result.detail), len(seen)) == (verdict, passes)
+    assert ((result.status, result.detail), len(handed)) == (verdict, passes)
 
 
-def test_differentiability_reads_each_gradient_without_holding_them(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_differentiability_reads_each_gradient_without_holding_them(handed: list[tuple]) -> None:
     """The gradients autograd hands back for the parameters hold no storage (a stride-0 zero in
     each one's place, read as it was computed); a sparse gradient, which a dense stand-in cannot
     replace, is read and handed back as it is, and the contract still holds."""
-    real, handed = torch.autograd.grad, []
-
-    def spy(outputs: Any, inputs: Any, **kwargs: Any) -> Any:
-        grads = real(outputs, inputs, **kwargs)
-        handed.append(grads)
-        return grads
-
-    monkeypatch.setattr(torch.autograd, "grad", spy)
     torch.manual_seed(0)
     module = nn.LSTM(4, 6)
     assert result_of(module, "differentiability").status == "passed"
