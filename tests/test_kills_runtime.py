@@ -140,7 +140,11 @@ def test_after_an_earlier_outer_timer_our_limit_is_rearmed_for_what_is_left(fake
         run_with_limit(call, 1.0)
     assert str(caught.value) == "did not finish within 1 s"
     assert fake.outer_fired == [pytest.approx(101.0 - left)]
-    assert fake.timers == [(1.0, 0.0), (pytest.approx(1.0 - left), 0.0), (pytest.approx(rearmed), 0.0), (0, 0.0)]
+    assert fake.timers == [
+        (0, 0.0), (pytest.approx(1.0 - left), 0.0),  # installed: the outer timer read, then re-armed
+        (pytest.approx(1.0 - left), 0.0),  # the call: the outer deadline comes first
+        (pytest.approx(rearmed), 0.0),  # the outer handler ran: ours, for what is left
+        (0, 0.0), (0, 0.0)]  # the call ended, then removed: the outer timer has fired, no repeat
     assert fake.handler is fake.outer  # the outer handler is back
 
 
@@ -156,8 +160,67 @@ def test_an_outer_timer_is_put_back_with_what_was_left_of_it(fake_alarm, left: f
         return "done"
 
     assert run_with_limit(call, 1.0) == "done"
-    assert fake.timers == [(1.0, 0.0), (0.5, 0.0), (0, 0.0), (pytest.approx(rearmed), 0.25)]
+    assert fake.timers == [
+        (0, 0.0), (0.5, 0.0),  # installed: the outer timer read, then re-armed
+        (0.5, 0.0),  # the call: the outer deadline comes first
+        (pytest.approx(rearmed), 0.0),  # the call ended: the outer deadline, what is left
+        (0, 0.0), (pytest.approx(rearmed), 0.25)]  # removed: the outer timer back, with its interval
     assert fake.outer_fired == [] and fake.handler is fake.outer
+
+
+def test_one_handler_serves_a_series_and_an_outer_deadline_between_two_calls(fake_alarm) -> None:
+    """time_limits installs its handler once for every call it runs (signal.signal is what
+    cost); the outer timer (due at 100.5, every 0.25 s) stays armed between two calls and its
+    handler runs when it comes there, then again one interval later inside the second call."""
+    clock, make = fake_alarm
+    fake = make(0.5, 0.25)
+    installs: list[Any] = []
+    real_signal = fake.signal
+    fake.signal = lambda signum, handler: installs.append(handler) or real_signal(signum, handler)
+
+    def first() -> str:
+        clock[0] = 100.2
+        return "first"
+
+    def second() -> str:
+        clock[0] = 100.75
+        fake.handler(signal.SIGALRM, None)  # the outer timer's next deadline
+        return "second"
+
+    with rnn_contracts.timeout.time_limits(1.0) as limited:
+        assert limited(first) == "first"
+        assert fake.armed == (pytest.approx(0.3), 0.0)  # between the calls: the outer deadline
+        clock[0] = 100.5
+        fake.handler(signal.SIGALRM, None)
+        assert fake.outer_fired == [100.5] and fake.armed == (pytest.approx(0.25), 0.0)
+        assert limited(second) == "second"
+    assert fake.outer_fired == [100.5, 100.75]
+    assert len(installs) == 2 and installs[1] is fake.outer  # ours once, then the outer put back
+    assert fake.armed == (pytest.approx(0.25), 0.25)  # its next deadline, with its interval
+
+
+def test_a_call_run_inside_another_keeps_the_enclosing_deadline(fake_alarm) -> None:
+    """A prerequisite run from inside a contract's probe (batch_independence asked for by
+    finite) gets its own limit but never outlives the enclosing one; the enclosing deadline is
+    back once it returns."""
+    clock, make = fake_alarm
+    fake = make(0.0)
+    with rnn_contracts.timeout.time_limits(1.0) as limited:
+        def inner() -> None:
+            assert fake.armed == (pytest.approx(0.5), 0.0)  # 100.5 + 1 s, capped at 101
+            clock[0] = 101.0
+            fake.handler(signal.SIGALRM, None)  # the enclosing deadline
+
+        def outer() -> None:
+            clock[0] = 100.5
+            with pytest.raises(ContractTimeout):
+                limited(inner)
+            assert fake.armed == (pytest.approx(1e-3), 0.0)  # the enclosing deadline has passed
+            fake.handler(signal.SIGALRM, None)
+
+        with pytest.raises(ContractTimeout):
+            limited(outer)
+    assert fake.armed == (0, 0.0) and fake.handler is fake.outer
 
 
 # --- timeout.py: the daemon thread outside the main thread ---------------------------------------

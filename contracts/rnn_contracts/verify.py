@@ -30,7 +30,7 @@ from rnn_contracts.probes.deploy import DEPLOY_CONTRACTS, DEPLOY_NAMES
 from rnn_contracts.report import ContractReport, ContractResult
 from rnn_contracts.rounding import rounding_note
 from rnn_contracts.spec import RNNSpec
-from rnn_contracts.timeout import ContractTimeout, run_with_limit
+from rnn_contracts.timeout import ContractTimeout, Limited, time_limits
 from rnn_contracts.trace import Change, no_trace
 
 #: Seconds one contract may take by default: generous for a large LSTM on a slow CPU
@@ -197,11 +197,11 @@ def _probe(contract: Contract, ctx: Context) -> None:
             ctx.cached("rounding", dict)[contract.name] = note  # the report's notes show it too
 
 
-def _run_one(contract: Contract, ctx: Context, timeout: float | None = None) -> ContractResult:
+def _run_one(contract: Contract, ctx: Context, limited: Limited) -> ContractResult:
     start = time.perf_counter()
     status, detail, evidence = "passed", "", None
     try:
-        run_with_limit(lambda: _probe(contract, ctx), timeout)
+        limited(lambda: _probe(contract, ctx))
     except ContractTimeout as exc:
         status, evidence = "failed", Violation(
             "evidence", detail=f"the module did not return within the time limit of {exc.seconds:g} s "
@@ -234,12 +234,12 @@ HELD = ("passed", "not applicable")
 
 
 def _blocked_by(contract: Contract, ctx: Context, done: dict[str, ContractResult],
-                timeout: float | None, selected: set[str]) -> ContractResult | None:
+                limited: Limited, selected: set[str]) -> ContractResult | None:
     """The "not run" result of ``contract`` when a contract it relies on failed (run first,
     unreported, when it was not selected: then its evidence comes along), or None."""
     for name in contract.requires:
         if name not in done:
-            done[name] = _run_one(_BY_NAME[name], ctx, timeout)
+            done[name] = _run_one(_BY_NAME[name], ctx, limited)
         cause = done[name]
         if cause.status in ("failed", "not run"):
             if name in selected:
@@ -251,7 +251,7 @@ def _blocked_by(contract: Contract, ctx: Context, done: dict[str, ContractResult
     return None
 
 
-def _run_all(selected: list[Contract], ctx: Context, timeout: float | None,
+def _run_all(selected: list[Contract], ctx: Context, limited: Limited,
              progress: Callable[[str, ContractResult | None], None] | None) -> list[ContractResult]:
     """Every selected contract in order. A contract whose prerequisites failed is "not run",
     with one line naming the failure, instead of crashing inside its probe or blaming the wrong
@@ -272,24 +272,24 @@ def _run_all(selected: list[Contract], ctx: Context, timeout: float | None,
             return False
         contract = _BY_NAME[BATCH_GATE]
         if BATCH_GATE not in done and all(name in done for name in contract.requires):
-            done[BATCH_GATE] = _blocked_by(contract, ctx, done, timeout, names) or run(contract)
+            done[BATCH_GATE] = _blocked_by(contract, ctx, done, limited, names) or run(contract)
         if BATCH_GATE in done:
             return done[BATCH_GATE].status in HELD
         if BATCH_GATE not in early:
-            early[BATCH_GATE] = _run_one(contract, ctx, timeout)
+            early[BATCH_GATE] = _run_one(contract, ctx, limited)
         return early[BATCH_GATE].status in HELD
 
     def run(contract: Contract) -> ContractResult:
         """The contract's result: the one of its early run, once its prerequisites held (the
         same probe on the same cached calls), else a run now."""
-        return early.pop(contract.name, None) or _run_one(contract, ctx, timeout)
+        return early.pop(contract.name, None) or _run_one(contract, ctx, limited)
 
     ctx.independence = independent
     for contract in selected:
         if progress is not None:
             progress(contract.name, None)
         abandoned = getattr(ctx, "abandoned", False)
-        blocked = None if abandoned or contract.name in done else _blocked_by(contract, ctx, done, timeout, names)
+        blocked = None if abandoned or contract.name in done else _blocked_by(contract, ctx, done, limited, names)
         if abandoned:
             result = ContractResult(contract.name, "not run",
                                     f"not run: the module did not return from {ctx.abandoned} "
@@ -402,7 +402,8 @@ def verify_rnn(
         ctx.weight_map = given_map
         ctx.cell = cell if target is module else _moved(cell, device, dtype, "the cell")
         _allocate(ctx)
-        results = _run_all(selected, ctx, timeout, progress)
+        with time_limits(timeout) as limited:
+            results = _run_all(selected, ctx, limited, progress)
     results = tuple(_audit(results, snapshot.found, spec))
     notes = ((requires_hx_note(spec),) if spec.requires_hx else ()) + tuple(
         f"{name}: {note}" for name, note in ctx.cached("rounding", dict).items())
