@@ -262,11 +262,16 @@ class Context:
             raise ProbeFailure(
                 f"{why}: {what} has shape {tuple(actual.shape)}, expected {tuple(expected.shape)}"
             )
+        # Two cheap comparisons decide the common cases. Bitwise-equal values (three of four
+        # comparisons of a run on torch's layers: the same kernel on the same numbers) pass
+        # whatever the tolerance; torch.equal takes 0.7 us, the conversions and allclose 20.
+        # NaN is never equal to itself there: it goes on to allclose.
+        if actual.dtype == expected.dtype and torch.equal(actual.detach(), expected.detach()):
+            return
         a = actual.detach().to(torch.float64)
         e = expected.detach().to(torch.float64)
-        # One fused comparison decides the common case: allclose's rule is the one below, and it
-        # says "close" only where the worst-position search would find nothing (NaN against NaN
-        # and equal infinities pass both ways); 10 us instead of 40 at probe size.
+        # allclose's rule is the one below, and it says "close" only where the worst-position
+        # search would find nothing (NaN against NaN and equal infinities pass both ways).
         if torch.allclose(a, e, rtol=self.rtol, atol=self.atol, equal_nan=True):
             return
         allowed = self.atol + self.rtol * e.abs()
