@@ -19,6 +19,7 @@ state.py: initial_state's "not observable" guard deleted; _SCALE 1000 -> 10000; 
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable
 
 import pytest
 import torch
@@ -26,6 +27,7 @@ from torch import nn
 
 from rnn_contracts import ContractViolation, RNNSpec, verify_rnn
 from rnn_contracts.probes.base import Context
+from zoo.loops import CellLoop
 
 #: the submodule (rnn_contracts.probes re-exports the probe function under the same name)
 reference_probe = importlib.import_module("rnn_contracts.probes.reference")
@@ -313,22 +315,22 @@ def test_a_comparison_that_raises_is_not_read_as_no_change(monkeypatch) -> None:
         "failed", "the module's result broke the probe: RuntimeError: cannot compare")
 
 
-def test_cudnns_warning_about_swapped_in_weights_does_not_break_reference(monkeypatch) -> None:
-    """On CUDA, cuDNN warns that the tensors reference swaps into its torch layer are not one flat
-    buffer (it compacts them for the call); under ``-W error`` that warning would break the probe.
-    The warning is raised here around the real call, as cuDNN would. Kills: the filter deleted."""
+def test_cudnns_warning_about_the_weights_it_is_handed_does_not_break_reference(monkeypatch) -> None:
+    """On CUDA, cuDNN warns that the tensors reference hands its kernel are not one flat buffer
+    (it compacts them for the call); under ``-W error`` that warning would break the probe. The
+    warning is raised here around the real kernel, as cuDNN would. Kills: the filter deleted."""
     import warnings
 
     from rnn_contracts.probes.reference import CUDNN_NOT_FLAT
 
-    real = torch.func.functional_call
+    real = torch.lstm
 
     def warns(*args, **kwargs):
         warnings.warn(f"{CUDNN_NOT_FLAT}. This means they need to be compacted at "
                       "every call, possibly greatly increasing memory usage.", UserWarning)
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(torch.func, "functional_call", warns)
+    monkeypatch.setattr(torch, "lstm", warns)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         with torch.random.fork_rng(devices=[]):
@@ -338,9 +340,9 @@ def test_cudnns_warning_about_swapped_in_weights_does_not_break_reference(monkey
     assert (result.status, result.detail) == ("passed", "torch's parameter names: loaded as they are")
 
 
-def test_reference_layers_are_built_once_per_thread_and_configuration() -> None:
-    """The meta layer is kept per (configuration, dtype) and per thread: functional_call swaps
-    tensors into it for a call, so two threads never share one; only the last few are kept."""
+def test_reference_layers_are_built_once_per_configuration() -> None:
+    """The meta layer is kept per (configuration, dtype), for every thread (it holds no values
+    for a call to swap in or leave behind); only the last few are kept."""
     import threading
 
     reference = importlib.import_module("rnn_contracts.probes.reference")  # the package's name is the contract
@@ -354,48 +356,34 @@ def test_reference_layers_are_built_once_per_thread_and_configuration() -> None:
     thread = threading.Thread(target=lambda: other.append(reference.reference_layer(spec, torch.float32)))
     thread.start()
     thread.join()
-    assert other[0] is not first
+    assert other[0] is first
     for size in range(5, 5 + reference._LAYERS_KEPT):  # as many others as are kept
         reference.reference_layer(spec.replace(input_size=size), torch.float32)
     assert reference.reference_layer(spec, torch.float32) is not first  # the oldest went first
 
 
-def test_a_cached_reference_layer_holds_none_of_the_modules_values() -> None:
-    """After verify_rnn the cached layer's parameters and flat weight list are all on the meta
-    device (functional_call left the flat list on the module's tensors: a 208 MB LSTM stayed
-    alive after the run); a call that raised drops the layer from the cache."""
+@pytest.mark.parametrize("make", [
+    pytest.param(lambda: nn.LSTM(4, 3, num_layers=2), id="torch-names"),
+    pytest.param(lambda: CellLoop("LSTM", 4, 3, num_layers=2), id="placed-by-order"),
+])
+def test_a_cached_reference_layer_holds_none_of_the_modules_values(make: Callable[[], nn.Module]) -> None:
+    """After verify_rnn, and after a reference run that raised inside torch's kernel (planted: an
+    input of the wrong width), the cached layer's parameters and flat weight list are all on the
+    meta device: the run hands the kernel the tensors, it never puts them into the layer (the
+    functional_call it replaced left a 208 MB LSTM's tensors alive in the cache)."""
     reference = importlib.import_module("rnn_contracts.probes.reference")
     torch.manual_seed(0)
-    module = nn.LSTM(4, 3, num_layers=2)
-    verify_rnn(module, contracts=["reference"])
-    layer = reference.reference_layer(RNNSpec.from_module(module), torch.float32)
+    built, spec = make(), RNNSpec("LSTM", 4, 3, num_layers=2)
+    verify_rnn(built, spec, contracts=["reference"])
+    layer = reference.reference_layer(spec, torch.float32)
     assert all(t.is_meta for t in layer._flat_weights) and all(p.is_meta for p in layer.parameters())
-    spec = RNNSpec(mode="GRU", input_size=4, hidden_size=3)
-    kept = reference.reference_layer(spec, torch.float32)
-    reference.forget_reference_layer(spec, torch.float32)
-    assert reference.reference_layer(spec, torch.float32) is not kept
-
-
-def test_a_reference_call_that_raises_drops_its_layer(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The call raises inside torch (planted: an input of the wrong width): the layer is dropped
-    from the cache, and its flat weight list is back on the meta device."""
-    reference = importlib.import_module("rnn_contracts.probes.reference")
-    torch.manual_seed(0)
-    module = nn.LSTM(4, 3)
-    spec = RNNSpec.from_module(module)
-    cached = reference.reference_layer(spec, torch.float32)
-    real = torch.func.functional_call
-
-    def too_narrow(layer, tensors, args):
-        x, hx = args
-        return real(layer, tensors, (x[..., :1], hx))
-
-    monkeypatch.setattr(torch.func, "functional_call", too_narrow)
-    with pytest.raises(ContractViolation, match="reference"):
-        verify_rnn(module, contracts=["reference"])
-    monkeypatch.undo()
-    assert all(t.is_meta for t in cached._flat_weights)
-    assert reference.reference_layer(spec, torch.float32) is not cached
+    real = torch.lstm
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(torch, "lstm", lambda x, *rest: real(x[..., :1], *rest))
+        with pytest.raises(ContractViolation, match="reference"):
+            verify_rnn(built, spec, contracts=["reference"])
+    assert reference.reference_layer(spec, torch.float32) is layer
+    assert all(t.is_meta for t in layer._flat_weights) and all(p.is_meta for p in layer.parameters())
 
 
 @pytest.mark.parametrize(("gates", "shared"), [

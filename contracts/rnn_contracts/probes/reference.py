@@ -42,7 +42,8 @@ CUDNN_NOT_FLAT = "RNN module weights are not part of single contiguous chunk of 
 def build_reference(spec: RNNSpec, dtype: torch.dtype | None = None) -> torch.nn.RNNBase:
     """The torch layer ``spec`` describes (dropout 0: probes run in eval mode anyway), on the meta
     device: shapes without storage and without torch's random initialisation (147 ms for a
-    large LSTM, for values the probe overwrites); reference swaps real tensors in for each run."""
+    large LSTM, for values the probe overwrites): its slots, for torch's kernel to run on the
+    placement's tensors (:func:`run_torch_kernel`)."""
     kwargs = dict(num_layers=spec.num_layers, bias=spec.bias, batch_first=spec.batch_first,
                   bidirectional=spec.bidirectional, device="meta", dtype=dtype)
     if spec.mode == "RNN":
@@ -52,10 +53,12 @@ def build_reference(spec: RNNSpec, dtype: torch.dtype | None = None) -> torch.nn
     return torch.nn.GRU(spec.input_size, spec.hidden_size, **kwargs)
 
 
-#: Reference layers built so far, per thread: functional_call swaps tensors into the layer for
-#: the length of a call, so a layer is never shared between threads.
-_LAYERS = threading.local()
+#: Reference layers built so far, the most recent last: their names, shapes and flat weight
+#: order, never a value (the kernel runs on the placement's tensors, :func:`run_torch_kernel`),
+#: so threads may share them.
+_LAYERS: dict[tuple[object, ...], torch.nn.RNNBase] = {}
 _LAYERS_KEPT = 16
+_LAYERS_LOCK = threading.Lock()
 
 
 def _layer_key(spec: RNNSpec, dtype: torch.dtype | None) -> tuple[object, ...]:
@@ -64,25 +67,34 @@ def _layer_key(spec: RNNSpec, dtype: torch.dtype | None) -> tuple[object, ...]:
 
 
 def reference_layer(spec: RNNSpec, dtype: torch.dtype | None) -> torch.nn.RNNBase:
-    """:func:`build_reference`'s layer in eval mode, built once per thread for each
-    configuration (0.6 ms a build at probe size, a tenth of a verify_rnn run): between calls it
-    holds no values (its parameters and flat weight list are on the meta device), only the
-    shapes and the call the reference runs. The last ``_LAYERS_KEPT`` are kept."""
-    layers: dict[tuple[object, ...], torch.nn.RNNBase] = _LAYERS.__dict__.setdefault("layers", {})
+    """:func:`build_reference`'s layer in eval mode, built once for each configuration (0.6 ms a
+    build at probe size, a tenth of a verify_rnn run). It holds no values (its parameters and
+    flat weight list stay on the meta device): only the slots' names and shapes, in the order
+    torch's kernel takes them. The last ``_LAYERS_KEPT`` are kept."""
     key = _layer_key(spec, dtype)
-    layer = layers.pop(key, None)
-    if layer is None:
-        layer = build_reference(spec, dtype).eval()
-    layers[key] = layer  # most recent last
-    while len(layers) > _LAYERS_KEPT:
-        del layers[next(iter(layers))]
+    with _LAYERS_LOCK:
+        layer = _LAYERS.pop(key, None)
+        if layer is None:
+            layer = build_reference(spec, dtype).eval()
+        _LAYERS[key] = layer  # most recent last
+        while len(_LAYERS) > _LAYERS_KEPT:
+            del _LAYERS[next(iter(_LAYERS))]
     return layer
 
 
-def forget_reference_layer(spec: RNNSpec, dtype: torch.dtype | None) -> None:
-    """Drop this thread's layer for the configuration (after a call that did not finish, which
-    may have left the module's tensors swapped in)."""
-    _LAYERS.__dict__.get("layers", {}).pop(_layer_key(spec, dtype), None)
+def run_torch_kernel(layer: torch.nn.RNNBase, spec: RNNSpec, fed: torch.Tensor, hx: object,
+                     weights: Mapping[str, torch.Tensor]) -> tuple[object, object]:
+    """What ``layer`` returns on a padded input ``fed`` (its layout) and ``hx`` with ``weights``
+    (one tensor per slot) as its parameters: the call its forward makes (torch/nn/modules/rnn.py:
+    ``_VF.rnn_tanh`` / ``rnn_relu`` / ``lstm`` / ``gru`` with the flat weight list, the layer's
+    bias, num_layers, bidirectional and batch_first, no dropout, not training), made directly.
+    torch.func.functional_call around the layer computed the same, bitwise, in 2-3x the time
+    (LSTM(4, 2) at probe size: 140 us against 67, for each placement tried): it swaps every
+    tensor in and out and rebuilds the flat weight list twice."""
+    kernel = getattr(torch, {"LSTM": "lstm", "GRU": "gru"}.get(spec.mode, f"rnn_{spec.nonlinearity}"))
+    flat = [weights[name] for name in layer._flat_weights_names]
+    result = kernel(fed, hx, flat, spec.bias, spec.num_layers, 0.0, False, spec.bidirectional, spec.batch_first)
+    return (result[0], (result[1], result[2])) if spec.has_cell else (result[0], result[1])
 
 
 @dataclass(frozen=True)
@@ -241,9 +253,9 @@ class _Runner:
 
     def __init__(self, ctx: Context, givens: list[object]) -> None:
         self.ctx = ctx
-        # it stays on the meta device: each run swaps in the placement's tensors (a placement
-        # covers every slot), which are the module's own where no gate is moved, so the
-        # reference costs no copy of the parameters (a large LSTM's were 338 MB)
+        # its slots, on the meta device: each run hands torch's kernel the placement's tensors
+        # (a placement covers every slot), which are the module's own where no gate is moved,
+        # so the reference costs no copy of the parameters (a large LSTM's were 338 MB)
         self.ref = reference_layer(ctx.spec, ctx.dtype)
         self.ref_params = dict(self.ref.named_parameters())
         states = [ctx.hx_or_zeros(given) for given in givens]
@@ -263,19 +275,11 @@ class _Runner:
             whole = Result(output, h_n, None, None)
         else:
             with torch.no_grad(), warnings.catch_warnings():
-                # cuDNN warns that tensors swapped in are not one flat chunk and compacts them for
-                # the call: they are the module's own, which the reference does not copy
+                # cuDNN warns that the tensors it is handed are not one flat chunk and compacts
+                # them for the call: they are the module's own, which the reference does not copy
                 warnings.filterwarnings("ignore", message=CUDNN_NOT_FLAT)
                 tensors = {name: value.detach().contiguous() for name, value in weights.items()}
-                try:
-                    whole = ctx.split(torch.func.functional_call(self.ref, tensors, (self.fed, hx)))
-                except BaseException:
-                    forget_reference_layer(spec, ctx.dtype)  # it may hold the module's tensors now
-                    raise
-                finally:
-                    # the call leaves the layer's flat weight list on the swapped-in tensors: a
-                    # cached layer must hold none of the module's values
-                    self.ref._init_flat_weights()
+                whole = ctx.split(run_torch_kernel(self.ref, spec, self.fed, hx, tensors))
         return [whole.columns(slice(i * ctx.batch, (i + 1) * ctx.batch)) for i in range(self.copies)]
 
 
