@@ -10,7 +10,7 @@ import torch
 
 from rnn_contracts.probes import shared
 from rnn_contracts.probes.base import (
-    MAIN_LABEL, Context, NotApplicable, ProbeFailure, Result, first_written, values_before,
+    MAIN_LABEL, Context, NotApplicable, ProbeFailure, Result, first_written, position, values_before,
 )
 
 
@@ -55,7 +55,7 @@ def determinism(ctx: Context) -> None:
             continue
         if not torch.equal(first, second):
             diff = (first.double() - second.double()).abs()
-            pos = tuple(int(i) for i in torch.unravel_index(torch.argmax(diff), diff.shape))
+            pos = position(int(torch.argmax(diff)), diff.shape)
             raise ProbeFailure(
                 f"two eval-mode calls on the same input disagree: {name}[{', '.join(map(str, pos))}] "
                 f"{float(first[pos]):.6g} then {float(second[pos]):.6g}"
