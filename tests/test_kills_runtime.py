@@ -78,41 +78,54 @@ def test_a_factory_that_returns_no_module_is_a_usage_error(monkeypatch: pytest.M
 
 # --- timeout.py: the re-armed timers, with a fake clock and a fake signal module -----------------
 class FakeSignal:
-    """signal's SIGALRM / ITIMER_REAL interface: records every timer armed, one timer at a time."""
+    """signal's SIGALRM / ITIMER_REAL interface on a fake clock: records every timer armed, one
+    timer at a time, and every signal raised."""
 
     SIGALRM = signal.SIGALRM
     ITIMER_REAL = signal.ITIMER_REAL
+    SIG_DFL = signal.SIG_DFL
+    SIG_IGN = signal.SIG_IGN
 
-    def __init__(self, handler: Any, armed: tuple[float, float]) -> None:
-        self.handler, self.armed = handler, armed
+    def __init__(self, handler: Any, armed: tuple[float, float], clock: list[float]) -> None:
+        self.handler, self.armed, self.clock, self.armed_at = handler, armed, clock, clock[0]
         self.timers: list[tuple[float, float]] = []
+        self.raised: list[tuple[int, Any]] = []  # (signal, the handler then)
 
     def signal(self, signum: int, handler: Any) -> Any:
         assert signum == self.SIGALRM
         previous, self.handler = self.handler, handler
         return previous
 
-    def setitimer(self, which: int, delay: float, interval: float = 0.0) -> tuple[float, float]:
+    def getitimer(self, which: int) -> tuple[float, float]:
         assert which == self.ITIMER_REAL
+        delay, interval = self.armed
+        return (max(delay - (self.clock[0] - self.armed_at), 0.0) if delay else 0.0), interval
+
+    def setitimer(self, which: int, delay: float, interval: float = 0.0) -> tuple[float, float]:
+        previous = self.getitimer(which)
         self.timers.append((delay, interval))
-        previous, self.armed = self.armed, (delay, interval)
+        self.armed, self.armed_at = (delay, interval), self.clock[0]
         return previous
+
+    def raise_signal(self, signum: int) -> None:
+        self.raised.append((signum, self.handler))
 
 
 @pytest.fixture
 def fake_alarm(monkeypatch: pytest.MonkeyPatch):
     """(clock, make): clock[0] is time.monotonic() as timeout.py sees it; make(outer_delay,
-    outer_interval) installs a FakeSignal whose outer handler records the clock when it runs."""
+    outer_interval, outer=None) installs a FakeSignal whose outer handler is ``outer`` or, by
+    default, one that records the clock when it runs."""
     clock = [100.0]
     monkeypatch.setattr(rnn_contracts.timeout, "time", types.SimpleNamespace(monotonic=lambda: clock[0]))
     outer_fired: list[float] = []
 
-    def make(outer_delay: float, outer_interval: float = 0.0) -> FakeSignal:
-        def outer(signum: int, frame: object) -> None:
+    def make(outer_delay: float, outer_interval: float = 0.0, outer: Any = None) -> FakeSignal:
+        def recording(signum: int, frame: object) -> None:
             outer_fired.append(clock[0])
 
-        fake = FakeSignal(outer, (outer_delay, outer_interval))
-        fake.outer, fake.outer_fired = outer, outer_fired  # type: ignore[attr-defined]
+        fake = FakeSignal(recording if outer is None else outer, (outer_delay, outer_interval), clock)
+        fake.outer, fake.outer_fired = fake.handler, outer_fired  # type: ignore[attr-defined]
         monkeypatch.setattr(rnn_contracts.timeout, "signal", fake)
         return fake
 
@@ -143,7 +156,8 @@ def test_after_an_earlier_outer_timer_our_limit_is_rearmed_for_what_is_left(fake
     assert fake.timers == [
         (0, 0.0), (pytest.approx(1.0 - left), 0.0),  # installed: the outer timer read, then re-armed
         (pytest.approx(1.0 - left), 0.0),  # the call: the outer deadline comes first
-        (pytest.approx(rearmed), 0.0),  # the outer handler ran: ours, for what is left
+        (pytest.approx(rearmed), 0.0),  # the outer deadline: ours, for what is left, before its handler
+        (pytest.approx(rearmed), 0.0),  # the handler ran and left the timer alone: ours again
         (0, 0.0), (0, 0.0)]  # the call ended, then removed: the outer timer has fired, no repeat
     assert fake.handler is fake.outer  # the outer handler is back
 
@@ -197,6 +211,69 @@ def test_one_handler_serves_a_series_and_an_outer_deadline_between_two_calls(fak
     assert fake.outer_fired == [100.5, 100.75]
     assert len(installs) == 2 and installs[1] is fake.outer  # ours once, then the outer put back
     assert fake.armed == (pytest.approx(0.25), 0.25)  # its next deadline, with its interval
+
+
+def test_an_outer_handler_that_raises_an_exception_the_module_swallows_keeps_our_limit(fake_alarm) -> None:
+    """Our timer is armed before the outer handler runs: when that handler raises and the module
+    catches it, our limit still comes (it was lost: the contract ran without one)."""
+    clock, make = fake_alarm
+
+    def raising(signum: int, frame: object) -> None:
+        raise RuntimeError("the outer handler's")
+
+    fake = make(0.2, outer=raising)
+
+    def call() -> None:
+        clock[0] = 100.2
+        with pytest.raises(RuntimeError):  # the module swallows it
+            fake.handler(signal.SIGALRM, None)
+        assert fake.armed == (pytest.approx(0.8), 0.0)  # ours, for what is left
+        clock[0] = 101.0
+        fake.handler(signal.SIGALRM, None)
+
+    with pytest.raises(ContractTimeout):
+        run_with_limit(call, 1.0)
+    assert fake.handler is raising
+
+
+def test_an_outer_handler_that_rearms_the_timer_keeps_its_next_deadline(fake_alarm) -> None:
+    """A heartbeat: the outer handler re-arms the timer itself (0.1 s) each time it runs. That is
+    its next deadline: it runs again then, inside the same call (its re-arming was overwritten)."""
+    clock, make = fake_alarm
+    beats: list[float] = []
+
+    def heartbeat(signum: int, frame: object) -> None:
+        beats.append(clock[0])
+        fake.setitimer(signal.ITIMER_REAL, 0.1)
+
+    fake = make(0.1, outer=heartbeat)
+
+    def call() -> str:
+        for now in (100.1, 100.2):
+            clock[0] = now
+            fake.handler(signal.SIGALRM, None)
+            assert fake.armed == (pytest.approx(0.1), 0.0)  # the heartbeat's next, before our 1 s
+        return "done"
+
+    assert run_with_limit(call, 1.0) == "done"
+    assert beats == [100.1, 100.2]
+    assert fake.armed == (pytest.approx(0.1), 0.0) and fake.handler is heartbeat  # still beating
+
+
+def test_a_watchdog_left_on_the_default_action_still_ends_the_process(fake_alarm) -> None:
+    """``signal.alarm(n)`` with SIGALRM's default action is a watchdog: when its deadline comes
+    during a contract the process ends, as without the kit (the signal is raised again with the
+    default action back; it was swallowed). The fake raise_signal records it instead."""
+    clock, make = fake_alarm
+    fake = make(0.3, outer=signal.SIG_DFL)
+
+    def call() -> str:
+        clock[0] = 100.3
+        fake.handler(signal.SIGALRM, None)
+        return "not ended"
+
+    run_with_limit(call, 1.0)
+    assert fake.raised == [(signal.SIGALRM, signal.SIG_DFL)]
 
 
 def test_a_call_run_inside_another_keeps_the_enclosing_deadline(fake_alarm) -> None:

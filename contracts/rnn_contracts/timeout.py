@@ -4,13 +4,15 @@ In the main thread on POSIX the limit is a ``SIGALRM`` timer (``signal.setitimer
 raises :class:`ContractTimeout` inside the module's Python code: the probe unwinds, verify_rnn's
 no-trace restore runs, and the next contract starts. The handler is installed once for a whole run
 of contracts (:func:`time_limits`) and each contract only arms the timer: installing a handler
-through ``signal.signal`` cost ~17 us a contract, 7 % of a verify_rnn run on a small module. A
-previous handler and timer (pytest-timeout uses the same signal) keep their deadline: the timer
-is armed for whichever deadline comes first, the previous handler runs when its deadline comes,
-and both are put back afterwards, the timer with what was left of it. A module stuck in one long
-native call is interrupted when that call returns. Elsewhere (another thread, Windows) each probe
-runs in a daemon thread that is abandoned when the limit passes; the module is then still in use
-by that thread, so verify_rnn runs no further contract on it.
+through ``signal.signal`` cost ~17 us a contract, 7 % of a verify_rnn run on a small module.
+
+A previous handler and timer (pytest-timeout uses the same signal) keep their deadline: the timer
+is armed for whichever deadline comes first, and the previous handler runs when its deadline comes
+(a handler that re-arms the timer keeps its new deadline; the default action, a watchdog's, ends
+the process as it would have); both are put back afterwards, the timer with what was left of it.
+A module stuck in one long native call is interrupted when that call returns. Elsewhere (another
+thread, Windows) each probe runs in a daemon thread that is abandoned when the limit passes; the
+module is then still in use by that thread, so verify_rnn runs no further contract on it.
 """
 from __future__ import annotations
 
@@ -118,11 +120,30 @@ class _Alarm:
         now = time.monotonic()
         if self.outer is not None and now >= self.outer:  # the previous timer's deadline: its handler
             self.outer = now + self.interval if self.interval > 0 else None
-            if callable(self.previous):
-                self.previous(signum, frame)
+            self._arm()  # ours stays armed whatever that handler does (it may raise)
+            self._run_previous(signum, frame)
         if self.deadline is not None and now >= self.deadline:
             raise ContractTimeout(self.seconds)
         self._arm()  # what is left
+
+    def _run_previous(self, signum: int, frame: object) -> None:
+        """What SIGALRM would have done without us. The default action ends the process (a
+        watchdog armed with ``signal.alarm``): so it does. A Python handler runs; when it arms
+        the timer itself (a heartbeat), that is its next deadline. SIG_IGN, or a handler not
+        installed from Python (None), does nothing."""
+        if self.previous == signal.SIG_DFL:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, signal.SIG_DFL)
+            signal.raise_signal(signal.SIGALRM)
+            return  # only when SIGALRM is blocked
+        if not callable(self.previous):
+            return
+        armed_at, (armed, _) = time.monotonic(), signal.getitimer(signal.ITIMER_REAL)
+        self.previous(signum, frame)
+        now = time.monotonic()
+        left, interval = signal.getitimer(signal.ITIMER_REAL)
+        if abs(left - (armed - (now - armed_at))) > MIN_DELAY:  # not the timer we armed
+            self.outer, self.interval = (now + left if left > 0 else None), interval
 
 
 def _in_thread(fn: Callable[[], T], seconds: float) -> T:
