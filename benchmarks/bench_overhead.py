@@ -40,7 +40,7 @@ the seed RNN, GRU and LSTM; verify_rnn at most VERIFY_MAX_CALLS module calls per
 verify_rnn at most 60 forward-equivalents at the benchmark input on the larger module. The
 ratio checked / bare is reported, not gated: per-round noise (+-5-10 %) exceeds its margin.
 
-    python benchmarks/bench_overhead.py            # about 15 s of CPU (30 s wall on a busy box)
+    python benchmarks/bench_overhead.py            # about 60 s (57 s of CPU on 2 cores, 5792ce9)
     python benchmarks/bench_overhead.py --quick    # about 1 s after imports; gates not enforced
     python benchmarks/bench_overhead.py --json out.json
 """

@@ -390,7 +390,7 @@ def test_a_cached_reference_layer_holds_none_of_the_modules_values(make: Callabl
     pytest.param(("i", "f", "g", "o"), True, id="torch-order"),
     pytest.param(("f", "i", "g", "o"), False, id="gates-moved"),
 ])
-def test_a_placement_in_torchs_gate_order_swaps_in_the_modules_own_tensors(gates: tuple[str, ...], shared: bool) -> None:
+def test_a_placement_in_torchs_gate_order_hands_the_kernel_the_modules_own_tensors(gates: tuple[str, ...], shared: bool) -> None:
     """A module placed by order and shape, in torch's gate order, computes the reference on its
     own tensors (no copy of the parameters per placement tried: a large LSTM's are 338 MB);
     only a moved gate order builds reordered copies."""
@@ -400,5 +400,5 @@ def test_a_placement_in_torchs_gate_order_swaps_in_the_modules_own_tensors(gates
     params = dict(module.named_parameters())
     ref_params = dict(reference.reference_layer(RNNSpec.from_module(module), torch.float32).named_parameters())
     placement = reference.Placement(tuple((name, name, False) for name in ref_params), gates)
-    swapped = reference._tensors(placement, ref_params, params, "LSTM", torch.device("cpu"))
-    assert all((swapped[n].data_ptr() == params[n].data_ptr()) is shared for n in ref_params)
+    handed = reference._tensors(placement, ref_params, params, "LSTM", torch.device("cpu"))
+    assert all((handed[n].data_ptr() == params[n].data_ptr()) is shared for n in ref_params)
