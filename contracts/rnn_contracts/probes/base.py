@@ -14,7 +14,7 @@ to and from the module's layout.
 from __future__ import annotations
 
 import zlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,7 +22,7 @@ import torch
 
 from rnn_contracts.conventions import layer_call
 from rnn_contracts.diagnose import describe_input, first_line
-from rnn_contracts.errors import Violation, render_violation
+from rnn_contracts.errors import Violation, position, render_violation
 from rnn_contracts.precision import probe_tolerance
 from rnn_contracts.spec import RNNSpec
 from rnn_contracts.trace import same_values
@@ -104,17 +104,6 @@ class Result:
             return None if t is None else t[:, which]
 
         return Result(self.output[:, which], cut(self.h_n), cut(self.c_n), self.raw)
-
-
-def position(flat: int, shape: Sequence[int]) -> tuple[int, ...]:
-    """The index of element ``flat`` of a contiguous tensor of ``shape`` (torch.unravel_index
-    for one element, in Python: under 1 us where that took 30, once per placement the
-    reference contract tries and rejects)."""
-    index = []
-    for size in reversed(shape):
-        flat, i = divmod(flat, size)
-        index.append(i)
-    return tuple(reversed(index))
 
 
 def pick_sizes(spec: RNNSpec) -> tuple[int, int]:

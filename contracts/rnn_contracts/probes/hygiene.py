@@ -8,9 +8,10 @@ from dataclasses import dataclass
 
 import torch
 
+from rnn_contracts.errors import position
 from rnn_contracts.probes import shared
 from rnn_contracts.probes.base import (
-    MAIN_LABEL, Context, NotApplicable, ProbeFailure, Result, first_written, position, values_before,
+    MAIN_LABEL, Context, NotApplicable, ProbeFailure, Result, first_written, values_before,
 )
 
 
