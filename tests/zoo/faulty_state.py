@@ -145,6 +145,27 @@ class UnbatchedAsBatch(TorchLoop):
         return x.unsqueeze(0)
 
 
+class UnbatchedDropsH0(TorchLoop):
+    """The unbatched branch runs the sequence as a batch of one without its h_0:
+    ``self.forward(x.unsqueeze(1))``, a given h_0 left behind."""
+
+    def forward(self, x: Any, hx: Any = None) -> tuple[Any, Any]:
+        if isinstance(x, torch.Tensor) and x.dim() == 2 and hx is not None:
+            out, h = super().forward(x.unsqueeze(1))
+            return out.squeeze(1), h.squeeze(1)
+        return super().forward(x, hx)
+
+
+class UnbatchedH0LastAxis(TorchLoop):
+    """The unbatched branch adds h_0's batch axis last, ``hx.unsqueeze(-1)``: (layers * D, H, 1)."""
+
+    def forward(self, x: Any, hx: Any = None) -> tuple[Any, Any]:
+        if isinstance(x, torch.Tensor) and x.dim() == 2 and hx is not None:
+            out, h = super().forward(x.unsqueeze(1), hx.unsqueeze(-1))
+            return out.squeeze(1), h.squeeze(1)
+        return super().forward(x, hx)
+
+
 ENTRIES = (
     ZooEntry("ignores_h0", lambda: IgnoresH0("GRU", 4, 6), expect="initial_state",
              about="calls init_hidden() inside forward, so a given h_0 is silently ignored "
@@ -186,4 +207,10 @@ ENTRIES = (
     ZooEntry("unbatched_unsqueeze_0", lambda: UnbatchedAsBatch("GRU", 4, 6), expect="unbatched",
              about="adds the batch axis of a 2-D (seq, dim) input with unsqueeze(0) in a seq-first "
                    "layer: every step becomes its own sequence (unbatched input: pytorch/pytorch PR #70442)"),
+    ZooEntry("unbatched_drops_h0", lambda: UnbatchedDropsH0("GRU", 4, 6), expect="unbatched",
+             about="the unbatched branch re-enters forward with x.unsqueeze(1) alone: a given 2-D h_0 "
+                   "is dropped and the sequence starts from zeros (right without h_0)"),
+    ZooEntry("unbatched_h0_last_axis", lambda: UnbatchedH0LastAxis("GRU", 4, 6), expect="unbatched",
+             about="the unbatched branch adds h_0's batch axis with unsqueeze(-1): (layers * D, H, 1), "
+                   "a crash with any given h_0 (right without one)"),
 )

@@ -8,12 +8,13 @@ along the batch.
   seq - 1 steps) and ``last step`` (its last step, from the prefix's final state): shapes checks
   each (so batch 1 and seq 1 are covered); the other contracts read them (the prefix and last
   step are state_carry's two chunks, the prefix is causality's and packed's shorter length,
-  batch1 unbatched's batched partner).
+  batch1 the batched partner of unbatched's call on a module that returns no states).
 * the states call: the main probe input under several initial states, side by side
   (:class:`StatesInput`): an explicit zero, a random, a negative and a large h_0 (and c_0), then,
   for each layer and direction, copies of sequence 0 with zero states. shapes checks it with hx,
   finite reads its random, negative and large groups, initial_state its zero group, reference
-  and cell_equivalence its random group, inputs_untouched whether it wrote into its states.
+  and cell_equivalence its random group, unbatched that group's first sequence,
+  inputs_untouched whether it wrote into its states.
 * the stacks call (:func:`stacks_call`): the same input with h_0 laid out non-contiguously and
   each stack copy given a state in one layer and direction: initial_state compares it with the
   states call, exactly on the stack copies (the same call shape, so any difference is the

@@ -59,14 +59,29 @@ def final_state(ctx: Context) -> None:
 
 
 def unbatched(ctx: Context) -> None:
-    """2-D (seq, dim) input gives 2-D (seq, D*H_out) output and (num_layers*D, H_out) states, equal to
-    the batched run with batch 1 (torch.nn.RNN docs: unbatched input, pytorch/pytorch PR #70442)."""
+    """2-D (seq, dim) input with a 2-D (num_layers*D, H_out) h_0 (and c_0) gives 2-D (seq, D*H_out)
+    output and (num_layers*D, H_out) states, equal to the batched run of the same sequence from
+    the same state (torch.nn.RNN docs: unbatched input and h_0, pytorch/pytorch PR #70442). The
+    call carries a state, the random one of the states call's first sequence: an unbatched branch
+    that forgets to add the batch axis to h_0, or drops it, fails here. An unbatched call without
+    h_0 is not made as well: it would be a thirteenth module call on a unidirectional module
+    (verify_rnn makes twelve), so a branch that is wrong only when h_0 defaults to zeros passes
+    this contract. A module that returns no states (and may take no hx) gets none, and is
+    compared with the batched run of its first sequence."""
     spec = ctx.spec
     if not spec.unbatched:
         raise NotApplicable("the spec declares no unbatched support (RNNSpec.unbatched=False)")
-    xs = ctx.x[:, :1]
-    single = xs[:, 0]
-    raw = ctx.call(single, label="unbatched input (seq, dim)")
+    single = ctx.x[:, 0]
+    if spec.returns_states:
+        whole, hx = shared.random_state_run(ctx)
+        batched = whole.columns(slice(0, 1))
+        h, c = hx if spec.has_cell else (hx, None)
+        # contiguous, as the batched call's (cuDNN rejects a non-contiguous h_0)
+        given = ctx.as_hx(h[:, 0].contiguous(), None if c is None else c[:, 0].contiguous())
+        raw = ctx.call(single, given, label="unbatched input (seq, dim) with an unbatched h_0")
+    else:
+        batched = shared.first_sequence(ctx)
+        raw = ctx.call(single, label="unbatched input (seq, dim)")
     got = ctx.split(raw, batched=False)
     want = {"output": spec.output_shape(None, ctx.seq).sizes}
     if spec.returns_states:
@@ -78,8 +93,9 @@ def unbatched(ctx: Context) -> None:
         if not isinstance(value, torch.Tensor) or tuple(value.shape) != shape:
             actual = tuple(value.shape) if isinstance(value, torch.Tensor) else type(value).__name__
             raise ProbeFailure(f"unbatched {name} has shape {actual}, expected {shape}")
-    batched = shared.first_sequence(ctx)
     why = "an unbatched run must equal the batched run with batch 1"
+    if spec.returns_states:
+        why += " from the same h_0"
     ctx.assert_close("unbatched output", got.output, batched.output[:, 0], why)
     for name in ("h_n", "c_n"):
         if name in want:
