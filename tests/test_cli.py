@@ -189,3 +189,19 @@ def test_a_module_slower_than_the_timeout_fails_its_contract(tmp_path, monkeypat
     out = capsys.readouterr().out  # the wording is verify_rnn's: only the contract and the limit here
     failure = out.split("\nfailures:\n", 1)[1]
     assert failure.startswith("  [cpu] shapes: ") and "0.2 s" in failure
+
+
+def test_what_the_target_prints_goes_to_stderr_and_stdout_holds_the_report(tmp_path, monkeypatch, capsys) -> None:
+    """A target that prints when imported, built and called (a common model file) leaves the
+    ``--format json`` document on stdout intact: the prints go to stderr."""
+    (tmp_path / "noisy_target.py").write_text(
+        "import torch\nprint('loading noisy model')\n\nclass Noisy(torch.nn.GRU):\n"
+        "    def forward(self, x, hx=None):\n        print('forward', tuple(x.shape))\n"
+        "        return super().forward(x, hx)\n\ndef noisy():\n    print('building')\n"
+        "    return Noisy(4, 3)\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    assert main(["noisy_target:noisy", "--device", "cpu", "--contract", "shapes", "--format", "json"]) == 0
+    captured = capsys.readouterr()
+    assert json.loads(captured.out)["ok"] is True
+    assert ["loading noisy model", "building"] == captured.err.splitlines()[:2]
+    assert "forward (" in captured.err

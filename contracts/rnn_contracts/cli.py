@@ -12,7 +12,10 @@ layout verdict.
 
 Streams: stdout carries the report in ``--format`` (only that document), or, when ``--output``
 sends the document to a file, the text report (its verdict line alone with ``--quiet``). Progress
-goes to stderr: live on a terminal, plain lines elsewhere, nothing with ``--quiet``.
+goes to stderr: live on a terminal, plain lines elsewhere, nothing with ``--quiet``. What the
+target prints while it is imported, built and run (Python's ``sys.stdout``) goes to stderr too,
+so that ``--format json > report.json`` holds the report alone; output written to the file
+descriptor itself by native code is not redirected.
 
 Exit status: 0 when every contract holds, 1 on a violation, 2 on a usage or environment error
 (one line on stderr, no traceback). A reader that closes the pipe early ends the output quietly.
@@ -20,6 +23,7 @@ Exit status: 0 when every contract holds, 1 on a violation, 2 on a usage or envi
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import difflib
 import os
@@ -272,7 +276,8 @@ def run(argv: Sequence[str] | None = None) -> int:
     previous = engine.get_checker()
     try:
         _use_checker(args.checker)
-        with cwd_importable():
+        # the target's own prints go to stderr: stdout carries the report alone
+        with cwd_importable(), contextlib.redirect_stdout(sys.stderr):
             if args.target:
                 module, label = load_target(args.target), args.target
             else:
