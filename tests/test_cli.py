@@ -68,7 +68,10 @@ def test_a_factory_target_and_spec_override(targets: str, tmp_path: Path, capsys
         (["no_such_pkg_xyz:thing"], "cannot import 'no_such_pkg_xyz': No module named 'no_such_pkg_xyz'"),
         (["cli_targets:missing"], "cli_targets has no attribute 'missing'"),
         (["cli_targets"], "target 'cli_targets' must look like package.module:attr"),
-        (["cli_targets:NOT_A_MODULE"], "cli_targets:NOT_A_MODULE is a int, not a module, class or factory"),
+        (["cli_targets:NOT_A_MODULE"], "cli_targets:NOT_A_MODULE is an object of type int, not an nn.Module "
+         "instance, an nn.Module class or a factory"),
+        (["cli_targets:torch"], "cli_targets:torch is a Python module, not an nn.Module instance, an nn.Module "
+         "class or a factory"),
         (["--spec", "colour=red"], "--spec colour: unknown key; known: "
          + ", ".join(f.name for f in dataclasses.fields(RNNSpec))),
         (["--spec", "num_layers=two"], "--spec num_layers=two: expected an integer"),

@@ -146,8 +146,10 @@ def test_golden_entry_has_provenance() -> None:
 def test_missing_key_names_the_key_and_the_flag(store_copy: GoldenStore) -> None:
     with pytest.raises(GoldenMissing) as info:
         store_copy.lookup(NAME, device_type="cuda", dtype=torch.float32, torch_version="2.13.0")
-    assert str(info.value).startswith(f"no golden {NAME}[torch 2.13.0, cuda, float32] in ")
-    assert "--rnn-regen-goldens" in str(info.value)
+    assert str(info.value) == (
+        f"no golden {NAME}[torch 2.13.0, cuda, float32] in {store_copy.path}; create it by running the "
+        "test on a cuda device with --rnn-regen-goldens (and review the printed values), in a store of "
+        "your own (--rnn-goldens-file PATH: the kit's own store is read-only once installed)")
     with pytest.raises(GoldenMissing, match=r"no golden .*\[torch 2\.0\.0, cpu, float32\]"):
         store_copy.lookup(NAME, torch_version="2.0.0")  # outside the entry's >=2.1 range
 
@@ -201,3 +203,36 @@ def test_store_file_is_diff_friendly_and_round_trips() -> None:
     text = goldens.DEFAULT_PATH.read_text(encoding="utf-8")
     assert "[-0.7497, -0.6135]" in text
     assert goldens.dumps(json.loads(text)) == text
+
+
+def test_the_options_golden_messages_name_are_the_plugins() -> None:
+    """goldens.py names two plugin options in its messages; the plugin (which must not import
+    the library: it stays inert) registers them: the same strings."""
+    from pytest_rnn_contracts import plugin
+
+    from rnn_contracts.goldens import GOLDENS_FILE_FLAG, REGEN_FLAG
+
+    names: list[str] = []
+
+    class Group:
+        def addoption(self, *opts: str, **kwargs: object) -> None:
+            names.extend(opts)
+
+    class Parser(Group):
+        def getgroup(self, *args: object, **kwargs: object) -> Group:
+            return self
+
+        def addini(self, *args: object, **kwargs: object) -> None:
+            pass
+
+    plugin.pytest_addoption(Parser())
+    assert {REGEN_FLAG, GOLDENS_FILE_FLAG} <= set(names)
+
+
+def test_the_shipped_store_says_what_a_new_store_says() -> None:
+    """The package's goldens.json carries the same "about" text a regenerated store is written with."""
+    import json
+
+    from rnn_contracts.goldens import _ABOUT, DEFAULT_PATH
+
+    assert json.loads(DEFAULT_PATH.read_text())["about"] == _ABOUT

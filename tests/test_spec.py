@@ -138,8 +138,9 @@ def test_overrides_replace_fields_and_supply_missing_ones():
 
 def how(example: str) -> str:
     return ("RNNSpec.from_module needs 'mode', 'input_size' and 'hidden_size' on the module, or as "
-            f"fields: RNNSpec.from_module(module, {example}). Or pass a spec, e.g. "
-            f"check_forward(module, x, spec=RNNSpec({example}))")
+            f"fields: RNNSpec.from_module(module, {example}). Or pass the spec, spec=RNNSpec({example}), "
+            "to whichever you called: verify_rnn(module, spec), checked(module, spec=spec), "
+            "check_forward(module, x, spec=spec), or rnn-contracts --spec KEY=VALUE")
 
 
 @pytest.mark.parametrize(

@@ -192,7 +192,9 @@ class RNNSpec:
             raise SpecError(
                 f"{kind} has no attribute {names}: RNNSpec.from_module needs 'mode', 'input_size' "
                 f"and 'hidden_size' on the module, or as fields: RNNSpec.from_module(module, "
-                f"{example}). Or pass a spec, e.g. check_forward(module, x, spec=RNNSpec({example}))"
+                f"{example}). Or pass the spec, spec=RNNSpec({example}), to whichever you called: "
+                f"verify_rnn(module, spec), checked(module, spec=spec), check_forward(module, x, "
+                f"spec=spec), or rnn-contracts --spec KEY=VALUE"
             )
         values: dict[str, Any] = {}
         for field in dataclasses.fields(cls):

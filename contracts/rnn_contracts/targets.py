@@ -99,4 +99,5 @@ def load_target(target: str) -> Any:
         return owner
     if callable(owner):
         return _build(owner, target)
-    raise UsageError(f"{target} is a {type(owner).__name__}, not a module, class or factory")
+    what = "a Python module" if isinstance(owner, ModuleType) else f"an object of type {type(owner).__name__}"
+    raise UsageError(f"{target} is {what}, not an nn.Module instance, an nn.Module class or a factory")
