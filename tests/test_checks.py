@@ -142,7 +142,9 @@ MESSAGE_CASES = [
     MessageCase(
         "result-not-a-pair", lambda: Fake(lambda x: zeros(5, 3, 7)), GRU47, lambda: (zeros(5, 3, 4), None),
         "GRU(4, 7) broke its contract in its result on input (5, 3, 4) float32 on cpu [checker: {checker}]\n\n"
-        "result: torch's recurrent layers return (output, h_n), got a Tensor (5, 3, 7)",
+        "result: torch's recurrent layers return (output, h_n), got a Tensor (5, 3, 7)\n"
+        "  hint: a module that returns only its output: declare RNNSpec(returns_states=False) "
+        "(command line: --spec returns_states=false)",
     ),
     MessageCase(
         "result-a-triple", lambda: Fake(lambda x: (zeros(5, 3, 7), zeros(1, 3, 7), None)), GRU47,

@@ -13,6 +13,8 @@ from torch import nn
 
 from rnn_contracts import CONTRACT_NAMES, ContractViolation, RNNSpec, check_forward, verify_rnn
 from rnn_contracts.cli import main
+from rnn_contracts.diagnose import OUTPUT_ONLY_HINT, REQUIRES_HX_HINT
+from rnn_contracts.engine import get_checker
 
 
 STATE_CONTRACTS = {"final_state", "initial_state", "state_carry"}
@@ -92,8 +94,26 @@ def test_a_module_that_requires_hx_gets_zeros_and_the_report_says_so() -> None:
     report = verify_rnn(module, spec)
     assert report.ok and report.notes == (
         "the module requires hx: where torch's layers default h_0 to zeros, the kit passed zeros",)
-    with pytest.raises(ContractViolation, match="the module raised TypeError"):  # without the declaration
+    with pytest.raises(ContractViolation) as caught:  # without the declaration: the fix is named
         verify_rnn(module, RNNSpec.from_module(module))
+    shapes = next(r for r in caught.value.report.results if r.name == "shapes")
+    assert shapes.detail == (
+        "the module raised TypeError on the main probe input (input (6, 5, 4) float32 on cpu): "
+        "NeedsHx.forward() missing 1 required positional argument: 'hx'\n"
+        f"  hint: {REQUIRES_HX_HINT}")
+
+
+def test_an_output_only_module_without_the_declaration_is_told_the_spec_field() -> None:
+    """An encoder that returns one tensor, checked as a layer that returns states: shapes names
+    the declaration that fits it (and no requires_hx hint: nothing raised on a missing hx)."""
+    with pytest.raises(ContractViolation) as caught:
+        verify_rnn(Encoder(), RNNSpec("GRU", 4, 3))
+    shapes = next(r for r in caught.value.report.results if r.name == "shapes")
+    assert shapes.detail == (
+        "on the main probe input: GRU(4, 3) broke its contract in its result on input (6, 5, 4) "
+        f"float32 on cpu [checker: {get_checker()}]\n\n"
+        "result: torch's recurrent layers return (output, h_n), got a Tensor (6, 5, 3)\n"
+        f"  hint: {OUTPUT_ONLY_HINT['hint']}")
 
 
 def test_a_merged_layer_axis_is_named_and_nothing_cascades() -> None:

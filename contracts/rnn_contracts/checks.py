@@ -222,7 +222,8 @@ class _Checker:
             result = (result[0] if adapted else result, None)
         if not isinstance(result, (tuple, list)) or len(result) != 2:
             self.violations.append(Violation(
-                "type", "result", f"torch's recurrent layers return (output, h_n), got {_describe(result)}"))
+                "type", "result", f"torch's recurrent layers return (output, h_n), got {_describe(result)}",
+                **(diagnose.OUTPUT_ONLY_HINT if isinstance(result, torch.Tensor) else {})))
             return
         output, state = result
         if not spec.returns_states:

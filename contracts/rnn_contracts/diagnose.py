@@ -151,6 +151,18 @@ def _feature_hint(
     return None
 
 
+#: The hint and mistake of a module that returned one tensor where (output, h_n) was due.
+OUTPUT_ONLY_HINT = {
+    "hint": "a module that returns only its output: declare RNNSpec(returns_states=False) "
+            "(command line: --spec returns_states=false)",
+    "mistake": "output_only",
+}
+#: The hint of a module that raised a missing-argument TypeError when called without hx.
+REQUIRES_HX_HINT = ("a module whose forward has no default for hx: declare RNNSpec(requires_hx=True) "
+                    "(command line: --spec requires_hx=true); the kit then passes zeros where torch's "
+                    "layers default h_0")
+
+
 def lstm_hx_hint(spec: RNNSpec, hx: Any) -> Violation:
     """An LSTM given one tensor as hx (pytorch/pytorch#45437)."""
     shape = shape_text(tuple(hx.shape)) if hasattr(hx, "shape") else type(hx).__name__
