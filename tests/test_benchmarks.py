@@ -244,3 +244,35 @@ def test_bench_verify_counts_calls_writes_json_and_gates(tmp_path, capsys, monke
     failed = [g["name"] for g in data["gates"] if not g["ok"]]
     assert bool(failed) == bool(code)
     assert all(f"FAIL: {name} = " in printed for name in failed)
+
+
+INERT_SCRIPT = SCRIPT.with_name("bench_plugin_inert.py")
+
+
+@pytest.mark.parametrize(("before", "code"), [(0.20, 0), (0.10, 1)])
+def test_bench_plugin_inert_gates_on_the_gap_to_the_session_before_the_install(
+        tmp_path, capsys, monkeypatch, before: float, code: int) -> None:
+    """The gate reads the gap to the session with none of the wheel's plugins (the kit's,
+    jaxtyping's, typeguard's), not to the one without the kit's plugin alone: sessions faked at
+    0.45 s installed, 0.44 s without the kit's plugin, ``before`` s before the install."""
+    bench = _load("bench_plugin_inert_run", INERT_SCRIPT, monkeypatch)
+    assert bench.VARIANTS[bench.BEFORE] == ("-p", "no:rnn_contracts", "-p", "no:jaxtyping", "-p", "no:typeguard")
+    seconds = {(): 0.45, ("-p", "no:rnn_contracts"): 0.44, bench.VARIANTS[bench.BEFORE]: before}
+    monkeypatch.setattr(bench, "_one_run", lambda project, extra: seconds[extra])
+    out_json = tmp_path / "inert.json"
+    assert bench.main(["--runs", "1", "--json", str(out_json)]) == code
+    data = json.loads(out_json.read_text())
+    assert data["gaps"] == {"-p no:rnn_contracts": pytest.approx(0.01), bench.BEFORE: pytest.approx(0.45 - before)}
+    assert data["gap"] == pytest.approx(0.45 - before) and data["ok"] is (code == 0)
+    assert capsys.readouterr().out.splitlines()[-1] == (
+        f"the install's cost (gap of medians to 'before the install'): {0.45 - before:+.3f} s (gate 0.3 s): "
+        + ("ok" if code == 0 else "FAIL"))
+
+
+@pytest.mark.slow  # 3 fresh pytest sessions
+def test_bench_plugin_inert_runs_its_three_sessions(tmp_path) -> None:
+    done = subprocess.run([sys.executable, str(INERT_SCRIPT), "--runs", "1", "--gate", "5",
+                           "--json", str(tmp_path / "inert.json")], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert set(json.loads((tmp_path / "inert.json").read_text())["medians"]) == {
+        "as installed", "-p no:rnn_contracts", "before the install"}
