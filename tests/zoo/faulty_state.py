@@ -41,6 +41,15 @@ class LogSpaceH0(TorchLoop):
         return state if hx is None else tuple(torch.exp(torch.log(s)) for s in state)
 
 
+class LogSpaceDefaultState(TorchLoop):
+    """A log-space scan whose default state is the log of zeros: without h_0 the scan starts at
+    log(0) = -inf and every output is NaN; a given h_0 (positive or not) is read as it is."""
+
+    def initial(self, hx: Any, batch: int, like: torch.Tensor) -> State:
+        state = super().initial(hx, batch, like)
+        return tuple(torch.log(s) for s in state) if hx is None else state
+
+
 class SwapsHnCn(TorchLoop):
     """Returns (output, (c_n, h_n)): the LSTM state pair in the wrong order."""
 
@@ -145,6 +154,16 @@ class UnbatchedAsBatch(TorchLoop):
         return x.unsqueeze(0)
 
 
+class UnbatchedInitHiddenFromDim1(TorchLoop):
+    """Builds its default h_0 as ``init_hidden(x.size(1))`` before looking at the input's rank: for
+    a 2-D (seq, dim) input that is a batch of ``dim`` states, (layers * D, dim, H)."""
+
+    def forward(self, x: Any, hx: Any = None) -> tuple[Any, Any]:
+        if hx is None and isinstance(x, torch.Tensor):
+            hx = x.new_zeros(self.num_layers * self.num_directions, x.shape[1], self.hidden_size)
+        return super().forward(x, hx)
+
+
 class UnbatchedDropsH0(TorchLoop):
     """The unbatched branch runs the sequence as a batch of one without its h_0:
     ``self.forward(x.unsqueeze(1))``, a given h_0 left behind."""
@@ -175,6 +194,9 @@ ENTRIES = (
     ZooEntry("log_space_h0", lambda: LogSpaceH0("GRU", 4, 6), expect="finite",
              about="takes log(h_0) for a log-space scan: a negative h_0 gives NaN outputs and states "
                    "(the min-GRU reference code's pattern)"),
+    ZooEntry("log_space_default_state", lambda: LogSpaceDefaultState("GRU", 4, 6), expect="finite",
+             about="a log-space scan whose default state is log(0) = -inf: without h_0 every output "
+                   "is NaN, with any h_0 all is finite"),
     ZooEntry("lstm_state_swapped", lambda: SwapsHnCn("LSTM", 4, 6), expect="final_state",
              about="returns (output, (c_n, h_n)) instead of (output, (h_n, c_n))"),
     ZooEntry("h_n_batch_first", lambda: HnBatchFirst("GRU", 4, 6, batch_first=True), expect="shapes",
@@ -207,6 +229,10 @@ ENTRIES = (
     ZooEntry("unbatched_unsqueeze_0", lambda: UnbatchedAsBatch("GRU", 4, 6), expect="unbatched",
              about="adds the batch axis of a 2-D (seq, dim) input with unsqueeze(0) in a seq-first "
                    "layer: every step becomes its own sequence (unbatched input: pytorch/pytorch PR #70442)"),
+    ZooEntry("unbatched_init_hidden_from_dim1", lambda: UnbatchedInitHiddenFromDim1("GRU", 4, 6),
+             expect="unbatched",
+             about="builds the default h_0 as init_hidden(x.size(1)) whatever the input's rank: a 2-D "
+                   "(seq, dim) input gets a batch of dim states (right with h_0, and batched)"),
     ZooEntry("unbatched_drops_h0", lambda: UnbatchedDropsH0("GRU", 4, 6), expect="unbatched",
              about="the unbatched branch re-enters forward with x.unsqueeze(1) alone: a given 2-D h_0 "
                    "is dropped and the sequence starts from zeros (right without h_0)"),

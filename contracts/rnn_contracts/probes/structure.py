@@ -8,7 +8,7 @@ import torch
 from rnn_contracts.checks import check_call
 from rnn_contracts.errors import ContractViolation, Violation
 from rnn_contracts.probes import shared
-from rnn_contracts.probes.base import Context, NotApplicable, ProbeFailure, require_states
+from rnn_contracts.probes.base import Context, NotApplicable, ProbeFailure, Result, require_states
 
 
 def shapes(ctx: Context) -> None:
@@ -59,44 +59,53 @@ def final_state(ctx: Context) -> None:
 
 
 def unbatched(ctx: Context) -> None:
-    """2-D (seq, dim) input with a 2-D (num_layers*D, H_out) h_0 (and c_0) gives 2-D (seq, D*H_out)
-    output and (num_layers*D, H_out) states, equal to the batched run of the same sequence from
-    the same state (torch.nn.RNN docs: unbatched input and h_0, pytorch/pytorch PR #70442). The
-    call carries a state, the random one of the states call's first sequence: an unbatched branch
-    that forgets to add the batch axis to h_0, or drops it, fails here. An unbatched call without
-    h_0 is not made as well: it would be a thirteenth module call on a unidirectional module
-    (verify_rnn makes twelve), so a branch that is wrong only when h_0 defaults to zeros passes
-    this contract. A module that returns no states (and may take no hx) gets none, and is
-    compared with the batched run of its first sequence."""
+    """2-D (seq, dim) input gives 2-D (seq, D*H_out) output and (num_layers*D, H_out) states,
+    equal to the batched run of the same sequence (torch.nn.RNN docs: unbatched input and h_0,
+    pytorch/pytorch PR #70442), on two calls: without h_0 (against the batched run with batch 1),
+    and with a 2-D (num_layers*D, H_out) h_0 (and c_0), the states call's random state of its first
+    sequence (against that sequence of the states call, or its own batched call where
+    batch_independence failed). The two are distinct paths in hand-written modules: a default
+    state built with a batch axis (``init_hidden(x.size(1))``) breaks only the first, an h_0 left
+    without its batch axis (or dropped) only the second. A module that returns no states (and may
+    take no hx) gets the first call only."""
     spec = ctx.spec
     if not spec.unbatched:
         raise NotApplicable("the spec declares no unbatched support (RNNSpec.unbatched=False)")
     single = ctx.x[:, 0]
+    _compare_unbatched(ctx, ctx.call(single, label="unbatched input (seq, dim)"),
+                       shared.first_sequence(ctx), "")
     if spec.returns_states:
-        whole, hx = shared.random_state_run(ctx)
-        batched = whole.columns(slice(0, 1))
+        hx = shared.states_input(ctx).group_hx("random")
         h, c = hx if spec.has_cell else (hx, None)
         # contiguous, as the batched call's (cuDNN rejects a non-contiguous h_0)
         given = ctx.as_hx(h[:, 0].contiguous(), None if c is None else c[:, 0].contiguous())
         raw = ctx.call(single, given, label="unbatched input (seq, dim) with an unbatched h_0")
-    else:
-        batched = shared.first_sequence(ctx)
-        raw = ctx.call(single, label="unbatched input (seq, dim)")
+        if ctx.merged():
+            batched = shared.group(ctx, "random").columns(slice(0, 1))
+        else:  # a module that mixes sequences: the batched partner runs alone
+            first = ctx.as_hx(h[:, :1].contiguous(), None if c is None else c[:, :1].contiguous())
+            batched = ctx.run(ctx.x[:, :1], first, label="batch 1 with a random h_0")
+        _compare_unbatched(ctx, raw, batched, " from the same h_0")
+
+
+def _compare_unbatched(ctx: Context, raw: object, batched: Result, same: str) -> None:
+    """An unbatched call's result against the batched run of batch 1 (``same``: what else the
+    two runs share, for the evidence): shapes first, then values."""
+    spec = ctx.spec
     got = ctx.split(raw, batched=False)
     want = {"output": spec.output_shape(None, ctx.seq).sizes}
     if spec.returns_states:
         want["h_n"] = spec.state_shape(None).sizes
     if spec.returns_states and spec.has_cell:
         want["c_n"] = spec.state_shape(None, "c").sizes
+    given = " given an unbatched h_0" if same else ""
     for name, shape in want.items():
         value = getattr(got, name)
         if not isinstance(value, torch.Tensor) or tuple(value.shape) != shape:
             actual = tuple(value.shape) if isinstance(value, torch.Tensor) else type(value).__name__
-            raise ProbeFailure(f"unbatched {name} has shape {actual}, expected {shape}")
-    why = "an unbatched run must equal the batched run with batch 1"
-    if spec.returns_states:
-        why += " from the same h_0"
-    ctx.assert_close("unbatched output", got.output, batched.output[:, 0], why)
+            raise ProbeFailure(f"unbatched {name}{given} has shape {actual}, expected {shape}")
+    why = f"an unbatched run must equal the batched run with batch 1{same}"
+    ctx.assert_close(f"unbatched output{given}", got.output, batched.output[:, 0], why)
     for name in ("h_n", "c_n"):
         if name in want:
-            ctx.assert_close(f"unbatched {name}", getattr(got, name), getattr(batched, name)[:, 0], why)
+            ctx.assert_close(f"unbatched {name}{given}", getattr(got, name), getattr(batched, name)[:, 0], why)
