@@ -103,6 +103,40 @@ def test_a_module_that_requires_hx_gets_zeros_and_the_report_says_so() -> None:
         f"  hint: {REQUIRES_HX_HINT}")
 
 
+class NeedsLengths(nn.GRU):
+    def forward(self, x, lengths, hx=None):  # its own second argument: zeros would be wrong there
+        return super().forward(x, hx)
+
+
+class HelperMissesItsArgument(nn.GRU):
+    def _step(self, x, hx):
+        return super().forward(x, hx)
+
+    def forward(self, x, hx=None):
+        return self._step(x)  # a bug in the module, not a forward without a default for hx
+
+
+class ForwardsWithoutHx(NeedsHx):
+    def forward(self, x, hx):
+        return NeedsHx.forward(self, x)  # the parent's forward(x, hx) gets no hx: its TypeError
+
+
+@pytest.mark.parametrize(("make", "declared", "hinted"), [
+    (lambda: NeedsHx(4, 3), False, True),
+    (lambda: NeedsLengths(4, 3), False, False),
+    (lambda: HelperMissesItsArgument(4, 3), False, False),
+    (lambda: ForwardsWithoutHx(4, 3), True, False),  # declared already: the hint would repeat it
+], ids=["forward(x, hx)", "forward(x, lengths, hx=None)", "a helper's argument", "declared"])
+def test_the_requires_hx_hint_is_for_a_forward_without_a_default_for_hx(make, declared: bool, hinted: bool) -> None:
+    torch.manual_seed(5)
+    module = make()
+    with pytest.raises(ContractViolation) as caught:
+        verify_rnn(module, RNNSpec.from_module(module, requires_hx=declared))
+    shapes = next(r for r in caught.value.report.results if r.name == "shapes")
+    assert "the module raised TypeError" in shapes.detail
+    assert shapes.detail.endswith(f"\n  hint: {REQUIRES_HX_HINT}") is hinted
+
+
 def test_an_output_only_module_without_the_declaration_is_told_the_spec_field() -> None:
     """An encoder that returns one tensor, checked as a layer that returns states: shapes names
     the declaration that fits it (and no requires_hx hint: nothing raised on a missing hx)."""

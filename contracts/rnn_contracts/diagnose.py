@@ -11,6 +11,8 @@ names and sizes, and a hint where the mismatch matches a known mistake:
 """
 from __future__ import annotations
 
+import inspect
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -157,10 +159,28 @@ OUTPUT_ONLY_HINT = {
             "(command line: --spec returns_states=false)",
     "mistake": "output_only",
 }
-#: The hint of a module that raised a missing-argument TypeError when called without hx.
+#: The hint of a module whose forward(x, hx) has no default for hx (:func:`missing_hx`).
 REQUIRES_HX_HINT = ("a module whose forward has no default for hx: declare RNNSpec(requires_hx=True) "
                     "(command line: --spec requires_hx=true); the kit then passes zeros where torch's "
                     "layers default h_0")
+_MISSING = re.compile(r"(?:^|\.)forward\(\) missing \d+ required positional arguments?: (.+)$")
+
+
+def missing_hx(module: Any, exc: BaseException) -> bool:
+    """Whether ``exc``, raised by a call ``module(x)`` without hx, is the module's own
+    ``forward(x, hx)`` asking for its hx: a TypeError from ``forward`` itself (not a helper it
+    calls) naming the second of exactly two positional parameters (a ``forward(x, lengths,
+    hx=None)`` missing ``lengths`` does not take zeros there)."""
+    found = _MISSING.search(str(exc)) if isinstance(exc, TypeError) else None
+    if found is None:
+        return False
+    try:
+        signature = inspect.signature(getattr(module, "forward", module))
+    except (TypeError, ValueError):
+        return False
+    positional = [p.name for p in signature.parameters.values()
+                  if p.kind in (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)]
+    return len(positional) == 2 and f"'{positional[1]}'" in found.group(1)
 
 
 def lstm_hx_hint(spec: RNNSpec, hx: Any) -> Violation:

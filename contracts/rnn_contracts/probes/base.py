@@ -21,7 +21,7 @@ from typing import Any
 import torch
 
 from rnn_contracts.conventions import layer_call
-from rnn_contracts.diagnose import REQUIRES_HX_HINT, describe_input, first_line
+from rnn_contracts.diagnose import REQUIRES_HX_HINT, describe_input, first_line, missing_hx
 from rnn_contracts.errors import Violation, position, render_violation
 from rnn_contracts.precision import probe_tolerance
 from rnn_contracts.spec import RNNSpec
@@ -211,9 +211,8 @@ class Context:
             return self.caller(x) if hx is None else self.caller(x, hx)
         except Exception as exc:  # the module's own error is evidence, never a bare crash
             detail = f"the module raised {type(exc).__name__} on {label} ({describe_input(x, hx)}): {first_line(exc)}"
-            missing_hx = hx is None and isinstance(exc, TypeError) and "required positional argument" in str(exc)
-            raise ProbeFailure(Violation("evidence", detail=detail, hint=REQUIRES_HX_HINT if missing_hx else None),
-                               cause=exc) from exc
+            hint = REQUIRES_HX_HINT if hx is None and not self.spec.requires_hx and missing_hx(self.module, exc) else None
+            raise ProbeFailure(Violation("evidence", detail=detail, hint=hint), cause=exc) from exc
 
     def split(self, raw: Any, *, batched: bool = True) -> Result:
         """(output, h_n[, c_n]) of a module result, output turned seq-first."""
