@@ -27,7 +27,7 @@ from pathlib import Path
 
 TEST = "def test_one():\n    assert 1 + 1 == 2\n"
 #: Plugins of this environment that have nothing to do with the question (pytest-randomly
-#: reseeds, the cache writes files): off in both variants alike.
+#: reseeds, the cache writes files): off in every variant alike.
 COMMON = ("-q", "-p", "no:randomly", "-p", "no:cacheprovider")
 INSTALLED = "as installed"
 BEFORE = "before the install"
