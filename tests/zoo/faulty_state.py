@@ -164,23 +164,18 @@ class UnbatchedInitHiddenFromDim1(TorchLoop):
         return super().forward(x, hx)
 
 
-class UnbatchedDropsH0(TorchLoop):
-    """The unbatched branch runs the sequence as a batch of one without its h_0:
-    ``self.forward(x.unsqueeze(1))``, a given h_0 left behind."""
+class UnbatchedH0Mishandled(TorchLoop):
+    """The unbatched branch runs the sequence as a batch of one but mishandles a given 2-D h_0:
+    ``how="dropped"`` leaves it behind (``self.forward(x.unsqueeze(1))``), ``how="last axis"``
+    adds its batch axis last (``hx.unsqueeze(-1)``: (layers * D, H, 1))."""
+
+    def __init__(self, *args: Any, how: str, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.how = how
 
     def forward(self, x: Any, hx: Any = None) -> tuple[Any, Any]:
         if isinstance(x, torch.Tensor) and x.dim() == 2 and hx is not None:
-            out, h = super().forward(x.unsqueeze(1))
-            return out.squeeze(1), h.squeeze(1)
-        return super().forward(x, hx)
-
-
-class UnbatchedH0LastAxis(TorchLoop):
-    """The unbatched branch adds h_0's batch axis last, ``hx.unsqueeze(-1)``: (layers * D, H, 1)."""
-
-    def forward(self, x: Any, hx: Any = None) -> tuple[Any, Any]:
-        if isinstance(x, torch.Tensor) and x.dim() == 2 and hx is not None:
-            out, h = super().forward(x.unsqueeze(1), hx.unsqueeze(-1))
+            out, h = super().forward(x.unsqueeze(1), None if self.how == "dropped" else hx.unsqueeze(-1))
             return out.squeeze(1), h.squeeze(1)
         return super().forward(x, hx)
 
@@ -233,10 +228,10 @@ ENTRIES = (
              expect="unbatched",
              about="builds the default h_0 as init_hidden(x.size(1)) whatever the input's rank: a 2-D "
                    "(seq, dim) input gets a batch of dim states (right with h_0, and batched)"),
-    ZooEntry("unbatched_drops_h0", lambda: UnbatchedDropsH0("GRU", 4, 6), expect="unbatched",
+    ZooEntry("unbatched_drops_h0", lambda: UnbatchedH0Mishandled("GRU", 4, 6, how="dropped"), expect="unbatched",
              about="the unbatched branch re-enters forward with x.unsqueeze(1) alone: a given 2-D h_0 "
                    "is dropped and the sequence starts from zeros (right without h_0)"),
-    ZooEntry("unbatched_h0_last_axis", lambda: UnbatchedH0LastAxis("GRU", 4, 6), expect="unbatched",
+    ZooEntry("unbatched_h0_last_axis", lambda: UnbatchedH0Mishandled("GRU", 4, 6, how="last axis"), expect="unbatched",
              about="the unbatched branch adds h_0's batch axis with unsqueeze(-1): (layers * D, H, 1), "
                    "a crash with any given h_0 (right without one)"),
 )
