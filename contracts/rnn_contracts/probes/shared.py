@@ -8,7 +8,7 @@ along the batch.
   seq - 1 steps) and ``last step`` (its last step, from the prefix's final state): shapes checks
   each (so batch 1 and seq 1 are covered); the other contracts read them (the prefix and last
   step are state_carry's two chunks, the prefix is causality's and packed's shorter length,
-  batch1 the batched partner of unbatched's call on a module that returns no states).
+  batch1 the batched partner of unbatched's call without h_0).
 * the states call: the main probe input under several initial states, side by side
   (:class:`StatesInput`): an explicit zero, a random, a negative and a large h_0 (and c_0), then,
   for each layer and direction, copies of sequence 0 with zero states. shapes checks it with hx,

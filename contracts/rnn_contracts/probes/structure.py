@@ -72,25 +72,26 @@ def unbatched(ctx: Context) -> None:
     if not spec.unbatched:
         raise NotApplicable("the spec declares no unbatched support (RNNSpec.unbatched=False)")
     single = ctx.x[:, 0]
-    _compare_unbatched(ctx, ctx.call(single, label="unbatched input (seq, dim)"),
-                       shared.first_sequence(ctx), "")
+    _compare_unbatched(ctx, ctx.call(single, label="unbatched input (seq, dim)"), shared.first_sequence(ctx),
+                       with_h0=False)
     if spec.returns_states:
         hx = shared.states_input(ctx).group_hx("random")
         h, c = hx if spec.has_cell else (hx, None)
-        # contiguous, as the batched call's (cuDNN rejects a non-contiguous h_0)
-        given = ctx.as_hx(h[:, 0].contiguous(), None if c is None else c[:, 0].contiguous())
-        raw = ctx.call(single, given, label="unbatched input (seq, dim) with an unbatched h_0")
+
+        def sequence_0(cut: int | slice) -> object:  # contiguous, as cuDNN requires of an h_0
+            return ctx.as_hx(h[:, cut].contiguous(), None if c is None else c[:, cut].contiguous())
+
+        raw = ctx.call(single, sequence_0(0), label="unbatched input (seq, dim) with an unbatched h_0")
         if ctx.merged():
             batched = shared.group(ctx, "random").columns(slice(0, 1))
         else:  # a module that mixes sequences: the batched partner runs alone
-            first = ctx.as_hx(h[:, :1].contiguous(), None if c is None else c[:, :1].contiguous())
-            batched = ctx.run(ctx.x[:, :1], first, label="batch 1 with a random h_0")
-        _compare_unbatched(ctx, raw, batched, " from the same h_0")
+            batched = ctx.run(ctx.x[:, :1], sequence_0(slice(0, 1)), label="batch 1 with a random h_0")
+        _compare_unbatched(ctx, raw, batched, with_h0=True)
 
 
-def _compare_unbatched(ctx: Context, raw: object, batched: Result, same: str) -> None:
-    """An unbatched call's result against the batched run of batch 1 (``same``: what else the
-    two runs share, for the evidence): shapes first, then values."""
+def _compare_unbatched(ctx: Context, raw: object, batched: Result, *, with_h0: bool) -> None:
+    """An unbatched call's result against the batched run of batch 1 (``with_h0``: both from the
+    same h_0): shapes first, then values."""
     spec = ctx.spec
     got = ctx.split(raw, batched=False)
     want = {"output": spec.output_shape(None, ctx.seq).sizes}
@@ -98,13 +99,13 @@ def _compare_unbatched(ctx: Context, raw: object, batched: Result, same: str) ->
         want["h_n"] = spec.state_shape(None).sizes
     if spec.returns_states and spec.has_cell:
         want["c_n"] = spec.state_shape(None, "c").sizes
-    given = " given an unbatched h_0" if same else ""
+    given = " given an unbatched h_0" if with_h0 else ""
     for name, shape in want.items():
         value = getattr(got, name)
         if not isinstance(value, torch.Tensor) or tuple(value.shape) != shape:
             actual = tuple(value.shape) if isinstance(value, torch.Tensor) else type(value).__name__
             raise ProbeFailure(f"unbatched {name}{given} has shape {actual}, expected {shape}")
-    why = f"an unbatched run must equal the batched run with batch 1{same}"
+    why = "an unbatched run must equal the batched run with batch 1" + (" from the same h_0" if with_h0 else "")
     ctx.assert_close(f"unbatched output{given}", got.output, batched.output[:, 0], why)
     for name in ("h_n", "c_n"):
         if name in want:
