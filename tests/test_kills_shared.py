@@ -100,13 +100,14 @@ def test_batch_independence_tries_keep_the_states_of_the_call_they_are_compared_
 def test_batch_independence_run_early_for_the_gate_is_not_run_again(seeded: None) -> None:
     """finite asks the batch gate before its own result is in, so batch_independence runs early,
     unreported; at its turn that result is reported as it is, not computed again. The module
-    fails its "must change" half after 8 tries, which are not shared calls: shapes' 5 calls,
-    finite's 3 (the gate is closed), the replaced call and 8 tries make 17 (25 when run twice)."""
+    fails its "must change" half after 8 tries, which are not shared calls: shapes' 6 calls (the
+    repeat among them), finite's 3 (the gate is closed), the replaced call and 8 tries make 18
+    (26 when run twice)."""
     module = DeafWithLearnedH0(4, 6)
     calls: list[int] = []
     module.register_forward_pre_hook(lambda *_: calls.append(1))
     assert result_of(module, "batch_independence").status == "failed"
-    assert len(calls) == 17
+    assert len(calls) == 18
 
 
 # -- every call gets its own initial states -------------------------------------------------------
@@ -140,3 +141,46 @@ def test_the_copy_a_call_gets_keeps_the_layout_and_nothing_else(make: Any) -> No
     for a, b in pairs:
         assert (b.shape, b.stride(), b.dtype) == (a.shape, a.stride(), a.dtype) and torch.equal(a, b)
         assert b.untyped_storage().data_ptr() != a.untyped_storage().data_ptr()
+
+
+# -- the repeat comes right after the main call, and shapes checks it ----------------------------
+class SqueezesOnItsSecondCall(nn.GRU):
+    """From its second call on, returns h_n without the layer axis (a cached path that forgets to
+    unsqueeze)."""
+
+    def forward(self, x: Any, hx: Any = None) -> Any:
+        output, h_n = super().forward(x, hx)
+        self.calls = getattr(self, "calls", 0) + 1
+        return output, (h_n[0] if self.calls == 2 else h_n)
+
+
+class RemembersItsLastCall(nn.GRU):
+    """Starts from the h_n of its last call when no h_0 is given and that call's input had the
+    same shape (a streaming cache keyed on the whole input shape, not only the batch)."""
+
+    def forward(self, x: Any, hx: Any = None) -> Any:
+        last = self.__dict__.get("last")
+        if hx is None and last is not None and last[0] == tuple(x.shape):
+            hx = last[1]
+        output, h_n = super().forward(x, hx)
+        self.__dict__["last"] = (tuple(x.shape), h_n.detach())
+        return output, h_n
+
+
+def test_shapes_checks_the_repeat(seeded: None) -> None:
+    """The repeat is one of shapes' calls: its second call, so a result that only goes wrong from
+    then on is named there. Kills: repeat_call's ``check`` dropped, the repeat left to
+    determinism (the first wrong result is then batch 1's)."""
+    result = result_of(SqueezesOnItsSecondCall(4, 6), "shapes")
+    assert result.status == "failed"
+    assert result.detail.startswith("on the main probe input, a second time:"), result.detail
+
+
+def test_a_memory_keyed_on_the_input_shape_fails_determinism(seeded: None) -> None:
+    """The repeat comes right after the main call: a module that keeps its last call's state for
+    the next call of the same shape starts the repeat from the main call's, whatever calls of
+    other shapes the contracts make later. Kills: the repeat left to determinism (the call before
+    it is then batch_independence's, of another shape)."""
+    result = result_of(RemembersItsLastCall(4, 6), "determinism")
+    assert result.status == "failed"
+    assert result.detail.startswith("two eval-mode calls on the same input disagree: output["), result.detail

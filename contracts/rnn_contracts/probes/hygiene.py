@@ -4,52 +4,22 @@ from __future__ import annotations
 import contextlib
 import threading
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 
 import torch
 
 from rnn_contracts.errors import position
 from rnn_contracts.probes import shared
-from rnn_contracts.probes.base import (
-    MAIN_LABEL, Context, NotApplicable, ProbeFailure, Result, first_written, values_before,
-)
-
-
-@dataclass(frozen=True)
-class Repeat:
-    """The repeat call: ``result``, and the tensor it got or the module holds that it changed in
-    place first (None: none), by the names inputs_untouched reports."""
-
-    result: Result
-    written: str | None
-
-
-def repeat_call(ctx: Context) -> Repeat:
-    """The call determinism and inputs_untouched read (made once per Context): the main probe
-    input once more, no h_0, as a fresh tensor, watched: x, and the module's parameters and
-    buffers (buffers only when the spec does not declare ``updates_buffers``), by value and
-    version counter."""
-    def make() -> Repeat:
-        x = ctx.feed(ctx.x)
-        tensors = {"x": x}
-        if isinstance(ctx.module, torch.nn.Module):  # verify_rnn accepts any callable
-            tensors.update({f"parameter {n}": p for n, p in ctx.module.named_parameters()})
-            if not ctx.spec.updates_buffers:
-                tensors.update({f"buffer {n}": b for n, b in ctx.module.named_buffers()})
-        saved = getattr(ctx, "saved", None)
-        before = {name: values_before(t, saved if name != "x" else None) for name, t in tensors.items()}
-        result = ctx.split(ctx.call(x, label=f"{MAIN_LABEL}, a second time"))
-        return Repeat(result, first_written(tensors, before))
-
-    return ctx.cached("repeat", make)
+from rnn_contracts.probes.base import Context, NotApplicable, ProbeFailure, Result
 
 
 def determinism(ctx: Context) -> None:
     """In eval mode two calls on the same input, without reseeding in between, agree exactly
     (dropout applies in training mode only: torch.nn.RNN docs, ``dropout``). Exact equality on
-    purpose: the same kernels on the same input leave no room for noise. No h_0 is given: a
-    module that keeps a state from call to call shows it."""
-    main, again = ctx.main, repeat_call(ctx).result
+    purpose: the same kernels on the same input leave no room for noise. No h_0 is given, and
+    the second call comes right after the first (shapes makes both before any other): a module
+    that keeps a state from call to call starts the second from the first one's, whatever it
+    keys that state on."""
+    main, again = ctx.main, shared.repeat_call(ctx).result
     for name in ("output", "h_n", "c_n"):
         first, second = getattr(main, name), getattr(again, name)
         if first is None:
@@ -286,10 +256,10 @@ def _relu_retry(ctx: Context) -> str:
 def inputs_untouched(ctx: Context) -> None:
     """Forward does not modify x, h_0 or c_0 in place (values and version counters), nor the
     module's own parameters and buffers (buffers only when the spec does not declare
-    ``updates_buffers``): x and the module over the repeat call (:func:`repeat_call`), h_0 and
+    ``updates_buffers``): x and the module over the repeat call (:func:`rnn_contracts.probes.shared.repeat_call`), h_0 and
     c_0 over the states call (rnn_contracts.probes.shared). verify_rnn adds what every probe
     changed on the module (trace.py)."""
-    written = repeat_call(ctx).written
+    written = shared.repeat_call(ctx).written
     if written is None and ctx.spec.returns_states:
         written = shared.states_written(ctx)
     if written is not None:

@@ -4,11 +4,14 @@ verify_rnn makes about a dozen module calls on a unidirectional module: contract
 same call share it, and probes that need the same sequence length share one call, side by side
 along the batch.
 
-* ``main`` (the main probe input), ``batch1`` (its first sequence), ``prefix`` (its first
-  seq - 1 steps) and ``last step`` (its last step, from the prefix's final state): shapes checks
-  each (so batch 1 and seq 1 are covered); the other contracts read them (the prefix and last
-  step are state_carry's two chunks, the prefix is causality's and packed's shorter length,
-  batch1 the batched partner of unbatched's call without h_0).
+* ``main`` (the main probe input) and, right after it, the repeat (the same input again, watched
+  for writes: :func:`repeat_call`): determinism compares the two, and a module that keeps a
+  state from call to call starts the repeat from the main call's, whatever it keys it on.
+* ``batch1`` (its first sequence), ``prefix`` (its first seq - 1 steps) and ``last step`` (its
+  last step, from the prefix's final state): shapes checks each, and the two above (so batch 1
+  and seq 1 are covered); the other contracts read them (the prefix and last step are
+  state_carry's two chunks, the prefix is causality's and packed's shorter length, batch1 the
+  batched partner of unbatched's call without h_0).
 * the states call: the main probe input under several initial states, side by side
   (:class:`StatesInput`): an explicit zero, a random, a negative and a large h_0 (and c_0), then,
   for each layer and direction, copies of sequence 0 with zero states. shapes checks it with hx,
@@ -20,6 +23,9 @@ along the batch.
   states call, exactly on the stack copies (the same call shape, so any difference is the
   state's effect) and within tolerance on the rest (a non-contiguous h_0 gives the result of its
   contiguous copy).
+* batch_independence's call (rnn_contracts.probes.temporal.replaced_call): the states call with
+  sequence 0's input replaced, the negative group's inputs perturbed at one step and the later
+  sequences replaced. causality reads the negative group from it once batch_independence held.
 
 Reading a group's sequences out of a shared call as if they had run alone relies on the module
 keeping the sequences of a batch apart: a probe does so only once batch_independence held
@@ -37,10 +43,11 @@ from typing import Any
 
 import torch
 
-from rnn_contracts.probes.base import Context, Result, first_written, values_before
+from rnn_contracts.probes.base import MAIN_LABEL, Context, Result, first_written, values_before
 
 #: The labels the shared calls go by in evidence (the main call's is base.MAIN_LABEL).
 STATES_LABEL = "the main probe input under several h_0 side by side"
+REPEAT_LABEL = f"{MAIN_LABEL}, a second time"
 NONCONTIGUOUS_LABEL = "a non-contiguous h_0"
 
 #: finite's initial states besides none: an ordinary draw, its negative magnitude (a log-space scan
@@ -73,6 +80,38 @@ def tries(ctx: Context) -> int:
 
 #: A check of a call's raw result before anything reads it (shapes passes one): see Context.run.
 Check = Callable[[Any, Any, Any, str], None]
+
+
+@dataclass(frozen=True)
+class Repeat:
+    """The repeat call: ``result``, and the tensor it got or the module holds that it changed in
+    place first (None: none), by the names inputs_untouched reports."""
+
+    result: Result
+    written: str | None
+
+
+def repeat_call(ctx: Context, check: Check | None = None) -> Repeat:
+    """The call determinism and inputs_untouched read (made once per Context, by shapes right
+    after the main call): the main probe input once more, no h_0, as a fresh tensor, watched: x,
+    and the module's parameters and buffers (buffers only when the spec does not declare
+    ``updates_buffers``), by value and version counter."""
+    def make() -> Repeat:
+        x = ctx.feed(ctx.x)
+        tensors = {"x": x}
+        if isinstance(ctx.module, torch.nn.Module):  # verify_rnn accepts any callable
+            tensors.update({f"parameter {n}": p for n, p in ctx.module.named_parameters()})
+            if not ctx.spec.updates_buffers:
+                tensors.update({f"buffer {n}": b for n, b in ctx.module.named_buffers()})
+        saved = getattr(ctx, "saved", None)
+        before = {name: values_before(t, saved if name != "x" else None) for name, t in tensors.items()}
+        label = REPEAT_LABEL
+        raw = ctx.call(x, label=label)
+        if check is not None:
+            check(x, None, raw, label)
+        return Repeat(ctx.split(raw), first_written(tensors, before))
+
+    return ctx.cached("repeat", make)
 
 
 def prefix_length(ctx: Context) -> int:

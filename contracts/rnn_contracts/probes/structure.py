@@ -14,11 +14,13 @@ from rnn_contracts.probes.base import Context, NotApplicable, ProbeFailure, Resu
 def shapes(ctx: Context) -> None:
     """Shapes, dtype and device of the output and every state (torch.nn.RNN/LSTM/GRU "Inputs" and
     "Outputs"), checked by check_call on the calls the other contracts read
-    (rnn_contracts.probes.shared): the main probe input, where no two dimensions coincide, its
-    first sequence (batch 1), the states call (a larger batch, with h_0), its first seq - 1
-    steps and its last step from their final states (seq 1, with h_0)."""
+    (rnn_contracts.probes.shared): the main probe input, where no two dimensions coincide, and
+    right after it the same input again (the repeat), its first sequence (batch 1), the states
+    call (a larger batch, with h_0), its first seq - 1 steps and its last step from their final
+    states (seq 1, with h_0)."""
     check = partial(_check, ctx)
     ctx.main_call(check)
+    shared.repeat_call(ctx, check)
     shared.first_sequence(ctx, check)
     if ctx.spec.returns_states:  # a module that returns only its output may take no hx either
         shared.states_call(ctx, check)
