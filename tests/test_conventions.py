@@ -13,11 +13,13 @@ from torch import nn
 
 from rnn_contracts import CONTRACT_NAMES, ContractViolation, RNNSpec, check_forward, verify_rnn
 from rnn_contracts.cli import main
-from rnn_contracts.diagnose import OUTPUT_ONLY_HINT, REQUIRES_HX_HINT
+from rnn_contracts.diagnose import OUTPUT_ONLY_HINT, REQUIRES_HX_HINT, TAKES_NO_HX_HINT
 from rnn_contracts.engine import get_checker
 
 
 STATE_CONTRACTS = {"final_state", "initial_state", "state_carry"}
+#: The contracts that hand the module an h_0 and read what it does with it.
+HX_CONTRACTS = {"initial_state", "state_carry"}
 
 
 @pytest.mark.parametrize("cell", [nn.RNNCell(4, 3), nn.RNNCell(4, 3, nonlinearity="relu"), nn.GRUCell(4, 3),
@@ -79,6 +81,95 @@ def test_an_output_only_module_runs_every_contract_but_the_states_ones() -> None
         n: "the module returns no states (RNNSpec.returns_states=False)" for n in STATE_CONTRACTS}
     assert {r.name for r in report.results if r.status == "passed"} >= {
         "shapes", "finite", "causality", "batch_independence", "determinism", "differentiability", "reference"}
+
+
+class TakesOnlyX(nn.GRU):
+    """forward(x) -> (output, h_n): starts every call from zeros, and says so by taking no hx."""
+
+    def forward(self, x):
+        return super().forward(x)
+
+
+def test_a_module_that_takes_no_hx_runs_every_contract_but_the_ones_that_give_one() -> None:
+    """Declared takes_hx=False, it is never handed an h_0 (its forward would raise): the two
+    contracts that need one do not apply, naming the field, and every other contract holds,
+    packed and unbatched included (torch's GRU underneath)."""
+    torch.manual_seed(9)
+    module = TakesOnlyX(4, 3)
+    spec = RNNSpec.from_module(module, takes_hx=False)
+    output, h_n = check_forward(module, torch.randn(5, 2, 4), spec=spec)
+    assert (output.shape, h_n.shape) == ((5, 2, 3), (1, 2, 3))
+    report = verify_rnn(module, spec)
+    statuses = {r.name: (r.status, r.detail) for r in report.results}
+    assert {n: statuses[n] for n in HX_CONTRACTS} == {
+        n: ("not applicable", "the module takes no h_0 (RNNSpec.takes_hx=False)") for n in HX_CONTRACTS}
+    assert {n for n, (status, _) in statuses.items() if status == "passed"} == set(CONTRACT_NAMES) - HX_CONTRACTS
+
+
+def test_a_module_that_takes_no_hx_is_told_the_spec_field() -> None:
+    """Without the declaration its forward refuses the states call's h_0: shapes names the
+    field in a hint; a forward that takes *args, or an hx it then mishandles, gets no such hint."""
+    torch.manual_seed(9)
+    module = TakesOnlyX(4, 3)
+    with pytest.raises(ContractViolation) as caught:
+        verify_rnn(module)
+    shapes = next(r for r in caught.value.report.results if r.name == "shapes")
+    assert shapes.detail == (
+        "the module raised TypeError on the main probe input under several h_0 side by side (input "
+        "(6, 22, 4) float32 on cpu, h_0 (1, 22, 3)): TakesOnlyX.forward() takes 2 positional "
+        "arguments but 3 were given\n"
+        f"  hint: {TAKES_NO_HX_HINT}")
+
+
+class VariadicRefusesHx(nn.GRU):
+    def forward(self, x, *args):  # its own extra arguments: not a forward(x)
+        if args:
+            raise TypeError("VariadicRefusesHx.forward() takes 2 positional arguments but 3 were given")
+        return super().forward(x)
+
+
+class PassesHxOn(nn.GRU):
+    def forward(self, x, hx=None):
+        return self._run(x, hx)
+
+    def _run(self, x):  # a bug inside the module, not a forward that takes no hx
+        return super().forward(x)
+
+
+@pytest.mark.parametrize("make", [lambda: VariadicRefusesHx(4, 3), lambda: PassesHxOn(4, 3)],
+                         ids=["forward(x, *args)", "a helper's TypeError"])
+def test_the_takes_no_hx_hint_is_for_a_forward_of_one_argument(make) -> None:
+    torch.manual_seed(9)
+    with pytest.raises(ContractViolation) as caught:
+        verify_rnn(make())
+    detail = next(r.detail for r in caught.value.report.results if r.status == "failed")
+    assert "the module raised TypeError" in detail and "hint:" not in detail
+
+
+@pytest.mark.parametrize(("entry_id", "contract"), [
+    ("centres_over_time", "causality"), ("batch_statistics", "batch_independence"),
+    ("keeps_hidden_between_calls", "determinism"), ("detach_every_step", "differentiability"),
+    ("extra_tanh_on_output", "reference"),
+])
+def test_a_faulty_module_that_takes_no_hx_is_still_caught(entry_id: str, contract: str) -> None:
+    """The contracts that run without an h_0 still fire: zoo faults that need no h_0 to show,
+    behind a forward(x), each fail their contract under takes_hx=False."""
+    from zoo import FAULTY
+
+    inner = next(e for e in FAULTY if e.id == entry_id).build()
+
+    class OnlyX(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.inner = inner
+
+        def forward(self, x):
+            return self.inner(x)
+
+    spec = RNNSpec.from_module(inner, takes_hx=False)
+    with pytest.raises(ContractViolation) as caught:
+        verify_rnn(OnlyX(), spec)
+    assert contract in {r.name for r in caught.value.report.failures}
 
 
 class NeedsHx(nn.GRU):
@@ -192,6 +283,14 @@ TARGETS = textwrap.dedent("""
 
     LAYER = Layer()
     CELL = LAYER.cell
+
+
+    class OnlyX(nn.GRU):
+        def forward(self, x):  # returns (output, h_n), takes no hx
+            return super().forward(x)
+
+
+    ONLY_X = OnlyX(4, 3)
 """)
 
 
@@ -208,6 +307,19 @@ def test_the_command_line_takes_every_convention_as_spec_fields(tmp_path, monkey
                      "--spec", "hidden_size=3", "--spec", "returns_states=false", "--cell", "conv_targets:CELL")
     assert layer["final_state"] == "not applicable" and layer["cell_equivalence"] == "passed"
     assert layer["reference"] == "passed"
+    only_x = statuses("conv_targets:ONLY_X", "--spec", "takes_hx=false")
+    assert only_x["initial_state"] == "not applicable" and only_x["unbatched"] == "passed"
+
+
+def test_takes_hx_false_excludes_what_needs_an_hx() -> None:
+    with pytest.raises(Exception, match=r"^requires_hx=True and takes_hx=False contradict each other: a module "
+                                        r"that takes no hx cannot require one$"):
+        RNNSpec("GRU", 4, 3, requires_hx=True, takes_hx=False)
+    with pytest.raises(Exception, match=r"convention='cell' excludes takes_hx=False$"):
+        RNNSpec("GRU", 4, 3, convention="cell", takes_hx=False)
+    assert RNNSpec("GRU", 4, 3, takes_hx=False).describe() == "GRU(4, 3)"
+    assert not RNNSpec("GRU", 4, 3, takes_hx=False).gives_hx
+    assert not RNNSpec("GRU", 4, 3, returns_states=False).gives_hx
 
 
 def test_render_of_a_cell_spec() -> None:

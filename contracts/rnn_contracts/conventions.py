@@ -12,6 +12,9 @@ for LSTM). Modules people write often differ, and the spec says how (no adapter 
   ``(output, None)``; the contracts about states are not applicable, the others run on the output.
 * ``RNNSpec(requires_hx=True)``: a module that has no default for hx. Where torch's layers
   default h_0 (and c_0) to zeros, the kit passes zeros, and its report says so.
+* ``RNNSpec(takes_hx=False)``: a module whose forward takes only the input, ``module(x)``, and
+  returns ``(output, h_n)`` as torch's layers do. verify_rnn never hands it an h_0: the contracts
+  that need one are not applicable, and the ones that give one alongside others run without it.
 
 :func:`layer_call` returns the module itself when its convention already is torch's.
 """

@@ -163,7 +163,12 @@ OUTPUT_ONLY_HINT = {
 REQUIRES_HX_HINT = ("a module whose forward has no default for hx: declare RNNSpec(requires_hx=True) "
                     "(command line: --spec requires_hx=true); the kit then passes zeros where torch's "
                     "layers default h_0")
+#: The hint of a module whose forward(x) takes no hx at all (:func:`takes_no_hx`).
+TAKES_NO_HX_HINT = ("a module whose forward takes only the input: declare RNNSpec(takes_hx=False) "
+                    "(command line: --spec takes_hx=false); the kit then never passes an h_0, and the "
+                    "contracts that need one do not apply")
 _MISSING = re.compile(r"(?:^|\.)forward\(\) missing \d+ required positional arguments?: (.+)$")
+_TOO_MANY = re.compile(r"(?:^|\.)forward\(\) takes 2 positional arguments but 3 were given$")
 
 
 def missing_hx(module: Any, exc: BaseException) -> bool:
@@ -181,6 +186,23 @@ def missing_hx(module: Any, exc: BaseException) -> bool:
     positional = [p.name for p in signature.parameters.values()
                   if p.kind in (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)]
     return len(positional) == 2 and f"'{positional[1]}'" in found.group(1)
+
+
+def takes_no_hx(module: Any, exc: BaseException) -> bool:
+    """Whether ``exc``, raised by a call ``module(x, hx)``, is the module's own ``forward(x)``
+    refusing the hx: a TypeError from ``forward`` itself ("takes 2 positional arguments but 3
+    were given", self counted) of a forward with exactly one positional parameter and no
+    ``*args``."""
+    if not isinstance(exc, TypeError) or _TOO_MANY.search(str(exc)) is None:
+        return False
+    try:
+        signature = inspect.signature(getattr(module, "forward", module))
+    except (TypeError, ValueError):
+        return False
+    kinds = [p.kind for p in signature.parameters.values()]
+    positional = [k for k in kinds if k in (inspect.Parameter.POSITIONAL_ONLY,
+                                            inspect.Parameter.POSITIONAL_OR_KEYWORD)]
+    return len(positional) == 1 and inspect.Parameter.VAR_POSITIONAL not in kinds
 
 
 def lstm_hx_hint(spec: RNNSpec, hx: Any) -> Violation:

@@ -93,7 +93,9 @@ class RNNSpec:
     (unbatched) input; torch's own layers accept both. The calling convention
     (:mod:`rnn_contracts.conventions`): ``convention="cell"`` for a cell the kit unrolls over
     time (one layer, one direction), ``returns_states=False`` for a module that returns only the
-    output, ``requires_hx=True`` for one without a default hx. ``updates_buffers`` declares that the
+    output, ``requires_hx=True`` for one without a default hx, ``takes_hx=False`` for one whose
+    forward takes only the input (and starts every call from its own initial state: the contracts
+    that hand it an h_0 do not apply). ``updates_buffers`` declares that the
     module updates its buffers by design (running statistics, quantization observers):
     verify_rnn then restores and reports those updates instead of failing ``inputs_untouched``.
     Every field is type-checked: a bool field takes only True or False (``"False"`` is an error,
@@ -115,6 +117,7 @@ class RNNSpec:
     convention: Convention = "layer"
     returns_states: bool = True
     requires_hx: bool = False
+    takes_hx: bool = True
 
     def __post_init__(self) -> None:
         for field in dataclasses.fields(self):
@@ -141,12 +144,15 @@ class RNNSpec:
         if self.convention == "cell":
             extra = [f"{n}={getattr(self, n)!r}" for n, single in
                      (("num_layers", 1), ("bidirectional", False), ("proj_size", 0), ("packed", False),
-                      ("returns_states", True))
+                      ("returns_states", True), ("takes_hx", True))
                      if getattr(self, n) != single]
             if extra:
                 raise SpecError(f"a cell is one layer in one direction without packed input, and its "
                                 f"step returns its state: "
                                 f"convention='cell' excludes {', '.join(extra)}")
+        if self.requires_hx and not self.takes_hx:
+            raise SpecError("requires_hx=True and takes_hx=False contradict each other: a module that "
+                            "takes no hx cannot require one")
         if not isinstance(self.nonlinearity, str) or self.nonlinearity not in ("tanh", "relu"):
             raise SpecError(f"nonlinearity must be 'tanh' or 'relu', got {self.nonlinearity!r}")
         if self.nonlinearity == "relu" and self.mode != "RNN":
@@ -239,6 +245,13 @@ class RNNSpec:
     def has_cell(self) -> bool:
         return self.mode == "LSTM"
 
+    @property
+    def gives_hx(self) -> bool:
+        """Whether verify_rnn's probes hand the module an initial state: it takes one
+        (``takes_hx``) and returns its states (a module that returns only its output may take
+        no hx either, so it is never given one)."""
+        return self.takes_hx and self.returns_states
+
     def dims(self) -> dict[str, int]:
         """The dimension sizes the spec fixes, by name."""
         return {
@@ -293,7 +306,7 @@ class RNNSpec:
         defaults = RNNSpec(mode=self.mode, input_size=self.input_size, hidden_size=self.hidden_size)
         for field in dataclasses.fields(self)[3:]:
             if field.name in ("packed", "unbatched", "updates_buffers", "convention",
-                              "returns_states", "requires_hx"):
+                              "returns_states", "requires_hx", "takes_hx"):
                 continue  # capabilities and conventions, not constructor arguments
             value = getattr(self, field.name)
             if value != getattr(defaults, field.name):

@@ -21,7 +21,9 @@ from typing import Any
 import torch
 
 from rnn_contracts.conventions import layer_call
-from rnn_contracts.diagnose import REQUIRES_HX_HINT, describe_input, first_line, missing_hx
+from rnn_contracts.diagnose import (
+    REQUIRES_HX_HINT, TAKES_NO_HX_HINT, describe_input, first_line, missing_hx, takes_no_hx,
+)
 from rnn_contracts.errors import Violation, position, render_violation
 from rnn_contracts.precision import probe_tolerance
 from rnn_contracts.spec import RNNSpec
@@ -48,10 +50,22 @@ MAIN_LABEL = "the main probe input"
 NO_STATES = "the module returns no states (RNNSpec.returns_states=False)"
 
 
+#: The reason of every contract that hands the module an h_0, for a module that takes none.
+NO_HX = "the module takes no h_0 (RNNSpec.takes_hx=False)"
+
+
 def require_states(ctx: "Context") -> None:
     """NotApplicable for a contract about states when the module returns none."""
     if not ctx.spec.returns_states:
         raise NotApplicable(NO_STATES)
+
+
+def require_hx(ctx: "Context") -> None:
+    """NotApplicable for a contract that hands the module an h_0 (and reads its states) when the
+    module returns no states or takes no h_0."""
+    require_states(ctx)
+    if not ctx.spec.takes_hx:
+        raise NotApplicable(NO_HX)
 
 
 class KnownLimitation(Exception):
@@ -211,7 +225,11 @@ class Context:
             return self.caller(x) if hx is None else self.caller(x, hx)
         except Exception as exc:  # the module's own error is evidence, never a bare crash
             detail = f"the module raised {type(exc).__name__} on {label} ({describe_input(x, hx)}): {first_line(exc)}"
-            hint = REQUIRES_HX_HINT if hx is None and not self.spec.requires_hx and missing_hx(self.module, exc) else None
+            hint = None
+            if hx is None and not self.spec.requires_hx and missing_hx(self.module, exc):
+                hint = REQUIRES_HX_HINT
+            elif hx is not None and takes_no_hx(self.module, exc):
+                hint = TAKES_NO_HX_HINT
             raise ProbeFailure(Violation("evidence", detail=detail, hint=hint), cause=exc) from exc
 
     def split(self, raw: Any, *, batched: bool = True) -> Result:

@@ -11,7 +11,7 @@ from rnn_contracts.spec import RNNSpec
 
 def cell_spec(layer: RNNSpec) -> RNNSpec:
     """The spec of the cell a one-layer, one-direction layer unrolls."""
-    return layer.replace(convention="cell", packed=False, returns_states=True, requires_hx=False)
+    return layer.replace(convention="cell", packed=False, returns_states=True, requires_hx=False, takes_hx=True)
 
 
 def cell_equivalence(ctx: Context) -> None:
@@ -28,7 +28,7 @@ def cell_equivalence(ctx: Context) -> None:
         raise NotApplicable(f"{spec.describe()} is not one layer in one direction: a cell unrolls one")
     unrolled = LayerCall(cell, cell_spec(spec))
     runs: list[tuple[str, Result, object]] = [("no h_0", ctx.main, None)]
-    if spec.returns_states:  # output only: maybe no hx either
+    if spec.gives_hx:  # a module that takes no hx, or returns only its output, gets none
         runs.append(("a random h_0", *random_state_run(ctx, "a random h_0 (the layer)")))
     for label, got, given in runs:
         try:

@@ -169,14 +169,15 @@ def _one_line(exc: BaseException, limit: int = 240) -> str:
 
 def _require_module(ctx: Context, tool: str) -> torch.nn.Module:
     """The module, when it is an nn.Module in torch's layer convention: the deployed artifact is
-    called as the layer is (a cell, an output-only module or one that requires hx is deployed
-    inside the layer or model that calls it; check that one)."""
+    called as the layer is (a cell, an output-only module, or one that requires hx or takes none,
+    is deployed inside the layer or model that calls it; check that one)."""
     if not isinstance(ctx.module, torch.nn.Module):
         raise NotApplicable(f"{tool} takes a torch.nn.Module; got {type(ctx.module).__name__}")
     spec = ctx.spec
     other = [text for text, differs in (("is a cell", spec.convention == "cell"),
                                          ("returns only its output", not spec.returns_states),
-                                         ("requires hx", spec.requires_hx)) if differs]
+                                         ("requires hx", spec.requires_hx),
+                                         ("takes no hx", not spec.takes_hx)) if differs]
     if other:
         raise NotApplicable(f"the deployment contracts call the deployed module as torch's layers are "
                             f"called, and this module {' and '.join(other)}: deploy and check the "

@@ -32,7 +32,7 @@ def finite(ctx: Context) -> None:
     first non-finite tensor, its position and the input that produced it. The other contracts
     rely on this one: where it fails they are not run (NaN compared with NaN is no evidence)."""
     calls: list[tuple[str, Result]] = [(MAIN_LABEL, ctx.main)]
-    if ctx.spec.returns_states:  # a module that returns only its output may take no hx either
+    if ctx.spec.gives_hx:  # a module that takes no hx, or returns only its output, gets none
         # each initial state's group of the states call once batch_independence held (a module
         # that mixes sequences through their states could hide one group's overflow behind
         # another's values), else a call of its own

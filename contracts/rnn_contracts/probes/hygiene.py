@@ -260,7 +260,7 @@ def inputs_untouched(ctx: Context) -> None:
     c_0 over the states call (rnn_contracts.probes.shared). verify_rnn adds what every probe
     changed on the module (trace.py)."""
     written = shared.repeat_call(ctx).written
-    if written is None and ctx.spec.returns_states:
+    if written is None and ctx.spec.gives_hx:
         written = shared.states_written(ctx)
     if written is not None:
         raise ProbeFailure(f"forward modified {written} in place")

@@ -305,7 +305,7 @@ def reference(ctx: Context) -> None:
         raise NotApplicable(f"{type(module).__name__} is not a torch.nn.Module: it has no parameters to place")
     given_map = dict(getattr(ctx, "weight_map", None) or {})
     got: list[tuple[str, Result, object]] = [("no h_0", ctx.main, None)]
-    if spec.returns_states:  # a module that returns only its output may take no hx either
+    if spec.gives_hx:  # a module that takes no hx, or returns only its output, gets none
         got.append(("a random h_0", *random_state_run(ctx)))
     runner = _Runner(ctx, [given for _, _, given in got])
 

@@ -135,7 +135,7 @@ def last_step(ctx: Context, check: Check | None = None) -> Result:
     module that returns none)."""
     t, first = prefix_length(ctx), prefix(ctx)
     carried = None
-    if ctx.spec.returns_states:
+    if ctx.spec.gives_hx:
         carried = ctx.as_hx(first.h_n, first.c_n)
     label = f"step {t} with the carried state" if carried is not None else f"step {t} alone"
     return ctx.run(ctx.x[t:], carried, label=label, key="last step", check=check)

@@ -5,7 +5,7 @@ import torch
 
 from rnn_contracts.probes import shared
 from rnn_contracts.probes.base import (
-    Context, KnownLimitation, NotApplicable, ProbeFailure, Result, require_states,
+    Context, KnownLimitation, NotApplicable, ProbeFailure, Result, require_hx,
 )
 from rnn_contracts.probes.temporal import dead_zone
 
@@ -27,7 +27,7 @@ def initial_state(ctx: Context) -> None:
     the random one; the stacks call gives one stack copy after another its state, with h_0 laid
     out non-contiguously. Where batch_independence failed, the zero and non-contiguous h_0 run
     in calls of their own."""
-    require_states(ctx)
+    require_hx(ctx)
     spec, x, main = ctx.spec, ctx.x, ctx.main
     given, merged = shared.states_input(ctx), ctx.merged()
     zero_hx = given.group_hx("zero")
@@ -164,7 +164,7 @@ def state_carry(ctx: Context) -> None:
     """Running a sequence in two chunks, passing (h_n[, c_n]) on, equals one run: output and
     final states (the recurrence of the torch docs, h_t = f(x_t, h_{t-1})). Unidirectional only:
     a backward direction starts from the end of the whole sequence."""
-    require_states(ctx)
+    require_hx(ctx)
     spec = ctx.spec
     if spec.bidirectional:
         raise NotApplicable("bidirectional: the backward direction cannot be resumed from a chunk")

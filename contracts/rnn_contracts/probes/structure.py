@@ -22,7 +22,7 @@ def shapes(ctx: Context) -> None:
     ctx.main_call(check)
     shared.repeat_call(ctx, check)
     shared.first_sequence(ctx, check)
-    if ctx.spec.returns_states:  # a module that returns only its output may take no hx either
+    if ctx.spec.gives_hx:  # a module that takes no hx, or returns only its output, gets none
         shared.states_call(ctx, check)
     shared.prefix(ctx, check)
     shared.last_step(ctx, check)
@@ -68,15 +68,15 @@ def unbatched(ctx: Context) -> None:
     sequence (against that sequence of the states call, or its own batched call where
     batch_independence failed). The two are distinct paths in hand-written modules: a default
     state built with a batch axis (``init_hidden(x.size(1))``) breaks only the first, an h_0 left
-    without its batch axis (or dropped) only the second. A module that returns no states (and may
-    take no hx) gets the first call only."""
+    without its batch axis (or dropped) only the second. A module that takes no h_0, or returns
+    no states (and may take no hx), gets the first call only."""
     spec = ctx.spec
     if not spec.unbatched:
         raise NotApplicable("the spec declares no unbatched support (RNNSpec.unbatched=False)")
     single = ctx.x[:, 0]
     _compare_unbatched(ctx, ctx.call(single, label="unbatched input (seq, dim)"), shared.first_sequence(ctx),
                        with_h0=False)
-    if spec.returns_states:
+    if spec.gives_hx:
         hx = shared.states_input(ctx).group_hx("random")
         h, c = hx if spec.has_cell else (hx, None)
 

@@ -97,7 +97,7 @@ def _shared_pair(ctx: Context) -> tuple[Result, Result] | None:
     """causality's two calls read out of batch_independence's (its :func:`replaced_call` runs the
     states call's negative group with step t perturbed): (that group in the states call, the same
     group perturbed), once batch_independence held for a module that returns states; else None."""
-    if not ctx.spec.returns_states or not ctx.merged():
+    if not ctx.spec.gives_hx or not ctx.merged():
         return None
     base, moved = replaced_call(ctx)
     cut = shared.states_input(ctx).groups[PERTURBED_GROUP]
@@ -179,7 +179,7 @@ def kept(ctx: Context) -> slice:
     """The sequences batch_independence requires unchanged: 1 .. batch - 1 of the main probe
     input, or, in the states call, those of its zero group and its whole random group (a nonzero
     h_0: a module that rescales the states by a statistic over the batch changes it)."""
-    if not ctx.spec.returns_states:
+    if not ctx.spec.gives_hx:
         return slice(1, ctx.batch)
     return slice(1, shared.states_input(ctx).groups["random"].stop)
 
@@ -196,8 +196,8 @@ def replaced_call(ctx: Context) -> tuple[Result, Result]:
     that returns no states, the main probe input."""
     def make() -> tuple[Result, Result]:
         spec = ctx.spec
-        base = shared.states_call(ctx) if spec.returns_states else ctx.main
-        given = shared.states_input(ctx) if spec.returns_states else None
+        base = shared.states_call(ctx) if spec.gives_hx else ctx.main
+        given = shared.states_input(ctx) if spec.gives_hx else None
         xs = (ctx.x if given is None else given.xs).clone()
         xs[:, 0] = ctx.randn(ctx.seq, spec.input_size, stream=_STREAM) + 0.5
         hx, label = None, "the main input with sequence 0 replaced"
@@ -238,7 +238,7 @@ def batch_independence(ctx: Context) -> None:
     each had run alone."""
     spec, rest = ctx.spec, kept(ctx)
     base, moved = replaced_call(ctx)
-    also = f" (and every sequence from {rest.stop} on)" if spec.returns_states else ""
+    also = f" (and every sequence from {rest.stop} on)" if spec.gives_hx else ""
     why = f"changing sequence 0{also} must not change the other sequences"
     where = f"[:, 1:{rest.stop}]"
     ctx.assert_close(f"output{where}", moved.output[:, rest], base.output[:, rest], why)
@@ -246,7 +246,7 @@ def batch_independence(ctx: Context) -> None:
         if getattr(base, name) is not None:
             ctx.assert_close(f"{name}{where}", getattr(moved, name)[:, rest], getattr(base, name)[:, rest], why)
     patterns = lambda: ctx.cached("batch_patterns", lambda: sign_patterns(ctx, (ctx.seq, spec.input_size), _STREAM))  # noqa: E731
-    given = shared.states_input(ctx) if spec.returns_states else None
+    given = shared.states_input(ctx) if spec.gives_hx else None
 
     def variant(i: int) -> tuple[torch.Tensor, object]:
         more = (ctx.x if given is None else given.xs).clone()
