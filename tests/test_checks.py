@@ -153,6 +153,19 @@ MESSAGE_CASES = [
         "result: torch's recurrent layers return (output, h_n), got a tuple of length 3",
     ),
     MessageCase(
+        "lstm-states-flat", lambda: Fake(lambda x: (zeros(5, 3, 7), zeros(1, 3, 7), zeros(1, 3, 7))), LSTM47,
+        lambda: (zeros(5, 3, 4), None),
+        "LSTM(4, 7) broke its contract in its result on input (5, 3, 4) float32 on cpu [checker: {checker}]\n\n"
+        "result: torch's LSTM returns (output, (h_n, c_n)), got a tuple of length 3\n"
+        "  hint: torch's LSTM returns its final states as one tuple: return output, (h_n, c_n)",
+    ),
+    MessageCase(
+        "lstm-result-a-triple-with-none", lambda: Fake(lambda x: (zeros(5, 3, 7), zeros(1, 3, 7), None)), LSTM47,
+        lambda: (zeros(5, 3, 4), None),
+        "LSTM(4, 7) broke its contract in its result on input (5, 3, 4) float32 on cpu [checker: {checker}]\n\n"
+        "result: torch's LSTM returns (output, (h_n, c_n)), got a tuple of length 3",
+    ),
+    MessageCase(
         "unbatched-not-declared", lambda: Fake(lambda x: (zeros(5, 7), zeros(1, 7))), GRU47,
         lambda: (zeros(5, 4), None),
         "GRU(4, 7) broke its contract before the call on input (5, 4) float32 on cpu [checker: {checker}]\n\n"

@@ -221,9 +221,13 @@ class _Checker:
             adapted = isinstance(result, tuple) and len(result) == 2 and result[1] is None
             result = (result[0] if adapted else result, None)
         if not isinstance(result, (tuple, list)) or len(result) != 2:
-            self.violations.append(Violation(
-                "type", "result", f"torch's recurrent layers return (output, h_n), got {_describe(result)}",
-                **(diagnose.OUTPUT_ONLY_HINT if isinstance(result, torch.Tensor) else {})))
+            flat = spec.has_cell and isinstance(result, (tuple, list)) and len(result) == 3 \
+                and all(isinstance(t, torch.Tensor) for t in result)
+            promise = "torch's LSTM returns (output, (h_n, c_n))" if spec.has_cell else \
+                "torch's recurrent layers return (output, h_n)"
+            hint = diagnose.OUTPUT_ONLY_HINT if isinstance(result, torch.Tensor) else \
+                diagnose.FLAT_STATES_HINT if flat else {}
+            self.violations.append(Violation("type", "result", f"{promise}, got {_describe(result)}", **hint))
             return
         output, state = result
         if not spec.returns_states:

@@ -159,6 +159,12 @@ OUTPUT_ONLY_HINT = {
             "(command line: --spec returns_states=false)",
     "mistake": "output_only",
 }
+#: The hint and mistake of an LSTM that returned (output, h_n, c_n) where torch's returns
+#: (output, (h_n, c_n)).
+FLAT_STATES_HINT = {
+    "hint": "torch's LSTM returns its final states as one tuple: return output, (h_n, c_n)",
+    "mistake": "flat_lstm_states",
+}
 #: The hint of a module whose forward(x, hx) has no default for hx (:func:`missing_hx`).
 REQUIRES_HX_HINT = ("a module whose forward has no default for hx: declare RNNSpec(requires_hx=True) "
                     "(command line: --spec requires_hx=true); the kit then passes zeros where torch's "
