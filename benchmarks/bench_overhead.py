@@ -90,7 +90,7 @@ REFERENCE_RATIO = {
 #: and how many module forwards one verify_rnn run makes on a unidirectional module.
 STEADY_MAX_US = 1.7
 FIRST_CALL_MAX_US = 25.0
-VERIFY_MAX_CALLS = 12  # issue "checks at the limit", item 3
+VERIFY_MAX_CALLS = 13  # 12 in the issue; + unbatched's call with h_0 (bench_verify.MAX_CALLS says why)
 VERIFY_MAX_FORWARDS = 60.0  # in forwards at the benchmark input
 #: Reported, not gated: the ratio to the bare forward moves by +-5-10 % per round on a shared
 #: machine, more than the margin it used to gate (1.05).

@@ -52,8 +52,12 @@ import rnn_contracts  # noqa: E402
 from rnn_contracts.probes.base import pick_sizes  # noqa: E402
 from rnn_contracts.spec import RNNSpec  # noqa: E402
 
-#: Issue "checks at the limit", item 3.
-MAX_CALLS = 12
+#: Issue "checks at the limit" asked for 12. The 13th is unbatched's second call (with h_0), added
+#: after the issue because the two unbatched paths break separately in hand-written modules; no
+#: call can be shared in its place without losing a contract's case (causality's perturbed run
+#: read out of batch_independence's call missed a look-ahead on the no-h_0 path:
+#: tests/test_kills_temporal.py).
+MAX_CALLS = 13
 MAX_FORWARD_EQUIVALENTS = 20.0
 LARGE_MAX_S = 2.5
 LARGE_MAX_MB = 400.0

@@ -225,7 +225,7 @@ VERIFY_SCRIPT = SCRIPT.with_name("bench_verify.py")
 ])
 def test_bench_verify_counts_calls_writes_json_and_gates(tmp_path, capsys, monkeypatch, restore_torch_state,
                                                          measurements, limits: dict[str, float], code: int) -> None:
-    """bench_verify.py (without the large LSTM): 12 module calls on each module of the grid, a
+    """bench_verify.py (without the large LSTM): 13 module calls on each module of the grid, a
     table and a JSON of the figures, and an exit status that follows its gates both ways (the
     runs differ only in their limits: the figures are measured once per process)."""
     monkeypatch.setattr(sys, "path", list(sys.path))  # the script may put the checkout's contracts first
@@ -238,7 +238,7 @@ def test_bench_verify_counts_calls_writes_json_and_gates(tmp_path, capsys, monke
     printed = capsys.readouterr().out
     data = json.loads(out_json.read_text())
     assert list(data["grid"]) == ["RNN(4, 2)", "GRU(4, 2)", "LSTM(4, 2)", "RNN(64, 256)"]
-    assert [row["calls"] for row in data["grid"].values()] == [12, 12, 12, 12]
+    assert [row["calls"] for row in data["grid"].values()] == [13, 13, 13, 13]
     assert all(row["forward_equivalents"] > 0 and row["peak_mb"] >= 0 for row in data["grid"].values())
     assert data["large"] is None
     failed = [g["name"] for g in data["gates"] if not g["ok"]]

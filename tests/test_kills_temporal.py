@@ -270,3 +270,47 @@ def test_assert_differs_needs_a_change_where_either_side_is_nonzero(a: list, b: 
         assert raises and str(exc) == "it must change: output did not change at any position"
     else:
         assert not raises
+
+
+# -- causality perturbs the main probe input itself, no h_0 given -------------------------------
+class WarmStartFromAhead(nn.GRU):
+    """A fresh sequence (no hx, or an all-zero row of hx: a streaming caller's start) begins from
+    a state estimated from its first 3 frames: a look-ahead, on the no-h_0 path only."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.init = nn.Linear(self.input_size, self.hidden_size)
+
+    def forward(self, x: Any, hx: Any = None) -> Any:
+        warm = torch.tanh(self.init(x[:3].mean(0))).unsqueeze(0)
+        hx = warm if hx is None else torch.where((hx == 0).all(-1, keepdim=True), warm, hx)
+        return super().forward(x, hx)
+
+
+class TruncatedWithTinyCoupling(nn.GRU):
+    """Reads only the first 2 steps, plus a coupling across the batch far below any tolerance
+    (1e-7 of the batch mean of the output)."""
+
+    def forward(self, x: Any, hx: Any = None) -> Any:
+        kept = torch.zeros_like(x)
+        kept[:2] = x[:2]
+        output, h_n = super().forward(kept, hx)
+        return output + 1e-7 * output.mean(1, keepdim=True), h_n
+
+
+def test_a_look_ahead_on_the_no_h0_path_fails_causality() -> None:
+    """causality's perturbed run is the main probe input with no h_0: a module acausal only when
+    it starts a sequence itself fails it. Reading the perturbation out of a shared call whose
+    sequences carry a nonzero h_0 (tried once, to save a call) let it pass every contract."""
+    torch.manual_seed(0)
+    result = result_of(WarmStartFromAhead(4, 6), "causality")
+    assert (result.status, result.detail.split(":")[0]) == (
+        "failed", "perturbing step 2 must not change earlier outputs of the forward direction")
+
+
+def test_a_change_elsewhere_in_the_batch_is_no_evidence_of_step_t_mattering() -> None:
+    """The "must change" comparison is between two calls that differ only in step t: a shared
+    call whose other sequences were replaced too read a coupling of 1e-7 as step t's effect."""
+    torch.manual_seed(0)
+    result = result_of(TruncatedWithTinyCoupling(4, 6), "causality")
+    assert (result.status, result.detail) == ("failed", unchanged("causality"))

@@ -23,9 +23,6 @@ along the batch.
   states call, exactly on the stack copies (the same call shape, so any difference is the
   state's effect) and within tolerance on the rest (a non-contiguous h_0 gives the result of its
   contiguous copy).
-* batch_independence's call (rnn_contracts.probes.temporal.replaced_call): the states call with
-  sequence 0's input replaced, the negative group's inputs perturbed at one step and the later
-  sequences replaced. causality reads the negative group from it once batch_independence held.
 
 Reading a group's sequences out of a shared call as if they had run alone relies on the module
 keeping the sequences of a batch apart: a probe does so only once batch_independence held

@@ -81,29 +81,6 @@ def _must_change(ctx: Context, what: str, why: str, select: Callable[[Result], t
                 f"unit, which blocks the path")
 
 
-def causality_step(ctx: Context) -> int:
-    """The step causality perturbs: the middle one."""
-    return ctx.seq // 2
-
-
-def causality_bump(ctx: Context) -> torch.Tensor:
-    """What causality adds to step :func:`causality_step` of every sequence: (batch, input_size),
-    the first draw of its own stream (made once; the larger tries draw after it)."""
-    return ctx.cached("causality bump", lambda: ctx.randn(
-        ctx.batch, ctx.spec.input_size, stream="causality") + 1.0)
-
-
-def _shared_pair(ctx: Context) -> tuple[Result, Result] | None:
-    """causality's two calls read out of batch_independence's (its :func:`replaced_call` runs the
-    states call's negative group with step t perturbed): (that group in the states call, the same
-    group perturbed), once batch_independence held for a module that returns states; else None."""
-    if not ctx.spec.gives_hx or not ctx.merged():
-        return None
-    base, moved = replaced_call(ctx)
-    cut = shared.states_input(ctx).groups[PERTURBED_GROUP]
-    return base.columns(cut), moved.columns(cut)
-
-
 def causality(ctx: Context) -> None:
     """Perturbing step t never changes earlier outputs of the forward direction nor later outputs
     of the backward direction; a run on the first seq - 1 steps equals those steps of the full run
@@ -118,28 +95,16 @@ def causality(ctx: Context) -> None:
     For an LSTM a larger perturbation also counts when it changes the top layer's final cell state
     c_n: the step did reach the top layer, and only the output's rounding hides it (torch's own
     nn.LSTM(2, 5, num_layers=3, proj_size=1) in bfloat16, seed 739: float64 moves the output by
-    3e-5 for a perturbation of 1000, bfloat16's ulp there is 5e-4, while c_n[-1] moves by 2.4e-4).
-
-    The perturbed run is the main probe input with step t perturbed, no h_0; once
-    batch_independence held (a module that returns states), it is the states call's negative
-    group perturbed the same way, inside batch_independence's call, compared with the same
-    sequences of the states call (one call less). Where that shows no change, the main probe
-    input's own perturbed call and the larger tries decide, as without the shared call."""
-    spec, x = ctx.spec, ctx.x
+    3e-5 for a perturbation of 1000, bfloat16's ulp there is 5e-4, while c_n[-1] moves by 2.4e-4)."""
+    spec, x, main = ctx.spec, ctx.x, ctx.main
     if spec.bidirectional and spec.num_layers > 1:
         raise NotApplicable(
             "bidirectional with num_layers > 1: every top-layer output depends on every step"
         )
-    t, h = causality_step(ctx), spec.h_out
-    pair = _shared_pair(ctx)
-    if pair is not None and not spec.bidirectional and not ctx.shows_change(
-            pair[1].output[t:], pair[0].output[t:]):
-        pair = None  # no evidence of a change there: the main input's own calls decide
-    if pair is None:
-        bumped = x.clone()
-        bumped[t] = bumped[t] + causality_bump(ctx)
-        pair = ctx.main, ctx.run(bumped, label=f"the main input with step {t} perturbed")
-    main, moved = pair
+    t, h = ctx.seq // 2, spec.h_out
+    bumped = x.clone()
+    bumped[t] = bumped[t] + ctx.randn(*bumped[t].shape, stream="causality") + 1.0
+    moved = ctx.run(bumped, label=f"the main input with step {t} perturbed")
     why = f"perturbing step {t} must not change"
     ctx.assert_close(f"output[:{t}, :, :H_out]", moved.output[:t, :, :h], main.output[:t, :, :h],
                      f"{why} earlier outputs of the forward direction")
@@ -159,7 +124,7 @@ def causality(ctx: Context) -> None:
         variant=variant, label=f"the main input with step {t} perturbed more",
         reached=(lambda r: r.c_n[-1]) if spec.has_cell and main.c_n is not None else None)
     first, p = prefix(ctx), prefix_length(ctx)  # shapes' call
-    ctx.assert_close(f"output[:{p}]", first.output, ctx.main.output[:p],
+    ctx.assert_close(f"output[:{p}]", first.output, main.output[:p],
                      f"a run on the first {p} steps must equal the first {p} steps of the full run")
     if unobservable:
         raise NotApplicable(unobservable)
@@ -168,11 +133,6 @@ def causality(ctx: Context) -> None:
 #: batch_independence's own random stream (Context.randn): its replacements do not depend on what
 #: other contracts drew before it.
 _STREAM = "batch_independence"
-
-
-#: The states call's group that batch_independence's call runs with causality's perturbation
-#: (:func:`replaced_call`): the first one after the kept sequences, its own h_0 (negative) kept.
-PERTURBED_GROUP = "negative"
 
 
 def kept(ctx: Context) -> slice:
@@ -186,27 +146,21 @@ def kept(ctx: Context) -> slice:
 
 def replaced_call(ctx: Context) -> tuple[Result, Result]:
     """(the call batch_independence compares with, that call with sequence 0's input replaced),
-    made once per Context. For a module that returns states the call is the states call
-    (rnn_contracts.probes.shared), whose first ``ctx.batch`` sequences have a zero h_0; after the
-    :func:`kept` sequences comes the PERTURBED_GROUP, whose inputs get causality's perturbation
-    at step t (causality reads them once this contract held, their states untouched), and every
-    sequence after it is replaced, input and initial state, so a module that mixes sequences
-    through their states shows, whatever it computes over the batch (a norm, a maximum), and its
-    effect on the kept sequences is not diluted by the size of the states call. For a module
-    that returns no states, the main probe input."""
+    made once per Context. For a module that takes and returns states the call is the states call
+    (rnn_contracts.probes.shared), whose first ``ctx.batch`` sequences have a zero h_0, and every
+    sequence after the :func:`kept` ones is replaced too, input and initial state, so a module
+    that mixes sequences through their states shows, whatever it computes over the batch (a norm,
+    a maximum), and its effect on the kept sequences is not diluted by the size of the states
+    call. For a module that returns no states or takes no h_0, the main probe input."""
     def make() -> tuple[Result, Result]:
         spec = ctx.spec
         base = shared.states_call(ctx) if spec.gives_hx else ctx.main
         given = shared.states_input(ctx) if spec.gives_hx else None
         xs = (ctx.x if given is None else given.xs).clone()
         xs[:, 0] = ctx.randn(ctx.seq, spec.input_size, stream=_STREAM) + 0.5
-        hx, label = None, "the main input with sequence 0 replaced"
+        hx = None
         if given is not None:
-            perturbed, t = given.groups[PERTURBED_GROUP], causality_step(ctx)
-            if perturbed.start != kept(ctx).stop:  # pragma: no cover - shared.FINITE_STATES' order
-                raise AssertionError("internal: the perturbed group must follow the kept sequences")
-            xs[t, perturbed] = xs[t, perturbed] + causality_bump(ctx)
-            start = perturbed.stop
+            start = kept(ctx).stop
             more = xs.shape[1] - start
             xs[:, start:] = ctx.randn(ctx.seq, more, spec.input_size, stream=_STREAM)
             h = given.h.clone()
@@ -216,9 +170,9 @@ def replaced_call(ctx: Context) -> tuple[Result, Result]:
                 c = given.c.clone()
                 c[:, start:] = ctx.state("c", batch=more, stream=_STREAM)
             hx = given.hx(h, c)
-            label = (f"{shared.STATES_LABEL}, sequence 0's input replaced, step {t} of sequences "
-                     f"{perturbed.start}-{perturbed.stop - 1} perturbed, and every sequence from "
-                     f"{start} on (input and initial state) replaced")
+        label = ("the main input with sequence 0 replaced" if given is None else
+                 f"{shared.STATES_LABEL}, sequence 0's input and every sequence from "
+                 f"{kept(ctx).stop} on (input and initial state) replaced")
         return base, ctx.run(xs, hx, label=label)
 
     return ctx.cached("replaced", make)
@@ -229,17 +183,16 @@ def batch_independence(ctx: Context) -> None:
     unchanged (torch's recurrent layers process the sequences of a batch independently), and
     changes that sequence's output (any difference counts; when the main replacement changes
     nothing, _TRIES larger ones are tried, and relu's dead zone in every run makes the property
-    not observable, as in causality). For a module that returns states the batch is the states
-    call (rnn_contracts.probes.shared), whose sequences carry many kinds of initial state, and
-    sequence 0's input is replaced and every sequence after its random group changed (one group
-    perturbed at a step, for causality, the rest replaced, inputs and initial states: see
-    :func:`replaced_call`): the zero group's other sequences and the random group must not
+    not observable, as in causality). For a module that takes and returns states the batch is
+    the states call (rnn_contracts.probes.shared), whose sequences carry many kinds of initial
+    state, and sequence 0's input is replaced together with every sequence after its random group
+    (inputs and initial states): the zero group's other sequences and the random group must not
     change. Where this contract holds, the other contracts read the states call's groups as if
     each had run alone."""
     spec, rest = ctx.spec, kept(ctx)
     base, moved = replaced_call(ctx)
     also = f" (and every sequence from {rest.stop} on)" if spec.gives_hx else ""
-    why = f"changing sequence 0{also} must not change the other sequences"
+    why = f"replacing sequence 0{also} must not change the other sequences"
     where = f"[:, 1:{rest.stop}]"
     ctx.assert_close(f"output{where}", moved.output[:, rest], base.output[:, rest], why)
     for name in ("h_n", "c_n"):
