@@ -166,6 +166,12 @@ MESSAGE_CASES = [
         "result: torch's LSTM returns (output, (h_n, c_n)), got a tuple of length 3",
     ),
     MessageCase(
+        "hx-to-a-module-that-takes-none", lambda: Fake(lambda x: (zeros(5, 3, 7), zeros(1, 3, 7))),
+        RNNSpec("GRU", 4, 7, takes_hx=False), lambda: (zeros(5, 3, 4), zeros(1, 3, 7)),
+        "GRU(4, 7) broke its contract before the call on input (5, 3, 4) float32 on cpu [checker: {checker}]\n\n"
+        "hx: an hx was passed, but the spec declares that the module takes none (RNNSpec.takes_hx=False)",
+    ),
+    MessageCase(
         "unbatched-not-declared", lambda: Fake(lambda x: (zeros(5, 7), zeros(1, 7))), GRU47,
         lambda: (zeros(5, 4), None),
         "GRU(4, 7) broke its contract before the call on input (5, 4) float32 on cpu [checker: {checker}]\n\n"

@@ -146,6 +146,26 @@ def test_the_takes_no_hx_hint_is_for_a_forward_of_one_argument(make) -> None:
     assert "the module raised TypeError" in detail and "hint:" not in detail
 
 
+def test_a_function_gets_the_hx_hints_too() -> None:
+    """verify_rnn takes any callable: a function of x alone, or of (x, hx) without a default,
+    gets the same hint as such a forward (its own TypeError names the function, not forward)."""
+    torch.manual_seed(9)
+    gru = nn.GRU(4, 3)
+
+    def run(x):
+        return gru(x)
+
+    def run_needs_hx(x, hx):
+        return gru(x, hx)
+
+    for fn, hint in ((run, TAKES_NO_HX_HINT), (run_needs_hx, REQUIRES_HX_HINT)):
+        with pytest.raises(ContractViolation) as caught:
+            verify_rnn(fn, RNNSpec("GRU", 4, 3))
+        detail = next(r.detail for r in caught.value.report.results if r.status == "failed")
+        assert detail.endswith(f"\n  hint: {hint}"), detail
+    assert verify_rnn(run, RNNSpec("GRU", 4, 3, takes_hx=False)).ok
+
+
 @pytest.mark.parametrize(("entry_id", "contract"), [
     ("centres_over_time", "causality"), ("batch_statistics", "batch_independence"),
     ("keeps_hidden_between_calls", "determinism"), ("detach_every_step", "differentiability"),

@@ -193,7 +193,11 @@ class _Checker:
         else:
             self.check_tensor("input", x, aliases.input_alias(spec.batch_first, facts.unbatched),
                               spec.input_shape(facts.batch, facts.seq))
-        if hx is not None:
+        if hx is not None and not spec.takes_hx:
+            self.violations.append(Violation(
+                "type", "hx", "an hx was passed, but the spec declares that the module takes none "
+                "(RNNSpec.takes_hx=False)"))
+        elif hx is not None:
             self.check_states("0", hx)
 
     def check_against_parameters(self) -> None:

@@ -173,42 +173,54 @@ REQUIRES_HX_HINT = ("a module whose forward has no default for hx: declare RNNSp
 TAKES_NO_HX_HINT = ("a module whose forward takes only the input: declare RNNSpec(takes_hx=False) "
                     "(command line: --spec takes_hx=false); the kit then never passes an h_0, and the "
                     "contracts that need one do not apply")
-_MISSING = re.compile(r"(?:^|\.)forward\(\) missing \d+ required positional arguments?: (.+)$")
-_TOO_MANY = re.compile(r"(?:^|\.)forward\(\) takes 2 positional arguments but 3 were given$")
+_MISSING = re.compile(r"(?:^|\.)(\w+)\(\) missing \d+ required positional arguments?: (.+)$")
+_TOO_MANY = re.compile(r"(?:^|\.)(\w+)\(\) takes \d+ positional arguments? but \d+ were given$")
+
+
+def _own_signature(module: Any, exc: BaseException, pattern: re.Pattern[str]) -> tuple[
+        re.Match[str], list[inspect.Parameter]] | None:
+    """(the match, the parameters) when ``exc`` is a TypeError of ``pattern`` raised by the
+    callable verify_rnn calls itself: a module's ``forward``, or a plain function (not a helper
+    it calls, whose name differs), else None."""
+    target = getattr(module, "forward", module)
+    found = pattern.search(str(exc)) if isinstance(exc, TypeError) else None
+    if found is None or found.group(1) != getattr(target, "__name__", None):
+        return None
+    try:
+        return found, list(inspect.signature(target).parameters.values())
+    except (TypeError, ValueError):
+        return None
+
+
+def _positional(parameters: list[inspect.Parameter]) -> list[str]:
+    return [p.name for p in parameters
+            if p.kind in (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)]
 
 
 def missing_hx(module: Any, exc: BaseException) -> bool:
     """Whether ``exc``, raised by a call ``module(x)`` without hx, is the module's own
-    ``forward(x, hx)`` asking for its hx: a TypeError from ``forward`` itself (not a helper it
-    calls) naming the second of exactly two positional parameters (a ``forward(x, lengths,
-    hx=None)`` missing ``lengths`` does not take zeros there)."""
-    found = _MISSING.search(str(exc)) if isinstance(exc, TypeError) else None
-    if found is None:
+    ``forward(x, hx)`` (or a function's) asking for its hx: a TypeError from that function itself
+    (not a helper it calls) naming the second of exactly two positional parameters (a
+    ``forward(x, lengths, hx=None)`` missing ``lengths`` does not take zeros there)."""
+    own = _own_signature(module, exc, _MISSING)
+    if own is None:
         return False
-    try:
-        signature = inspect.signature(getattr(module, "forward", module))
-    except (TypeError, ValueError):
-        return False
-    positional = [p.name for p in signature.parameters.values()
-                  if p.kind in (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)]
-    return len(positional) == 2 and f"'{positional[1]}'" in found.group(1)
+    found, parameters = own
+    positional = _positional(parameters)
+    return len(positional) == 2 and f"'{positional[1]}'" in found.group(2)
 
 
 def takes_no_hx(module: Any, exc: BaseException) -> bool:
     """Whether ``exc``, raised by a call ``module(x, hx)``, is the module's own ``forward(x)``
-    refusing the hx: a TypeError from ``forward`` itself ("takes 2 positional arguments but 3
-    were given", self counted) of a forward with exactly one positional parameter and no
-    ``*args``."""
-    if not isinstance(exc, TypeError) or _TOO_MANY.search(str(exc)) is None:
+    (or a function's) refusing the hx: a TypeError from that function itself ("takes 2
+    positional arguments but 3 were given", self counted) of one with exactly one positional
+    parameter and no ``*args``."""
+    own = _own_signature(module, exc, _TOO_MANY)
+    if own is None:
         return False
-    try:
-        signature = inspect.signature(getattr(module, "forward", module))
-    except (TypeError, ValueError):
-        return False
-    kinds = [p.kind for p in signature.parameters.values()]
-    positional = [k for k in kinds if k in (inspect.Parameter.POSITIONAL_ONLY,
-                                            inspect.Parameter.POSITIONAL_OR_KEYWORD)]
-    return len(positional) == 1 and inspect.Parameter.VAR_POSITIONAL not in kinds
+    parameters = own[1]
+    return len(_positional(parameters)) == 1 and all(
+        p.kind is not inspect.Parameter.VAR_POSITIONAL for p in parameters)
 
 
 def lstm_hx_hint(spec: RNNSpec, hx: Any) -> Violation:

@@ -124,7 +124,7 @@ def read_inputs(spec: RNNSpec, x: Any, hx: Any = None, module: Any = None) -> Fa
     reference = first_float_parameter(module)
     if reference is not None and (reference.dtype is not x.dtype or reference.device != x.device):
         return None
-    if hx is not None and not _states_ok(sizes, hx, found[0], x):
+    if hx is not None and (not spec.takes_hx or not _states_ok(sizes, hx, found[0], x)):
         return None
     return Facts(sizes, *found)
 
