@@ -256,9 +256,9 @@ def _relu_retry(ctx: Context) -> str:
 def inputs_untouched(ctx: Context) -> None:
     """Forward does not modify x, h_0 or c_0 in place (values and version counters), nor the
     module's own parameters and buffers (buffers only when the spec does not declare
-    ``updates_buffers``): x and the module over the repeat call (:func:`rnn_contracts.probes.shared.repeat_call`), h_0 and
-    c_0 over the states call (rnn_contracts.probes.shared). verify_rnn adds what every probe
-    changed on the module (trace.py)."""
+    ``updates_buffers``): x and the module over the repeat call, h_0 and c_0 over the states
+    call (both in rnn_contracts.probes.shared). verify_rnn adds what every probe changed on the
+    module (trace.py)."""
     written = shared.repeat_call(ctx).written
     if written is None and ctx.spec.gives_hx:
         written = shared.states_written(ctx)
