@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import threading
 import time
+from typing import Optional
 
 import pytest
 import torch
@@ -105,6 +106,38 @@ def test_a_module_that_changes_itself_fails_inputs_untouched_and_is_restored(cls
     assert named in failed["inputs_untouched"]
     assert_unchanged(module, before)
     module(torch.randn(3, 2, 4))[0].sum().backward()  # the next training step runs
+
+
+class CountsInABuffer(nn.Module):
+    """A GRU behind a forward TorchScript compiles, counting its calls in a buffer in place."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.rnn = nn.GRU(4, 6)
+        self.register_buffer("calls", torch.zeros(()))
+        self.count = True
+
+    def forward(self, x: torch.Tensor, hx: Optional[torch.Tensor] = None) -> tuple[torch.Tensor, torch.Tensor]:
+        if self.count:
+            self.calls.add_(1)
+        return self.rnn(x, hx)
+
+
+def test_a_torchscript_module_is_verified_and_restored() -> None:
+    """A scripted module holds its parameters, buffers and submodules in wrappers that are no
+    Mapping (reading them as dicts crashed verify_rnn with a TypeError). It runs through every
+    contract; counting its calls in a buffer fails inputs_untouched, and the buffer is put back."""
+    torch.manual_seed(0)
+    clean = CountsInABuffer()
+    clean.count = False
+    spec = RNNSpec("GRU", 4, 6)
+    assert verify_rnn(torch.jit.script(clean), spec).ok
+    module = torch.jit.script(CountsInABuffer())
+    before = _fingerprint(module)
+    failed = _failed(module, spec)
+    assert list(failed) == ["inputs_untouched"]
+    assert failed["inputs_untouched"] == "forward modified buffer calls in place"
+    assert_unchanged(module, before)
 
 
 class RunningMean(nn.GRU):

@@ -53,6 +53,12 @@ def same_values(a: torch.Tensor, b: torch.Tensor) -> bool:
     return False
 
 
+def _slots(owner: torch.nn.Module, attr: str) -> dict[str, Any]:
+    """A copy of one of the module's slot dicts (``_parameters``, ``_buffers``, ``_modules``),
+    read through ``items()``: a TorchScript module holds them in wrappers that are no Mapping."""
+    return dict(getattr(owner, attr).items())
+
+
 def _same_slots(a: dict[str, Any], b: dict[str, Any]) -> bool:
     """The same names in the same order, holding the same objects (identity, not values)."""
     return len(a) == len(b) and all(ka == kb and va is vb for (ka, va), (kb, vb) in zip(a.items(), b.items()))
@@ -64,7 +70,7 @@ class ModuleSnapshot:
     def __init__(self, module: Any) -> None:
         self.is_module = isinstance(module, torch.nn.Module)
         owners = list(module.named_modules(remove_duplicate=False)) if self.is_module else []
-        self.owners = [(prefix, owner, {attr: dict(getattr(owner, attr)) for _, attr in _SLOTS},
+        self.owners = [(prefix, owner, {attr: _slots(owner, attr) for _, attr in _SLOTS},
                         owner.training) for prefix, owner in owners]
         seen: dict[int, tuple[str, str, torch.Tensor]] = {}
         for prefix, owner, slots, _ in self.owners:
@@ -91,7 +97,7 @@ class ModuleSnapshot:
         found: list[Change] = []
         for prefix, owner, slots, _ in self.owners:
             for kind, attr in _SLOTS:
-                before, after = slots[attr], getattr(owner, attr)
+                before, after = slots[attr], _slots(owner, attr)
                 for name in list(before) + [n for n in after if n not in before]:
                     full = f"{prefix}.{name}" if prefix else name
                     if name not in after:
@@ -115,7 +121,7 @@ class ModuleSnapshot:
         for _, owner, slots, training in self.owners:
             for _, attr in _SLOTS:
                 current = getattr(owner, attr)
-                if not _same_slots(current, slots[attr]):
+                if not _same_slots(dict(current.items()), slots[attr]):
                     current.clear()
                     current.update(slots[attr])
             owner.training = training
