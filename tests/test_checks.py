@@ -160,6 +160,21 @@ MESSAGE_CASES = [
         "  hint: torch's LSTM returns its final states as one tuple: return output, (h_n, c_n)",
     ),
     MessageCase(
+        "lstm-output-only", lambda: Fake(lambda x: zeros(5, 3, 7)), LSTM47, lambda: (zeros(5, 3, 4), None),
+        "LSTM(4, 7) broke its contract in its result on input (5, 3, 4) float32 on cpu [checker: {checker}]\n\n"
+        "result: torch's LSTM returns (output, (h_n, c_n)), got a Tensor (5, 3, 7)\n"
+        "  hint: a module that returns only its output: declare RNNSpec(returns_states=False) "
+        "(command line: --spec returns_states=false)",
+    ),
+    MessageCase(
+        "lstm-packed-states-flat", lambda: Fake(lambda x: (x, zeros(1, 3, 7), zeros(1, 3, 7))),
+        LSTM47.replace(packed=True), lambda: (packed(), None),
+        "LSTM(4, 7) broke its contract in its result on PackedSequence data (10, 4), batch_sizes [3, 3, 2, 1, 1] "
+        "[checker: {checker}]\n\n"
+        "result: torch's LSTM returns (output, (h_n, c_n)), got a tuple of length 3\n"
+        "  hint: torch's LSTM returns its final states as one tuple: return output, (h_n, c_n)",
+    ),
+    MessageCase(
         "lstm-result-a-triple-with-none", lambda: Fake(lambda x: (zeros(5, 3, 7), zeros(1, 3, 7), None)), LSTM47,
         lambda: (zeros(5, 3, 4), None),
         "LSTM(4, 7) broke its contract in its result on input (5, 3, 4) float32 on cpu [checker: {checker}]\n\n"

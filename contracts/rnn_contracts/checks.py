@@ -226,7 +226,8 @@ class _Checker:
             result = (result[0] if adapted else result, None)
         if not isinstance(result, (tuple, list)) or len(result) != 2:
             flat = spec.has_cell and isinstance(result, (tuple, list)) and len(result) == 3 \
-                and all(isinstance(t, torch.Tensor) for t in result)
+                and isinstance(result[0], (torch.Tensor, PackedSequence)) \
+                and all(isinstance(t, torch.Tensor) for t in result[1:])
             promise = "torch's LSTM returns (output, (h_n, c_n))" if spec.has_cell else \
                 "torch's recurrent layers return (output, h_n)"
             hint = diagnose.OUTPUT_ONLY_HINT if isinstance(result, torch.Tensor) else \
