@@ -51,14 +51,38 @@ def _set(module: nn.Module, **values: list) -> nn.Module:
 
 
 # -- differentiability: what is checked before the gradient through time ------------------------------
-def test_a_module_with_no_trainable_parameter_is_not_applicable() -> None:
+def test_a_frozen_module_is_still_followed_through_time() -> None:
     """A frozen GRU: x requires grad, so its output does too, and the gradient flows through time;
-    but there is no parameter to follow, which the probe says instead of passing."""
+    there is no parameter to follow, which the report's note says. A frozen loop that detaches its
+    state every step fails: freezing a pretrained encoder once made the whole contract "not
+    applicable", and such a loop passed."""
     torch.manual_seed(0)
-    module = nn.GRU(4, 3).requires_grad_(False)
-    result = result_of(module, "differentiability")
+    result = result_of(nn.GRU(4, 3).requires_grad_(False), "differentiability")
     assert (result.status, result.detail, result.evidence) == (
-        "not applicable", "no parameter requires grad", None)
+        "passed", "no parameter requires grad: only the gradient through time was followed, from "
+        "output[-1] back to x[0]", None)
+    result = result_of(DetachedLoop().requires_grad_(False), "differentiability")
+    assert (result.status, result.detail) == ("failed", (
+        "no gradient flows back through time: d output[-1, :, :H_out] / d x[0] is zero (is the state "
+        "detached between steps?)"))
+
+
+class DetachedLoop(nn.Module):
+    """A GRUCell loop that detaches its state every step (truncated BPTT gone wrong)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.cell = nn.GRUCell(4, 3)
+
+    def forward(self, x: torch.Tensor, hx: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        h = x.new_zeros(x.shape[1], 3) if hx is None else hx[0]
+        outs = []
+        for x_t in x:
+            h = self.cell(x_t, h.detach())
+            outs.append(h)
+        return torch.stack(outs), h[None]
+
+    mode, input_size, hidden_size = "GRU", 4, 3
 
 
 # -- differentiability: relu's dead zone ------------------------------------------------------------

@@ -72,7 +72,8 @@ def gradient_kernels(device: torch.device) -> Iterator[None]:
 def differentiability(ctx: Context) -> None:
     """Output and states require grad when parameters do; gradients reach every parameter that
     requires grad; the gradient flows back through time, from the forward direction's last output
-    to the first input step. Uses torch.autograd.grad, so no ``.grad`` is touched. On CUDA the
+    to the first input step (checked for a frozen module too, or a plain callable: the input
+    requires grad, and the report's note says no parameter was followed). Uses torch.autograd.grad, so no ``.grad`` is touched. On CUDA the
     forwards and backwards of this contract run with cuDNN off (:func:`gradient_kernels`).
 
     Unidirectional, one backward pass serves both: the loss is the last step's output and the
@@ -93,11 +94,15 @@ def differentiability(ctx: Context) -> None:
 
 def _differentiability(ctx: Context) -> None:
     spec = ctx.spec
-    if not isinstance(ctx.module, torch.nn.Module):  # verify_rnn accepts any callable
-        raise NotApplicable(f"{type(ctx.module).__name__} is not a torch.nn.Module: no parameters to follow")
-    params = [(n, p) for n, p in ctx.module.named_parameters() if p.requires_grad]
-    if not params:
-        raise NotApplicable("no parameter requires grad")
+    params: list[tuple[str, torch.Tensor]] = []
+    if isinstance(ctx.module, torch.nn.Module):  # verify_rnn accepts any callable
+        params = [(n, p) for n, p in ctx.module.named_parameters() if p.requires_grad]
+        if not params:  # frozen (a pretrained encoder): the gradient through time still counts
+            ctx.cached("notes", dict)["differentiability"] = NO_PARAMETERS.format(
+                why="no parameter requires grad")
+    else:
+        ctx.cached("notes", dict)["differentiability"] = NO_PARAMETERS.format(
+            why=f"{type(ctx.module).__name__} is not a torch.nn.Module")
     tensors = [p for _, p in params]
     found = _gradients_of_copies(ctx, tensors) if spec.bidirectional and ctx.merged() else None
     got, forward, reached, gx = found or _gradients(ctx, tensors)
@@ -132,16 +137,20 @@ def _differentiability(ctx: Context) -> None:
 
 
 Gradients = tuple[Result, torch.Tensor, list[bool | None], torch.Tensor | None]
+#: differentiability's note for a module without a parameter to follow: what it checked instead.
+NO_PARAMETERS = "{why}: only the gradient through time was followed, from output[-1] back to x[0]"
 
 
-def _requiring_grad(ctx: Context, xs: torch.Tensor, label: str) -> Result:
+def _requiring_grad(ctx: Context, xs: torch.Tensor, label: str, *, params: bool = True) -> Result:
     """The module on ``xs`` (seq-first, a leaf that requires grad) with grad enabled; its output
-    and states must require grad."""
+    and states must require grad (they depend on the input, and on the parameters that require
+    grad: ``params`` says whether any does)."""
     got = ctx.split(ctx.call(ctx.feed(xs), label=label))
     for name in ("output", "h_n", "c_n"):
         value = getattr(got, name)
         if value is not None and not value.requires_grad:
-            raise ProbeFailure(f"{name} does not require grad although the parameters do (detached?)")
+            whose = "the parameters do" if params else "the input does"
+            raise ProbeFailure(f"{name} does not require grad although {whose} (detached?)")
     return got
 
 
@@ -151,12 +160,14 @@ def _gradients(ctx: Context, params: list[torch.Tensor]) -> Gradients:
     spec = ctx.spec
     x = ctx.x.clone().requires_grad_(True)
     with torch.enable_grad():
-        got = _requiring_grad(ctx, x, "the main probe input with grad enabled")
+        got = _requiring_grad(ctx, x, "the main probe input with grad enabled", params=bool(params))
         states = [t for t in (got.h_n, got.c_n) if t is not None]
         forward = got.output[:, :, : spec.h_out]
         if spec.bidirectional:
-            loss = got.output.sum() + sum(t.sum() for t in states)
-            reached, _ = _gradients_reached(loss, params, None)
+            reached: list[bool | None] = []
+            if params:
+                loss = got.output.sum() + sum(t.sum() for t in states)
+                reached, _ = _gradients_reached(loss, params, None)
             (gx,) = torch.autograd.grad(forward[-1].sum(), [x], allow_unused=True)
         else:  # the last step's output and the top layer's final states
             loss = got.output[-1].sum() + sum(t[-1].sum() for t in states)
@@ -172,7 +183,8 @@ def _gradients_of_copies(ctx: Context, params: list[torch.Tensor]) -> Gradients 
     xs = torch.cat([ctx.x] * 3, dim=1).requires_grad_(True)
     first, second, third = (slice(i * batch, (i + 1) * batch) for i in range(3))
     with torch.enable_grad():
-        whole = _requiring_grad(ctx, xs, "the main probe input three times along the batch, with grad enabled")
+        whole = _requiring_grad(ctx, xs, "the main probe input three times along the batch, with grad enabled",
+                                params=bool(params))
         got, forward = whole.columns(first), whole.columns(second).output[:, :, : spec.h_out]
         states = [t for t in (got.h_n, got.c_n) if t is not None]
         loss = got.output.sum() + sum(t.sum() for t in states) + forward[-1].sum()
