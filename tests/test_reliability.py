@@ -6,10 +6,12 @@ exit codes are tests/test_cli_errors.py; the golden store's validation tests/tes
 """
 from __future__ import annotations
 
+import random
 import threading
 import time
 from typing import Optional
 
+import numpy as np
 import pytest
 import torch
 from hypothesis import HealthCheck, given, settings
@@ -170,6 +172,8 @@ def test_buffers_updated_by_design_are_restored_and_reported_when_declared() -> 
 
 class ChangesTheProcess(nn.GRU):
     def forward(self, x, hx=None):
+        random.random()  # a time mask drawn even in eval mode, say
+        np.random.rand()
         torch.set_default_dtype(torch.float64)
         torch.backends.cuda.matmul.allow_tf32 = not torch.backends.cuda.matmul.allow_tf32
         torch.manual_seed(123)
@@ -180,10 +184,14 @@ def test_the_process_state_is_restored() -> None:
     torch.manual_seed(0)
     module = ChangesTheProcess(4, 6)
     rng, tf32 = torch.get_rng_state(), torch.backends.cuda.matmul.allow_tf32
+    python_rng, numpy_rng = random.getstate(), np.random.get_state()
     verify_rnn(module, contracts=["shapes"])
     assert torch.get_default_dtype() == torch.float32
     assert torch.backends.cuda.matmul.allow_tf32 == tf32
     assert torch.equal(torch.get_rng_state(), rng)
+    assert random.getstate() == python_rng
+    after = np.random.get_state()
+    assert after[0] == numpy_rng[0] and (after[1] == numpy_rng[1]).all() and after[2:] == numpy_rng[2:]
 
 
 # --- 3. every argument validated where it enters ----------------------------------------------
@@ -204,6 +212,7 @@ GRU = nn.GRU(4, 6)
     (dict(dtype="float32"), TypeError, r"^verify_rnn\(dtype=\.\.\.\) takes a torch\.dtype, got str 'float32'$"),
     (dict(timeout=0), ValueError, r"^verify_rnn\(timeout=\.\.\.\) takes a positive number of seconds below 1e6 or None \(no limit\), got 0$"),
     (dict(timeout=float("inf")), ValueError, r"^verify_rnn\(timeout=\.\.\.\) takes a positive number of seconds below 1e6 or None \(no limit\), got inf$"),
+    (dict(progress=1), TypeError, r"^verify_rnn\(progress=\.\.\.\) takes a callable progress\(name, result\) or None, got int 1$"),
 ], ids=lambda v: repr(v)[:40] if isinstance(v, dict) else "")
 def test_a_wrong_argument_is_the_callers_error_naming_it(kwargs: dict, error: type, message: str) -> None:
     before = _fingerprint(GRU)
@@ -216,6 +225,22 @@ def test_a_wrong_argument_is_the_callers_error_naming_it(kwargs: dict, error: ty
 def test_an_unavailable_device_is_a_value_error_not_an_assertion() -> None:
     with pytest.raises(ValueError, match=r"^verify_rnn\(device='cuda'\): not available: "):
         verify_rnn(GRU, device="cuda")
+
+
+def test_a_lazy_parameter_not_yet_initialised_is_the_callers_error() -> None:
+    """torch's own ValueError from the snapshot named neither verify_rnn nor the parameter."""
+    class Lazy(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.proj, self.core = nn.LazyLinear(4), nn.GRU(4, 3)
+
+        def forward(self, x, hx=None):  # pragma: no cover - never reached
+            return self.core(self.proj(x), hx)
+
+    with pytest.raises(ValueError, match=r"^verify_rnn: the module's proj\.weight, proj\.bias are not initialised yet "
+                                         r"\(a lazy layer\): run one forward pass on an input of the right size "
+                                         r"first, then verify it$"):
+        verify_rnn(Lazy(), RNNSpec("GRU", 4, 3))
 
 
 def test_a_spec_too_large_to_allocate_is_the_callers_error() -> None:

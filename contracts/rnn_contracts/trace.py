@@ -4,7 +4,9 @@ On the module (and every submodule): which parameters, buffers and submodules it
 identity (a forward may rebind ``self.calls = self.calls + 1`` or register a new Parameter),
 parameter and buffer values (also writes through ``.data``, which no version counter sees),
 ``requires_grad``, gradients (the tensor and its values) and training flags. In the process: the
-CPU and CUDA RNG states, the TF32 / precision flags, the default dtype and grad mode.
+CPU and CUDA RNG states, Python's and NumPy's global generators (a forward may draw from them,
+a time mask say, even where its eval mode ignores the draw), the TF32 / precision flags, the
+default dtype and grad mode.
 
 :meth:`ModuleSnapshot.changes` says what the probes changed, as :class:`Change` records (the
 ``inputs_untouched`` contract reports them); :meth:`ModuleSnapshot.restore` puts everything back,
@@ -13,6 +15,8 @@ so a module that changed itself during the eval-mode probes still runs its next 
 from __future__ import annotations
 
 import contextlib
+import random
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -155,6 +159,9 @@ def no_trace(module: Any, device: torch.device) -> Iterator[ModuleSnapshot]:
     snapshot.found = []  # type: ignore[attr-defined]
     flags = precision.save_flags()
     default_dtype, grad_mode = torch.get_default_dtype(), torch.is_grad_enabled()
+    python_rng = random.getstate()
+    numpy = sys.modules.get("numpy")  # only where something imported it: the kit never does
+    numpy_rng = numpy.random.get_state() if numpy is not None else None
     cuda = [device.index or 0] if device.type == "cuda" else []
     with torch.random.fork_rng(devices=cuda):
         try:
@@ -167,3 +174,6 @@ def no_trace(module: Any, device: torch.device) -> Iterator[ModuleSnapshot]:
                 precision.restore_flags(flags)
                 torch.set_default_dtype(default_dtype)
                 torch.set_grad_enabled(grad_mode)
+                random.setstate(python_rng)
+                if numpy_rng is not None:
+                    numpy.random.set_state(numpy_rng)

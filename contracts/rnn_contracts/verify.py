@@ -2,7 +2,7 @@
 
 verify_rnn leaves no trace (:mod:`rnn_contracts.trace`): the module's parameters, buffers and
 submodules (values and identity), requires_grad, gradients and training flags, the global RNG
-state (CPU and CUDA), the TF32 flags, the default dtype and grad mode are as they were. Probes run
+states (torch's CPU and CUDA, Python's, NumPy's), the TF32 flags, the default dtype and grad mode are as they were. Probes run
 in eval mode with inputs from a private generator. Every argument is validated before any probe
 runs: a wrong argument is the caller's error (TypeError / ValueError naming it), never the
 module's violation. Each contract runs under a time limit (:mod:`rnn_contracts.timeout`).
@@ -17,6 +17,7 @@ from dataclasses import replace
 from typing import Any
 
 import torch
+from torch.nn.parameter import UninitializedBuffer, UninitializedParameter
 
 from rnn_contracts.conventions import requires_hx_note
 from rnn_contracts.diagnose import first_line
@@ -166,6 +167,19 @@ def _moved(module: Any, device: torch.device, dtype: torch.dtype, what: str = "t
     except Exception as exc:  # noqa: BLE001 - the caller asked for this device / dtype
         raise ValueError(f"verify_rnn could not move a copy of {what} to {device} ({dtype}): "
                          f"{type(exc).__name__}: {first_line(exc)}") from None
+
+
+def _require_initialised(module: Any) -> None:
+    """A module with lazy parameters not yet initialised (torch.nn.LazyLinear before its first
+    forward) has no values to snapshot, restore or compare: the caller's to fix, named."""
+    if not isinstance(module, torch.nn.Module):
+        return
+    lazy = [name for name, p in module.named_parameters() if isinstance(p, UninitializedParameter)]
+    lazy += [name for name, b in module.named_buffers() if isinstance(b, UninitializedBuffer)]
+    if lazy:
+        raise ValueError(f"verify_rnn: the module's {', '.join(lazy)} {'is' if len(lazy) == 1 else 'are'} "
+                         f"not initialised yet (a lazy layer): run one forward pass on an input of the "
+                         f"right size first, then verify it")
 
 
 def _allocate(ctx: Context) -> None:
@@ -355,7 +369,8 @@ def verify_rnn(
 
     ``spec`` defaults to ``RNNSpec.from_module(module)``. ``device`` / ``dtype`` default to the
     module's own; when they differ, a copy of the module is moved there (the module itself is
-    never moved). ``contracts`` selects contracts by name (default: all, see CONTRACT_NAMES).
+    never moved). A callable that is no nn.Module is not moved (there is no copy to make): its
+    probes come in ``device`` / ``dtype`` (default: the CPU, float32), whatever it computes in. ``contracts`` selects contracts by name (default: all, see CONTRACT_NAMES).
     ``deploy`` adds deployment contracts, opt-in because they take seconds and optional packages
     (``"export"``, ``"onnx"``, ``"compile"``: rnn_contracts.probes.deploy), after the others.
     ``cell`` (the cell a one-layer layer unrolls, ``cell(x_t, h) -> h`` or ``(h, c)``) adds the
@@ -383,8 +398,12 @@ def verify_rnn(
         raise TypeError(f"verify_rnn(spec=...) takes an RNNSpec or None, got {type(spec).__name__} {spec!r}")
     if cell is not None and not callable(cell):
         raise TypeError(f"verify_rnn(cell=...) takes the layer's cell, a callable, got {type(cell).__name__}")
+    if progress is not None and not callable(progress):
+        raise TypeError(f"verify_rnn(progress=...) takes a callable progress(name, result) or None, got "
+                        f"{type(progress).__name__} {progress!r}")
     selected = _select(contracts, deploy, (CELL_CONTRACT,) if cell is not None else ())
     device, dtype, timeout = _device(device), _dtype(dtype), _timeout(timeout)
+    _require_initialised(module)
     if spec is None:
         spec = RNNSpec.from_module(module)
     given_map = _weight_map(weight_map, spec, module)
