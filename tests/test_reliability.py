@@ -243,6 +243,38 @@ def test_a_lazy_parameter_not_yet_initialised_is_the_callers_error() -> None:
         verify_rnn(Lazy(), RNNSpec("GRU", 4, 3))
 
 
+class ScaledInFloat64(nn.Module):
+    """A float32 GRU whose output is scaled by a float64 parameter (kept in float64 on purpose)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.scale = nn.Parameter(torch.ones(3, dtype=torch.float64))
+        self.core = nn.GRU(4, 3)
+
+    def forward(self, x, hx=None):
+        output, h_n = self.core(x, hx)
+        return output * self.scale.to(output.dtype), h_n
+
+
+def test_parameters_of_several_dtypes_ask_for_the_input_dtype() -> None:
+    """The first parameter's dtype (float64 here) once decided what the probes fed, and every
+    contract failed on the module's own dtype error (check_forward refused float32 input the same
+    way). Now the caller says: a ValueError naming the dtypes; given dtype=, the module itself is
+    probed, its parameters' dtypes as they were."""
+    torch.manual_seed(0)
+    module = ScaledInFloat64()
+    before = _fingerprint(module)
+    with pytest.raises(ValueError, match=r"^verify_rnn: the module's floating-point parameters come in several "
+                                         r"dtypes \(float64: scale; float32: core\.weight_ih_l0 and 3 more\): "
+                                         r"pass dtype=, the dtype its input takes$"):
+        verify_rnn(module, RNNSpec("GRU", 4, 3))
+    assert verify_rnn(module, RNNSpec("GRU", 4, 3), dtype=torch.float32).ok
+    assert module.scale.dtype == torch.float64
+    # check_forward takes an input in any of the parameters' dtypes (it read the first one's)
+    assert check_forward(module, torch.randn(5, 2, 4), spec=RNNSpec("GRU", 4, 3))[0].dtype == torch.float32
+    assert_unchanged(module, before)
+
+
 def test_a_spec_too_large_to_allocate_is_the_callers_error() -> None:
     class Huge(nn.Module):
         def forward(self, x, hx=None):  # pragma: no cover - never reached

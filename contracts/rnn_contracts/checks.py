@@ -203,7 +203,8 @@ class _Checker:
     def check_against_parameters(self) -> None:
         """The input's dtype and device must be those of the module's floating-point parameters
         (torch's own error otherwise comes from inside the kernel); under autocast the dtype may
-        differ by design."""
+        differ by design, and a module whose parameters come in several dtypes (a float64 scale
+        on a float32 layer) takes any of them."""
         facts = self.facts
         assert facts is not None
         reference = fastpath.first_float_parameter(self.module)
@@ -212,7 +213,8 @@ class _Checker:
         if reference.device != facts.device:
             self.violations.append(diagnose.attribute_violation(
                 "input", "device", facts.device, reference.device, "the module's parameters"))
-        if reference.dtype != facts.dtype and not torch.is_autocast_enabled(facts.device.type):
+        if reference.dtype != facts.dtype and not torch.is_autocast_enabled(facts.device.type) \
+                and not any(p.dtype == facts.dtype for p in self.module.parameters()):
             self.violations.append(diagnose.attribute_violation(
                 "input", "dtype", facts.dtype, reference.dtype, "the module's parameters"))
 

@@ -41,11 +41,29 @@ DEFAULT_TIMEOUT = 120.0
 FLOAT_DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
 
 
-def _module_device_dtype(module: Any) -> tuple[torch.device, torch.dtype]:
-    tensors = list(module.parameters()) + list(module.buffers()) if isinstance(module, torch.nn.Module) else []
+def _module_device_dtype(module: Any) -> tuple[torch.device, torch.dtype | None]:
+    """The device and dtype the module computes in: its first tensor's device, and its
+    floating-point parameters' dtype (else its buffers', else float32); None where its
+    parameters come in several dtypes (:func:`_mixed_dtypes` says which)."""
+    is_module = isinstance(module, torch.nn.Module)
+    tensors = list(module.parameters()) + list(module.buffers()) if is_module else []
     device = tensors[0].device if tensors else torch.device("cpu")
+    params = {p.dtype for p in module.parameters() if p.is_floating_point()} if is_module else set()
+    if len(params) > 1:
+        return device, None
     floats = [t.dtype for t in tensors if t.is_floating_point()]
     return device, (floats[0] if floats else torch.float32)
+
+
+def _mixed_dtypes(module: torch.nn.Module) -> str:
+    """``float64: scale; float32: core.weight_ih_l0 and 3 more``: the module's floating-point
+    parameters by dtype."""
+    by_dtype: dict[torch.dtype, list[str]] = {}
+    for name, p in module.named_parameters():
+        if p.is_floating_point():
+            by_dtype.setdefault(p.dtype, []).append(name)
+    return "; ".join(f"{str(d).removeprefix('torch.')}: {names[0]}"
+                     + (f" and {len(names) - 1} more" if len(names) > 1 else "") for d, names in by_dtype.items())
 
 
 def _tf32_off(device: torch.device) -> contextlib.AbstractContextManager[None]:
@@ -158,14 +176,15 @@ def _timeout(timeout: Any) -> float | None:
     return float(timeout)
 
 
-def _moved(module: Any, device: torch.device, dtype: torch.dtype, what: str = "the module") -> Any:
-    """A copy of ``module`` on ``device`` in ``dtype`` (anything but an nn.Module as it is)."""
+def _moved(module: Any, device: torch.device, dtype: torch.dtype | None, what: str = "the module") -> Any:
+    """A copy of ``module`` on ``device`` in ``dtype`` (None: each tensor's own; anything but an
+    nn.Module as it is)."""
     if not isinstance(module, torch.nn.Module):
         return module
     try:
         return copy.deepcopy(module).to(device=device, dtype=dtype)
     except Exception as exc:  # noqa: BLE001 - the caller asked for this device / dtype
-        raise ValueError(f"verify_rnn could not move a copy of {what} to {device} ({dtype}): "
+        raise ValueError(f"verify_rnn could not move a copy of {what} to {device} ({dtype or 'its own dtypes'}): "
                          f"{type(exc).__name__}: {first_line(exc)}") from None
 
 
@@ -407,12 +426,18 @@ def verify_rnn(
     if spec is None:
         spec = RNNSpec.from_module(module)
     given_map = _weight_map(weight_map, spec, module)
-    own = _module_device_dtype(module)
-    device, dtype = device or own[0], dtype or own[1]
+    own_device, own_dtype = _module_device_dtype(module)
+    if dtype is None and own_dtype is None:
+        raise ValueError(f"verify_rnn: the module's floating-point parameters come in several dtypes "
+                         f"({_mixed_dtypes(module)}): pass dtype=, the dtype its input takes")
+    device, dtype = device or own_device, dtype or own_dtype
     if dtype not in FLOAT_DTYPES:
         raise ValueError(f"verify_rnn: the module computes in {dtype}; pass dtype= one of "
                          f"{', '.join(str(d).removeprefix('torch.') for d in FLOAT_DTYPES)}")
-    target = module if (device, dtype) == own else _moved(module, device, dtype)
+    # a module of several dtypes is fed dtype as it is (moved to another device only, its
+    # parameters' dtypes kept): they are its design
+    same = device == own_device and own_dtype in (None, dtype)
+    target = module if same else _moved(module, device, dtype if own_dtype is not None else None)
     with no_trace(target, device) as snapshot, _tf32_off(device):
         if isinstance(target, torch.nn.Module):
             target.eval()
