@@ -9,6 +9,7 @@ from __future__ import annotations
 import random
 import threading
 import time
+import warnings
 from typing import Optional
 
 import numpy as np
@@ -293,17 +294,29 @@ def test_a_spec_too_large_to_allocate_is_the_callers_error() -> None:
      "input: device meta, expected cpu (the module's parameters)"),
     (lambda: (torch.randn(0, 3, 4), None), "input",
      "input: seq length 0: torch's recurrent layers need at least one step"),
-], ids=["dtype", "device", "seq-0"])
-def test_check_forward_rejects_before_the_call(call, tensor: str, text: str) -> None:
+    (lambda: (_nested(), None), "input",
+     "input: a nested tensor was passed: torch's recurrent layers take a padded tensor or a "
+     "PackedSequence (torch.nn.utils.rnn.pad_sequence, pack_sequence)"),
+], ids=["dtype", "device", "seq-0", "nested"])
+@pytest.mark.parametrize("how", ["check_forward", "checked"])
+def test_check_forward_rejects_before_the_call(call, tensor: str, text: str, how: str) -> None:
+    """check_forward, and a checked module (whose hot path read x.shape, which a nested tensor
+    has none of: torch's RuntimeError escaped both), refuse before the module runs."""
     calls = []
     module = nn.GRU(4, 6)
     module.register_forward_pre_hook(lambda *a: calls.append(1))
     x, hx = call()
     with pytest.raises(ContractViolation) as caught:
-        check_forward(module, x, hx)
+        check_forward(module, x, hx) if how == "check_forward" else checked(module)(x)
     assert caught.value.title.endswith("before the call") or "before the call" in caught.value.title
     assert [render_violation(v) for v in caught.value.violations] == [text]
     assert calls == []
+
+
+def _nested() -> torch.Tensor:
+    with warnings.catch_warnings():  # "nested tensors are in prototype stage"
+        warnings.simplefilter("ignore")
+        return torch.nested.nested_tensor([torch.randn(3, 4), torch.randn(5, 4)])
 
 
 def _packed(batch_sizes: list[int], rows: int | None = None, dtype=torch.int64) -> PackedSequence:

@@ -83,6 +83,11 @@ class _Checker:
             self.violations.append(Violation(
                 "type", "input", f"expected a Tensor or PackedSequence, got {type(x).__name__}"))
             return None
+        if x.is_nested:  # its sizes differ per sequence: torch's layers take neither
+            self.violations.append(Violation(
+                "type", "input", "a nested tensor was passed: torch's recurrent layers take a padded "
+                "tensor or a PackedSequence (torch.nn.utils.rnn.pad_sequence, pack_sequence)"))
+            return None
         shape = tuple(x.shape)
         if x.dim() == 2:
             if not spec.unbatched:

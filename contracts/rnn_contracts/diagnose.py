@@ -246,6 +246,8 @@ def describe_input(x: Any, hx: Any = None) -> str:
     """``input (3, 5, 4) float32 on cpu, h_0 (1, 5, 2)``: what a call was given."""
     if isinstance(x, PackedSequence):
         text = f"PackedSequence data {tuple(x.data.shape)}, batch_sizes {x.batch_sizes.tolist()}"
+    elif isinstance(x, torch.Tensor) and x.is_nested:  # no sizes: its sequences' lengths differ
+        text = f"a nested tensor of {x.size(0)} sequences {str(x.dtype).replace('torch.', '')} on {x.device}"
     elif isinstance(x, torch.Tensor):
         text = f"input {tuple(x.shape)} {str(x.dtype).replace('torch.', '')} on {x.device}"
     else:

@@ -56,7 +56,7 @@ def _sizes(spec: RNNSpec) -> _Sizes | None:
 
 def _batch_seq(sizes: _Sizes, x: Any) -> tuple[int | None, int] | None:
     """(batch, seq) of a conforming input tensor (batch None when unbatched), else None."""
-    if type(x) is not torch.Tensor or x.dtype not in _FLOATS:
+    if type(x) is not torch.Tensor or x.is_nested or x.dtype not in _FLOATS:
         return None
     shape = x.shape
     if len(shape) == 3:

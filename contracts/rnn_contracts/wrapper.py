@@ -203,7 +203,12 @@ class CheckedModule(torch.nn.Module):
             x = args[0]
             guard: _Guard = self._rnn_contracts_guard  # in the instance dict: GUARD
             x_shape, dtype, device, on_cpu, out_shape, h_shape, c_shape = guard.last
-            if x.shape == x_shape and x.dtype is dtype and (x.is_cpu if on_cpu else x.device == device):
+            try:
+                hit = x.shape == x_shape and x.dtype is dtype and (x.is_cpu if on_cpu else x.device == device)
+            except RuntimeError:  # a nested tensor has no sizes (a try costs nothing until it raises)
+                checked_inputs(guard.spec, x, None, self)  # the engine names it and raises
+                return _module_call(self, x)
+            if hit:
                 result = _module_call(self, x)
                 # the result against the last good call's, field by field; an object without a
                 # tensor's attributes (AttributeError), a tuple of another length (ValueError) or
