@@ -168,3 +168,56 @@ def test_square_weights_are_tried_transposed_and_can_be_mapped_so() -> None:
     assert mapped.status == "passed"
     wrong = _reference(ElmanRowMajor(), spec, weight_map={"weight_ih_l0": "W_ih", "weight_hh_l0": "W_hh"})
     assert wrong.status == "failed"  # the map is authoritative: nothing transposes it back
+
+
+# -- parametrized weights (torch.nn.utils.parametrize) are read as forward reads them ---------------
+class GRUWithoutReset(nn.Module):
+    """torch's GRU names and weights, but the candidate ignores the reset gate."""
+
+    mode, input_size, hidden_size = "GRU", I, H
+
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        gru = nn.GRU(I, H)
+        self.weight_ih_l0, self.weight_hh_l0 = gru.weight_ih_l0, gru.weight_hh_l0
+        self.bias_ih_l0, self.bias_hh_l0 = gru.bias_ih_l0, gru.bias_hh_l0
+
+    def forward(self, x: torch.Tensor, hx: torch.Tensor | None = None):
+        h = x.new_zeros(x.shape[1], H) if hx is None else hx[0]
+        outs = []
+        for x_t in x:
+            _, iz, i_n = (x_t @ self.weight_ih_l0.t() + self.bias_ih_l0).chunk(3, 1)
+            _, hz, h_n = (h @ self.weight_hh_l0.t() + self.bias_hh_l0).chunk(3, 1)
+            z = torch.sigmoid(iz + hz)
+            h = (1 - z) * torch.tanh(i_n + h_n) + z * h
+            outs.append(h)
+        return torch.stack(outs), h[None]
+
+
+def _status(module: nn.Module, **kwargs) -> tuple[str, str]:
+    try:
+        report = verify_rnn(module, contracts=["reference"], **kwargs)
+    except ContractViolation as exc:
+        report = exc.report
+    (result,) = report.results
+    return result.status, result.detail
+
+
+def test_parametrized_weights_are_placed_with_the_values_forward_reads() -> None:
+    """weight_norm / spectral_norm hold a weight as parametrizations.<name>.original(s): placing
+    those raw tensors failed a torch LSTM under spectral_norm and left a weight_norm GRU "not
+    applicable" (its magnitude has no slot), so a wrong GRU passed once wrapped in weight_norm.
+    The computed weight now stands under its own name."""
+    from torch.nn.utils.parametrizations import spectral_norm, weight_norm
+
+    torch.manual_seed(0)
+    loaded = ("passed", "torch's parameter names: loaded as they are")
+    assert _status(spectral_norm(nn.LSTM(I, H), "weight_ih_l0")) == loaded
+    assert _status(weight_norm(nn.GRU(I, H), "weight_hh_l0")) == loaded
+    status, detail = _status(weight_norm(GRUWithoutReset(), "weight_hh_l0"))
+    assert status == "failed" and detail.startswith(
+        "with no h_0 the module must compute what torch.nn.GRU computes with its weights: output["), detail
+    # a weight_map may name a parametrized weight by its own name
+    mapped = {n: n for n in ("weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0")}
+    assert _status(weight_norm(nn.GRU(I, H), "weight_hh_l0"), weight_map=mapped)[0] == "passed"

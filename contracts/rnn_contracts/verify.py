@@ -148,10 +148,15 @@ def _weight_map(weight_map: Any, spec: RNNSpec, module: Any) -> dict[str, str]:
             isinstance(k, str) and isinstance(v, str) for k, v in weight_map.items()):
         raise TypeError("verify_rnn(weight_map=...) takes {torch parameter name: module parameter name}, "
                         f"got {type(weight_map).__name__}")
-    from rnn_contracts.probes.reference import build_reference
+    from rnn_contracts.probes.reference import build_reference, parametrized_names
 
     slots = {n: p.shape for n, p in build_reference(spec).named_parameters()}
-    params = {n: p.shape for n, p in module.named_parameters()} if isinstance(module, torch.nn.Module) else {}
+    params: dict[str, Any] = {}
+    if isinstance(module, torch.nn.Module):
+        params = {n: p.shape for n, p in module.named_parameters() if ".parametrizations." not in f".{n}"}
+        # a parametrized weight's shape is known only once computed, which the probes do (in eval
+        # mode: spectral_norm advances its power iteration in training mode); reference checks it
+        params.update(dict.fromkeys(parametrized_names(module)))
     for torch_name, name in weight_map.items():
         if torch_name not in slots:
             raise ValueError(f"verify_rnn(weight_map=...): {torch_name!r} is no parameter of torch.nn."
@@ -160,6 +165,8 @@ def _weight_map(weight_map: Any, spec: RNNSpec, module: Any) -> dict[str, str]:
         if base not in params:
             raise ValueError(f"verify_rnn(weight_map=...): {name!r} names no parameter of the module; "
                              f"its parameters: {', '.join(params) or 'none'}")
+        if params[base] is None:
+            continue
         shape = tuple(params[base])[::-1] if transposed else tuple(params[base])
         if shape != tuple(slots[torch_name]):
             raise ValueError(f"verify_rnn(weight_map=...): {name} has shape {shape}, {torch_name} needs "

@@ -283,6 +283,38 @@ class _Runner:
         return [whole.columns(slice(i * ctx.batch, (i + 1) * ctx.batch)) for i in range(self.copies)]
 
 
+def effective_parameters(module: torch.nn.Module) -> dict[str, torch.Tensor]:
+    """The module's parameters as its forward reads them, by name: a parametrized attribute
+    (torch.nn.utils.parametrize: ``weight_norm``, ``spectral_norm``, orthogonal, ...) under its
+    own name with its computed value (``weight_hh_l0``, not ``parametrizations.weight_hh_l0.
+    original0`` and ``original1``), every other parameter as it is, in named_parameters' order
+    (a parametrized attribute where its first original stood)."""
+    computed: dict[str, tuple[str, torch.nn.Module, str]] = {}  # original -> (name, owner, attribute)
+    for prefix, owner in module.named_modules():
+        if not torch.nn.utils.parametrize.is_parametrized(owner):
+            continue
+        for attr, parametrization in owner.parametrizations.items():
+            for original, _ in parametrization.named_parameters(recurse=False):
+                dotted = f"{prefix}." if prefix else ""
+                computed[f"{dotted}parametrizations.{attr}.{original}"] = (f"{dotted}{attr}", owner, attr)
+    found: dict[str, torch.Tensor] = {}
+    for name, param in module.named_parameters():
+        if name not in computed:
+            found[name] = param
+        elif computed[name][0] not in found:
+            attr, owner, short = computed[name]
+            found[attr] = getattr(owner, short)  # computed: in training mode spectral_norm also
+            # advances its power iteration, so it is read only inside the probes (eval mode)
+    return found
+
+
+def parametrized_names(module: torch.nn.Module) -> list[str]:
+    """The names of the module's parametrized attributes (torch.nn.utils.parametrize), without
+    computing them."""
+    return [f"{prefix}.{attr}" if prefix else attr for prefix, owner in module.named_modules()
+            if torch.nn.utils.parametrize.is_parametrized(owner) for attr in owner.parametrizations]
+
+
 def _compare(ctx: Context, runs: list[tuple[str, Result, Result]]) -> None:
     for label, got, want in runs:
         why = f"with {label} the module must compute what torch.nn.{ctx.spec.mode} computes with its weights"
@@ -313,13 +345,14 @@ def reference(ctx: Context) -> None:
         wanted = runner.run(weights, reset)
         _compare(ctx, [(label, result, want) for (label, result, _), want in zip(got, wanted)])
 
-    state = module.state_dict()
+    params = effective_parameters(module)
+    state = {**{k: v for k, v in module.state_dict().items() if ".parametrizations." not in f".{k}"},
+             **params}  # a parametrized weight by its own name, with the value forward reads
     strict = set(state) == set(runner.ref_params) and not given_map
     if strict and all(state[k].shape == v.shape for k, v in runner.ref_params.items()):
         evaluate({k: state[k] for k in runner.ref_params}, "torch")
         ctx.cached("notes", dict)["reference"] = "torch's parameter names: loaded as they are"
         return
-    params = dict(module.named_parameters())
     slots = [(name, p.shape) for name, p in runner.ref_params.items()]
     placed, left, missing = _place(slots, list(params.items()), given_map)
     if left or missing:
