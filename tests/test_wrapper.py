@@ -141,6 +141,40 @@ def test_decorated_forward_method_takes_the_spec_from_self() -> None:
         Loop()(torch.zeros(5, 3, 4))
 
 
+class MaskedEncoder(torch.nn.Module):
+    """A GRU encoder whose forward names its state h and takes a keyword-only mask."""
+
+    mode, input_size, hidden_size = "GRU", 4, 3
+
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.core = torch.nn.GRU(4, 3)
+
+    def forward(self, x, h=None, *, mask=None):
+        output, h = self.core(x, h)
+        return (output if mask is None else output * mask), h
+
+
+class DecoratedMaskedEncoder(MaskedEncoder):
+    @checked
+    def forward(self, x, h=None, *, mask=None):
+        return super().forward(x, h, mask=mask)
+
+
+@pytest.mark.parametrize("make", [DecoratedMaskedEncoder, lambda: checked(MaskedEncoder())],
+                         ids=["@checked", "checked(module)"])
+def test_the_forwards_own_keywords_pass_and_its_hx_is_checked_by_name(make) -> None:
+    """The decorator's wrapper took (self, x, hx=None): a keyword-only mask, or the state by the
+    forward's own name, was a TypeError. And checked(module) read hx from kwargs only as "hx": a
+    batch-first state given as h= went unchecked to torch's kernel."""
+    module, x = make(), torch.randn(6, 2, 4)
+    assert module(x, mask=torch.ones(3))[0].shape == (6, 2, 3)
+    assert module(x, h=torch.zeros(1, 2, 3))[1].shape == (1, 2, 3)
+    with pytest.raises(ContractViolation, match=r"h_0 is laid out batch-first"):
+        module(x, h=torch.zeros(2, 1, 3))
+
+
 def test_decorated_function_needs_a_spec() -> None:
     def forward(x, hx=None):
         return x, x

@@ -137,6 +137,28 @@ def _check_result(spec: RNNSpec, module: Any, x: Any, hx: Any, result: Any,
         check_call(spec, x, hx, result, module)
 
 
+def _call_names(fn: Callable[..., Any], skip_self: bool) -> tuple[str | None, str | None]:
+    """The names a forward gives x and hx: its first two positional parameters (after self), so
+    that either may come by keyword; None where it has none (``*args``)."""
+    try:
+        parameters = list(inspect.signature(fn).parameters.values())
+    except (TypeError, ValueError):
+        return None, None
+    names = [p.name for p in parameters if p.kind in (inspect.Parameter.POSITIONAL_ONLY,
+                                                       inspect.Parameter.POSITIONAL_OR_KEYWORD)]
+    names = names[1:] if skip_self else names
+    return (names[0] if names else None), (names[1] if len(names) > 1 else None)
+
+
+def _x_hx(args: tuple, kwargs: dict[str, Any], names: tuple[str | None, str | None]) -> tuple[Any, Any]:
+    """x and hx of a call, by position or by the forward's own names (``input`` / ``x`` / ``hx``
+    as torch's layers and most modules name them, where the forward's cannot be read)."""
+    x_name, hx_name = names
+    x = args[0] if args else kwargs.get(x_name) if x_name else kwargs.get("input", kwargs.get("x"))
+    hx = args[1] if len(args) > 1 else kwargs.get(hx_name) if hx_name else kwargs.get("hx")
+    return x, hx
+
+
 def _remember(seen: set[Any], sig: Any) -> None:
     if len(seen) >= CACHE_SIZE:
         seen.clear()
@@ -151,12 +173,13 @@ class _Guard:
     field by field: no tuple is built, nothing is hashed. A good call's results have the input's
     dtype and device (check_forward's rule), so each result is compared with those."""
 
-    __slots__ = ("spec", "verdicts", "last")
+    __slots__ = ("spec", "verdicts", "last", "names")
 
-    def __init__(self, spec: RNNSpec) -> None:
+    def __init__(self, spec: RNNSpec, names: tuple[str | None, str | None] = (None, None)) -> None:
         self.spec = spec
         self.verdicts = _Verdicts()
         self.last: tuple[Any, ...] = _NO_CALL
+        self.names = names  # what the module's forward calls x and hx (_call_names)
 
     def remember(self, x: torch.Tensor, result: Any) -> None:
         """Keep a good call's signature for the hot path (torch's two result structures only)."""
@@ -241,8 +264,7 @@ class CheckedModule(torch.nn.Module):
         if torch.jit.is_tracing():
             return _module_call(self, *args, **kwargs)
         guard = self.__dict__[GUARD]
-        x = args[0] if args else kwargs.get("input", kwargs.get("x"))
-        hx = args[1] if len(args) > 1 else kwargs.get("hx")
+        x, hx = _x_hx(args, kwargs, guard.names)
         return guard.verdicts.run(guard.spec, lambda *_: _module_call(self, *args, **kwargs),
                                   self, x, hx, ())
 
@@ -313,7 +335,7 @@ def _check_module(module: M, spec: RNNSpec | None) -> M:
     if spec.convention == "cell":
         raise TypeError(f"checked() checks whole-sequence calls, and {spec.describe()} is called one "
                         f"step at a time: check the layer that unrolls it, or verify_rnn(cell)")
-    guard = _Guard(spec)
+    guard = _Guard(spec, _call_names(module.forward, skip_self=False))  # bound: no self
     module.__dict__[GUARD] = guard
     module.__class__ = _checked_class(base)
     return module
@@ -340,27 +362,29 @@ def _wrap_function(fn: F, spec: RNNSpec | None) -> F:
             f"checked({fn.__name__}): a plain function needs a spec, e.g. "
             f"@checked(spec=RNNSpec(mode='GRU', input_size=4, hidden_size=2))"
         )
+    names = _call_names(fn, skip_self=is_method)
     if is_method:
         verdicts_attr = f"_rnn_contracts_verdicts_{fn.__name__}"
 
         @functools.wraps(fn)
-        def method(self: Any, x: Any, hx: Any = None) -> Any:
+        def method(self: Any, *args: Any, **kwargs: Any) -> Any:  # fn's own signature, passed on
             verdicts = self.__dict__.get(verdicts_attr)
             if verdicts is None:
                 verdicts = _Verdicts()
                 self.__dict__[verdicts_attr] = verdicts
                 self.__dict__[verdicts_attr + "_spec"] = spec or RNNSpec.from_module(self)
-            args = (self, x) if hx is None else (self, x, hx)
-            return verdicts.run(self.__dict__[verdicts_attr + "_spec"], fn, self, x, hx, args)
+            x, hx = _x_hx(args, kwargs, names)
+            return verdicts.run(self.__dict__[verdicts_attr + "_spec"], lambda *_: fn(self, *args, **kwargs),
+                                self, x, hx, ())
 
         return method  # type: ignore[return-value]
     verdicts = _Verdicts()
     assert spec is not None
 
     @functools.wraps(fn)
-    def function(x: Any, hx: Any = None) -> Any:
-        args = (x,) if hx is None else (x, hx)
-        return verdicts.run(spec, fn, None, x, hx, args)
+    def function(*args: Any, **kwargs: Any) -> Any:
+        x, hx = _x_hx(args, kwargs, names)
+        return verdicts.run(spec, lambda *_: fn(*args, **kwargs), None, x, hx, ())
 
     return function  # type: ignore[return-value]
 
@@ -380,6 +404,9 @@ def checked(target: Any = None, spec: RNNSpec | None = None) -> Any:
       the module docstring: same class for isinstance, same state_dict, hooks still run);
     * ``@checked`` / ``@checked(spec=...)`` on a ``forward(self, x, hx=None)`` method (the spec
       defaults to ``RNNSpec.from_module(self)``) or on a plain ``f(x, hx=None)`` (spec required).
+
+    The forward keeps its signature: x and hx are its first two parameters, by position or by
+    their own names, and any other argument passes through.
 
     With ``RNN_CONTRACTS_OFF=1`` in the environment at import, returns ``target`` unchanged.
     A spec of the wrong type is a TypeError naming the argument.
