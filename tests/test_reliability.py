@@ -214,6 +214,9 @@ GRU = nn.GRU(4, 6)
     (dict(timeout=0), ValueError, r"^verify_rnn\(timeout=\.\.\.\) takes a positive number of seconds below 1e6 or None \(no limit\), got 0$"),
     (dict(timeout=float("inf")), ValueError, r"^verify_rnn\(timeout=\.\.\.\) takes a positive number of seconds below 1e6 or None \(no limit\), got inf$"),
     (dict(progress=1), TypeError, r"^verify_rnn\(progress=\.\.\.\) takes a callable progress\(name, result\) or None, got int 1$"),
+    (dict(timeout="10"), TypeError, r"^verify_rnn\(timeout=\.\.\.\) takes a number of seconds or None \(no limit\), got str '10'$"),
+    (dict(cell=nn.GRUCell), TypeError, r"^verify_rnn\(cell=\.\.\.\) takes the layer's cell, got the class GRUCell: pass the "
+                                       r"instance the layer unrolls \(layer\.cell\)$"),
 ], ids=lambda v: repr(v)[:40] if isinstance(v, dict) else "")
 def test_a_wrong_argument_is_the_callers_error_naming_it(kwargs: dict, error: type, message: str) -> None:
     before = _fingerprint(GRU)
@@ -226,6 +229,17 @@ def test_a_wrong_argument_is_the_callers_error_naming_it(kwargs: dict, error: ty
 def test_an_unavailable_device_is_a_value_error_not_an_assertion() -> None:
     with pytest.raises(ValueError, match=r"^verify_rnn\(device='cuda'\): not available: "):
         verify_rnn(GRU, device="cuda")
+
+
+def test_a_numpy_number_of_seconds_is_a_timeout() -> None:
+    assert verify_rnn(GRU, contracts=["shapes"], timeout=np.float32(30)).ok
+
+
+def test_a_list_given_as_a_grus_hx_is_named_a_list() -> None:
+    with pytest.raises(ContractViolation) as caught:
+        check_forward(GRU, torch.randn(5, 3, 4), [torch.zeros(1, 3, 6)])
+    assert render_violation(caught.value.violations[0]).startswith(
+        "hx: GRU takes a single tensor h_0, but a list was passed")
 
 
 def test_a_lazy_parameter_not_yet_initialised_is_the_callers_error() -> None:

@@ -191,3 +191,18 @@ def test_a_document_on_stdout_comes_alone(capsys) -> None:
     captured = capsys.readouterr()
     json.loads(captured.out)  # nothing else on stdout
     assert "[cpu] shapes: ok" in captured.err  # progress went to stderr
+
+
+def test_a_modules_control_characters_are_shown_not_obeyed(tmp_path: Path, monkeypatch, capsys) -> None:
+    """A module's exception message goes into the evidence; an escape sequence or NUL in it
+    reached the terminal (text) and the job summary (Markdown) raw. Both show it escaped."""
+    (tmp_path / "hostile_targets.py").write_text(
+        "import torch\n\n\nclass Hostile(torch.nn.GRU):\n"
+        "    def forward(self, x, hx=None):\n"
+        "        raise RuntimeError('clear the screen \\x1b[2J and a NUL \\x00 here')\n\n\n"
+        "HOSTILE = Hostile(4, 3)\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    for fmt in ("text", "markdown"):
+        out = run_format(capsys, fmt, "hostile_targets:HOSTILE", status=1)
+        assert "\x1b" not in out and "\x00" not in out
+        assert "clear the screen \\x1b[2J and a NUL \\x00 here" in out

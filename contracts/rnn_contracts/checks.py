@@ -177,7 +177,7 @@ class _Checker:
             return
         if isinstance(value, (tuple, list)):
             if prefix == "0":
-                self.violations.append(diagnose.tuple_hx_hint(spec))
+                self.violations.append(diagnose.tuple_hx_hint(spec, value))
             else:
                 self.violations.append(Violation(
                     "type", "h_n", f"{spec.mode} returns a single state tensor h_n, got a {type(value).__name__}"))

@@ -231,9 +231,10 @@ def lstm_hx_hint(spec: RNNSpec, hx: Any) -> Violation:
                      mistake="lstm_hx_tensor")
 
 
-def tuple_hx_hint(spec: RNNSpec) -> Violation:
-    """A tuple given as hx to a mode that takes one tensor."""
-    return Violation("type", "hx", f"{spec.mode} takes a single tensor h_0, but a tuple was passed",
+def tuple_hx_hint(spec: RNNSpec, given: Any = ()) -> Violation:
+    """A tuple (or list) given as hx to a mode that takes one tensor."""
+    kind = type(given).__name__ if isinstance(given, (tuple, list)) else "tuple"
+    return Violation("type", "hx", f"{spec.mode} takes a single tensor h_0, but a {kind} was passed",
                      hint="only LSTM takes (h_0, c_0)", mistake="tuple_hx")
 
 

@@ -19,7 +19,7 @@ import torch
 
 from rnn_contracts import about
 from rnn_contracts.outcome import NOTED, JobResult, Row, heading, mark, milliseconds
-from rnn_contracts.render import render as render_text
+from rnn_contracts.render import printable, render as render_text
 
 #: The JSON report's schema version: raised when a field changes meaning or disappears.
 SCHEMA_VERSION = 1
@@ -125,7 +125,7 @@ def render_markdown(job: JobResult) -> str:
         lines.append("")
     lines += [f"Note: {note}" for note in job.report_notes()]
     lines.append(f"Devices: {'; '.join(_device_text(job, i.device) for i in job.devices)}")
-    return "\n".join(lines)
+    return printable("\n".join(lines))
 
 
 def _device_text(job: JobResult, device: str) -> str:

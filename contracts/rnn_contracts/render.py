@@ -16,6 +16,15 @@ def indent(text: str, prefix: str) -> str:
     return "\n".join([first] + [prefix + line if line else line for line in rest])
 
 
+def printable(text: str) -> str:
+    """``text`` with every control character but newline and tab written as its escape
+    (``\\x1b``): a module's exception message may carry terminal escape sequences or NUL, which a
+    report shows rather than obeys."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() or c in "\n\t" else c.encode("unicode_escape").decode() for c in text)
+
+
 def _cell(row: Row | None) -> str:
     return f"{mark(row.status):<4} {milliseconds(row.seconds):>9}" if row else "-"
 
@@ -59,4 +68,4 @@ def render(job: JobResult) -> str:
         lines += ["", "failures:"]
         lines += [f"  {heading(f.where, f.name)}: {indent(f.detail, '    ')}" for f in failures]
     lines += ["", job.verdict()]
-    return "\n".join(lines)
+    return printable("\n".join(lines))

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import numbers
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
@@ -175,9 +176,13 @@ def _weight_map(weight_map: Any, spec: RNNSpec, module: Any) -> dict[str, str]:
 
 
 def _timeout(timeout: Any) -> float | None:
+    """Seconds as any real number (a NumPy float too), positive and below 1e6; None: no limit."""
     if timeout is None:
         return None
-    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not 0 < timeout < 1e6:
+    if isinstance(timeout, bool) or not isinstance(timeout, numbers.Real):
+        raise TypeError(f"verify_rnn(timeout=...) takes a number of seconds or None (no limit), got "
+                        f"{type(timeout).__name__} {timeout!r}")
+    if not 0 < timeout < 1e6:
         raise ValueError(f"verify_rnn(timeout=...) takes a positive number of seconds below 1e6 or None "
                          f"(no limit), got {timeout!r}")
     return float(timeout)
@@ -424,6 +429,9 @@ def verify_rnn(
         raise TypeError(f"verify_rnn(spec=...) takes an RNNSpec or None, got {type(spec).__name__} {spec!r}")
     if cell is not None and not callable(cell):
         raise TypeError(f"verify_rnn(cell=...) takes the layer's cell, a callable, got {type(cell).__name__}")
+    if isinstance(cell, type):
+        raise TypeError(f"verify_rnn(cell=...) takes the layer's cell, got the class {cell.__name__}: "
+                        f"pass the instance the layer unrolls (layer.cell)")
     if progress is not None and not callable(progress):
         raise TypeError(f"verify_rnn(progress=...) takes a callable progress(name, result) or None, got "
                         f"{type(progress).__name__} {progress!r}")
