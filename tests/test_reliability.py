@@ -126,20 +126,48 @@ class CountsInABuffer(nn.Module):
         return self.rnn(x, hx)
 
 
-def test_a_torchscript_module_is_verified_and_restored() -> None:
+class RebindsABuffer(CountsInABuffer):
+    """The same, counting by rebinding the buffer (self.calls = self.calls + 1)."""
+
+    def forward(self, x: torch.Tensor, hx: Optional[torch.Tensor] = None) -> tuple[torch.Tensor, torch.Tensor]:
+        self.calls = self.calls + 1
+        return self.rnn(x, hx)
+
+
+@pytest.mark.parametrize(("cls", "named"), [
+    (CountsInABuffer, "forward modified buffer calls in place"),
+    (RebindsABuffer, "during the probes the module changed buffer calls (replaced by another object)"),
+], ids=["in place", "rebound"])
+def test_a_torchscript_module_is_verified_and_restored(cls: type, named: str) -> None:
     """A scripted module holds its parameters, buffers and submodules in wrappers that are no
-    Mapping (reading them as dicts crashed verify_rnn with a TypeError). It runs through every
-    contract; counting its calls in a buffer fails inputs_untouched, and the buffer is put back."""
+    Mapping: reading them as dicts crashed verify_rnn with a TypeError, and so did putting a
+    rebound buffer back (no clear()), leaving the buffer changed and the module in eval mode. It
+    runs through every contract; counting its calls in a buffer fails inputs_untouched, and the
+    buffer and the training mode are put back."""
     torch.manual_seed(0)
     clean = CountsInABuffer()
     clean.count = False
     spec = RNNSpec("GRU", 4, 6)
     assert verify_rnn(torch.jit.script(clean), spec).ok
-    module = torch.jit.script(CountsInABuffer())
+    module = torch.jit.script(cls())
+    module.train()
     before = _fingerprint(module)
     failed = _failed(module, spec)
     assert list(failed) == ["inputs_untouched"]
-    assert failed["inputs_untouched"] == "forward modified buffer calls in place"
+    assert failed["inputs_untouched"].startswith(named)
+    assert_unchanged(module, before)
+    assert module.training
+
+
+def test_a_spectral_norm_layer_in_training_mode_keeps_its_power_iteration_state() -> None:
+    """The restore rebuilt an LSTM's flat weights after putting training mode back, and reading
+    a spectral_norm weight in training mode advances its power iteration: _u and _v moved."""
+    from torch.nn.utils.parametrizations import spectral_norm
+
+    torch.manual_seed(0)
+    module = spectral_norm(nn.LSTM(4, 3), "weight_ih_l0").train()
+    before = _fingerprint(module)
+    assert verify_rnn(module).ok
     assert_unchanged(module, before)
 
 

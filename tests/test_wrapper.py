@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import importlib
+import warnings
 
 import pytest
 import torch
@@ -173,6 +174,44 @@ def test_the_forwards_own_keywords_pass_and_its_hx_is_checked_by_name(make) -> N
     assert module(x, h=torch.zeros(1, 2, 3))[1].shape == (1, 2, 3)
     with pytest.raises(ContractViolation, match=r"h_0 is laid out batch-first"):
         module(x, h=torch.zeros(2, 1, 3))
+
+
+class LengthsThenHx(torch.nn.GRU):
+    def forward(self, x, lengths=None, hx=None):  # its second parameter is no state
+        return super().forward(x, hx)
+
+
+class OnlyXWithMask(torch.nn.GRU):
+    def forward(self, x, mask=None):
+        output, h = super().forward(x)
+        return (output if mask is None else output * mask), h
+
+
+def test_hx_is_the_parameter_named_so_and_never_a_mask() -> None:
+    """From a review: reading the second parameter as hx whatever its name made lengths= a
+    violation and left hx= (third) unchecked; a takes_hx=False module's mask= was called an hx."""
+    torch.manual_seed(0)
+    x = torch.randn(6, 2, 4)
+    module = checked(LengthsThenHx(4, 3))
+    assert module(x, lengths=torch.tensor([6, 6]))[0].shape == (6, 2, 3)
+    with pytest.raises(ContractViolation, match=r"h_0 is laid out batch-first"):
+        module(x, hx=torch.zeros(2, 1, 3))
+    masked = checked(OnlyXWithMask(4, 3), RNNSpec("GRU", 4, 3, takes_hx=False))
+    assert masked(x, mask=torch.ones(3))[0].shape == (6, 2, 3)
+    assert masked(x, torch.ones(3))[0].shape == (6, 2, 3)
+
+
+def test_a_nested_tensor_is_named_on_every_call_path() -> None:
+    """Off the one-tensor hot path (x by keyword, with an hx, a decorated function) the
+    signature read x's sizes first: torch's RuntimeError escaped."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # "nested tensors are in prototype stage"
+        nested = torch.nested.nested_tensor([torch.randn(3, 4), torch.randn(5, 4)])
+    module = checked(torch.nn.GRU(4, 2))
+    fn = checked(spec=SPEC)(lambda x, hx=None: (x, x))
+    for call in (lambda: module(input=nested), lambda: module(nested, torch.zeros(1, 2, 2)), lambda: fn(nested)):
+        with pytest.raises(ContractViolation, match=r"input: a nested tensor was passed"):
+            call()
 
 
 def test_decorated_function_needs_a_spec() -> None:

@@ -120,15 +120,20 @@ class ModuleSnapshot:
 
     def restore(self) -> None:
         """Put back every slot, value, flag, gradient and training mode of the snapshot. A
-        recurrent layer's flat weight list is rebuilt last, from the restored tensors: on CUDA it
-        flattens them for cuDNN, which fails on a parameter still resized through ``.data``."""
-        for _, owner, slots, training in self.owners:
+        recurrent layer's flat weight list is rebuilt from the restored tensors (on CUDA it
+        flattens them for cuDNN, which fails on a parameter still resized through ``.data``),
+        before the training modes come back."""
+        for _, owner, slots, _ in self.owners:
             for _, attr in _SLOTS:
                 current = getattr(owner, attr)
-                if not _same_slots(dict(current.items()), slots[attr]):
+                if _same_slots(dict(current.items()), slots[attr]):
+                    continue
+                if isinstance(current, dict):
                     current.clear()
                     current.update(slots[attr])
-            owner.training = training
+                else:  # a TorchScript module's wrapper: no clear(); its slots cannot be added to
+                    for name, value in slots[attr].items():
+                        current[name] = value
         changed = self.changed_values()
         with torch.no_grad():
             for _, _, tensor, _, values, requires_grad in self.tensors:
@@ -148,6 +153,10 @@ class ModuleSnapshot:
         for _, owner, _, _ in self.owners:
             if isinstance(owner, torch.nn.RNNBase):
                 owner._init_flat_weights()  # its flat weight list follows the restored parameters
+        # training flags last: the rebuild reads each weight, and a parametrized one computed in
+        # training mode moves on (spectral_norm's power iteration updates its buffers)
+        for _, owner, _, training in self.owners:
+            owner.training = training
         self._changed = None  # a later restore compares again
 
 

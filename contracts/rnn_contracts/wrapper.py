@@ -113,6 +113,8 @@ class _Verdicts:
         self.calls: set[Any] = set()
 
     def run(self, spec: RNNSpec, fn: Callable[..., Any], module: Any, x: Any, hx: Any, args: tuple) -> Any:
+        if isinstance(x, torch.Tensor) and x.is_nested:  # no sizes for a signature: the engine
+            checked_inputs(spec, x, hx, module)  # names it and raises
         if hx is None and type(x) is torch.Tensor:
             sig_in: Any = (x.shape, x.dtype, x.device)
         else:
@@ -137,25 +139,41 @@ def _check_result(spec: RNNSpec, module: Any, x: Any, hx: Any, result: Any,
         check_call(spec, x, hx, result, module)
 
 
-def _call_names(fn: Callable[..., Any], skip_self: bool) -> tuple[str | None, str | None]:
-    """The names a forward gives x and hx: its first two positional parameters (after self), so
-    that either may come by keyword; None where it has none (``*args``)."""
+#: Names a forward gives its initial state, besides torch's ``hx`` (tutorials and papers).
+_STATE_NAMES = ("hx", "h", "h0", "h_0", "hidden", "hidden_state", "state", "states", "initial_state")
+
+
+def _call_names(fn: Callable[..., Any], skip_self: bool) -> tuple[str | None, str | None, int]:
+    """What a forward calls x and hx, and hx's position: its first positional parameter (after
+    self), and the positional parameter named ``hx`` or else the second one when it has a state's
+    name (:data:`_STATE_NAMES`; ``forward(x, lengths=None, hx=None)`` takes hx third, and a second
+    parameter called ``mask`` is no state). (None, None, 1) where the signature cannot be read:
+    torch's convention, hx second."""
     try:
         parameters = list(inspect.signature(fn).parameters.values())
     except (TypeError, ValueError):
-        return None, None
+        return None, None, 1
     names = [p.name for p in parameters if p.kind in (inspect.Parameter.POSITIONAL_ONLY,
                                                        inspect.Parameter.POSITIONAL_OR_KEYWORD)]
     names = names[1:] if skip_self else names
-    return (names[0] if names else None), (names[1] if len(names) > 1 else None)
+    if not names:
+        return None, None, 1
+    if "hx" in names[1:]:
+        return names[0], "hx", names.index("hx")
+    if len(names) > 1 and names[1] in _STATE_NAMES:
+        return names[0], names[1], 1
+    return names[0], None, 0  # no state among its parameters: hx is never read
 
 
-def _x_hx(args: tuple, kwargs: dict[str, Any], names: tuple[str | None, str | None]) -> tuple[Any, Any]:
-    """x and hx of a call, by position or by the forward's own names (``input`` / ``x`` / ``hx``
-    as torch's layers and most modules name them, where the forward's cannot be read)."""
-    x_name, hx_name = names
+def _x_hx(args: tuple, kwargs: dict[str, Any], names: tuple[str | None, str | None, int],
+          spec: RNNSpec) -> tuple[Any, Any]:
+    """x and hx of a call, by position or by the forward's own names (:func:`_call_names`);
+    no hx for a module that takes none (RNNSpec.takes_hx=False)."""
+    x_name, hx_name, at = names
     x = args[0] if args else kwargs.get(x_name) if x_name else kwargs.get("input", kwargs.get("x"))
-    hx = args[1] if len(args) > 1 else kwargs.get(hx_name) if hx_name else kwargs.get("hx")
+    if not spec.takes_hx or at == 0:
+        return x, None
+    hx = args[at] if len(args) > at else kwargs.get(hx_name) if hx_name else kwargs.get("hx")
     return x, hx
 
 
@@ -175,7 +193,7 @@ class _Guard:
 
     __slots__ = ("spec", "verdicts", "last", "names")
 
-    def __init__(self, spec: RNNSpec, names: tuple[str | None, str | None] = (None, None)) -> None:
+    def __init__(self, spec: RNNSpec, names: tuple[str | None, str | None, int] = (None, None, 1)) -> None:
         self.spec = spec
         self.verdicts = _Verdicts()
         self.last: tuple[Any, ...] = _NO_CALL
@@ -226,45 +244,46 @@ class CheckedModule(torch.nn.Module):
             x = args[0]
             guard: _Guard = self._rnn_contracts_guard  # in the instance dict: GUARD
             x_shape, dtype, device, on_cpu, out_shape, h_shape, c_shape = guard.last
-            try:
-                hit = x.shape == x_shape and x.dtype is dtype and (x.is_cpu if on_cpu else x.device == device)
-            except RuntimeError:  # a nested tensor has no sizes (a try costs nothing until it raises)
-                checked_inputs(guard.spec, x, None, self)  # the engine names it and raises
-                return _module_call(self, x)
-            if hit:
-                result = _module_call(self, x)
-                # the result against the last good call's, field by field; an object without a
-                # tensor's attributes (AttributeError), a tuple of another length (ValueError) or
-                # a state of another structure goes to the signature sets, which judge it in full
-                # (a torch.Size equals only sizes; on the CPU, Tensor.is_cpu says the device
-                # without building a torch.device)
-                try:
-                    if type(result) is tuple:
-                        out, state = result
-                        if out.shape == out_shape and out.dtype is dtype:
-                            if c_shape is None:
-                                if state.shape == h_shape and state.dtype is dtype and (
-                                        (out.is_cpu and state.is_cpu) if on_cpu
-                                        else (out.device == device and state.device == device)):
-                                    return result
-                            elif type(state) is tuple:
-                                h, c = state
-                                if h.shape == h_shape and c.shape == c_shape \
-                                        and h.dtype is dtype and c.dtype is dtype and (
-                                        (out.is_cpu and h.is_cpu and c.is_cpu) if on_cpu
-                                        else (out.device == device and h.device == device
-                                              and c.device == device)):
-                                    return result
-                except (AttributeError, ValueError):
-                    pass
-                return _judge_result(guard, self, x, (x.shape, x.dtype, x.device), result)
-            return _tensor_call(guard, self, x)
+            try:  # costs nothing until it raises (3.11's zero-cost exceptions)
+                if x.shape == x_shape and x.dtype is dtype and (x.is_cpu if on_cpu else x.device == device):
+                    result = _module_call(self, x)
+                    # the result against the last good call's, field by field; an object without
+                    # a tensor's attributes (AttributeError), a tuple of another length
+                    # (ValueError) or a state of another structure goes to the signature sets,
+                    # which judge it in full (a torch.Size equals only sizes; on the CPU,
+                    # Tensor.is_cpu says the device without building a torch.device)
+                    try:
+                        if type(result) is tuple:
+                            out, state = result
+                            if out.shape == out_shape and out.dtype is dtype:
+                                if c_shape is None:
+                                    if state.shape == h_shape and state.dtype is dtype and (
+                                            (out.is_cpu and state.is_cpu) if on_cpu
+                                            else (out.device == device and state.device == device)):
+                                        return result
+                                elif type(state) is tuple:
+                                    h, c = state
+                                    if h.shape == h_shape and c.shape == c_shape \
+                                            and h.dtype is dtype and c.dtype is dtype and (
+                                            (out.is_cpu and h.is_cpu and c.is_cpu) if on_cpu
+                                            else (out.device == device and h.device == device
+                                                  and c.device == device)):
+                                        return result
+                    except (AttributeError, ValueError):
+                        pass
+                    return _judge_result(guard, self, x, (x.shape, x.dtype, x.device), result)
+                return _tensor_call(guard, self, x)
+            except RuntimeError:
+                if not x.is_nested:  # the module's own error, as it raised it
+                    raise
+                checked_inputs(guard.spec, x, None, self)  # a nested tensor has no sizes: the
+                raise  # engine names it and raises (should it not, the read's own error stands)
         if torch.compiler.is_compiling():  # torch.compile / torch.export capture the module only
             return _module_call(self, *args, **kwargs)
         if torch.jit.is_tracing():
             return _module_call(self, *args, **kwargs)
         guard = self.__dict__[GUARD]
-        x, hx = _x_hx(args, kwargs, guard.names)
+        x, hx = _x_hx(args, kwargs, guard.names, guard.spec)
         return guard.verdicts.run(guard.spec, lambda *_: _module_call(self, *args, **kwargs),
                                   self, x, hx, ())
 
@@ -373,9 +392,9 @@ def _wrap_function(fn: F, spec: RNNSpec | None) -> F:
                 verdicts = _Verdicts()
                 self.__dict__[verdicts_attr] = verdicts
                 self.__dict__[verdicts_attr + "_spec"] = spec or RNNSpec.from_module(self)
-            x, hx = _x_hx(args, kwargs, names)
-            return verdicts.run(self.__dict__[verdicts_attr + "_spec"], lambda *_: fn(self, *args, **kwargs),
-                                self, x, hx, ())
+            own_spec = self.__dict__[verdicts_attr + "_spec"]
+            x, hx = _x_hx(args, kwargs, names, own_spec)
+            return verdicts.run(own_spec, lambda *_: fn(self, *args, **kwargs), self, x, hx, ())
 
         return method  # type: ignore[return-value]
     verdicts = _Verdicts()
@@ -383,7 +402,7 @@ def _wrap_function(fn: F, spec: RNNSpec | None) -> F:
 
     @functools.wraps(fn)
     def function(*args: Any, **kwargs: Any) -> Any:
-        x, hx = _x_hx(args, kwargs, names)
+        x, hx = _x_hx(args, kwargs, names, spec)
         return verdicts.run(spec, lambda *_: fn(*args, **kwargs), None, x, hx, ())
 
     return function  # type: ignore[return-value]
@@ -405,8 +424,9 @@ def checked(target: Any = None, spec: RNNSpec | None = None) -> Any:
     * ``@checked`` / ``@checked(spec=...)`` on a ``forward(self, x, hx=None)`` method (the spec
       defaults to ``RNNSpec.from_module(self)``) or on a plain ``f(x, hx=None)`` (spec required).
 
-    The forward keeps its signature: x and hx are its first two parameters, by position or by
-    their own names, and any other argument passes through.
+    The forward keeps its signature: x is its first parameter, hx the one named ``hx`` (or a
+    second parameter with a state's name: ``h``, ``h0``, ``hidden``, ``state``, ...), by position
+    or by name, and any other argument passes through.
 
     With ``RNN_CONTRACTS_OFF=1`` in the environment at import, returns ``target`` unchanged.
     A spec of the wrong type is a TypeError naming the argument.
