@@ -125,6 +125,32 @@ def test_outcomes(pytester: pytest.Pytester, source: str, outcomes: dict[str, in
     result.stdout.fnmatch_lines(lines)
 
 
+BROKEN_SHAPES = '''
+    class TestBroken(RNNContractTests):
+        @pytest.fixture
+        def rnn_module(self):
+            return torch.nn.GRU(4, 3)
+
+        @pytest.fixture
+        def rnn_spec(self):
+            return RNNSpec("LSTM", 4, 3)  # the module returns one tensor as its state: shapes fails
+'''
+
+
+def test_a_contract_whose_prerequisite_failed_skips_only_where_that_item_runs(pytester: pytest.Pytester) -> None:
+    """The other items of a module that breaks shapes skip, pointing at shapes' item, which
+    fails. Where shapes' item is deselected, they fail with its evidence: skipped, the run was
+    green (from a fuzzing helper: -k "not shapes" turned a broken module's run green)."""
+    result = _run(pytester, BROKEN_SHAPES, "-ra")
+    result.assert_outcomes(failed=1, skipped=N - 1)
+    result.stdout.fnmatch_lines(["SKIPPED [[]1[]] *: finite not run: shapes failed (its own item fails with "
+                                 "the evidence)"])
+    result = _run(pytester, BROKEN_SHAPES, "-k", "not shapes")
+    result.assert_outcomes(failed=N - 1)
+    result.stdout.fnmatch_lines(["*finite not run: shapes failed, and its item is not in this session:",
+                                 "*[[]shapes[]] *"])
+
+
 def test_one_item_per_contract_and_device_with_readable_ids(pytester: pytest.Pytester) -> None:
     """Ids are ``test_contract[<device>-<contract>]``; the imported base class is never collected,
     even when ``python_classes`` would match its name."""

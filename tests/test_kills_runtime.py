@@ -666,7 +666,7 @@ def test_a_contract_whose_prerequisite_failed_is_skipped_not_failed(pytester: py
     result.stdout.fnmatch_lines([
         "FAILED test_scenario.py::TestReturnsAnInt::test_contract[[]cpu-shapes[]] - rnn_contracts.errors."
         "ContractViolation: verify_rnn: ReturnsAnInt(4, 3) broke 1 of 1 contracts on cpu (float32): shapes",
-        "SKIPPED [[]1[]] *conformance.py:*: finite not run: shapes failed (not selected: select it for its "
+        "SKIPPED [[]1[]] *conformance.py:*: finite not run: shapes failed (its own item fails with the "
         "evidence)"])
 
 

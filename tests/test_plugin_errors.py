@@ -45,3 +45,19 @@ def test_unknown_checker_in_the_environment(pytester: pytest.Pytester, monkeypat
         "ERROR: rnn-contracts: RNN_CONTRACTS_CHECKER='mypy': unknown contract checker; "
         "choose one of typeguard, beartype"
     ]
+
+
+@pytest.mark.parametrize(("name", "value"), [("RNN_CONTRACTS_DEVICES", ""), ("RNN_CONTRACTS_DEVICES", ","),
+                                             ("RNN_CONTRACTS_REQUIRE_DEVICE", ""),
+                                             ("RNN_CONTRACTS_REQUIRE_DEVICE", " , ")])
+def test_a_device_variable_that_names_no_device_is_a_usage_error(
+        pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, name: str, value: str) -> None:
+    """Set but empty (a CI template that expanded to nothing), it selected every device or
+    required none, and a GPU job went green without a GPU (found by a fuzzing helper)."""
+    monkeypatch.setenv(name, value)
+    pytester.makepyfile(test_x="def test_x(rnn_device):\n    pass\n")
+    result = pytester.runpytest_inprocess(*QUIET)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert errors(result) == [
+        f"ERROR: rnn-contracts: {name}={value!r} names no device: give one or more of cpu, cuda, "
+        "cuda:N, mps (comma-separated), or unset it"]
