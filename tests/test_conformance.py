@@ -151,6 +151,28 @@ def test_a_contract_whose_prerequisite_failed_skips_only_where_that_item_runs(py
                                  "*[[]shapes[]] *"])
 
 
+def test_a_shared_base_of_the_users_own_is_not_a_test_class(pytester: pytest.Pytester) -> None:
+    """Subclasses are collected by name (python_classes), as any test class: a base without the
+    Test prefix was collected too (the kit sets __test__ = True to undo RNNContractTests' False,
+    which pytest reads as "whatever the name"), and each of its items errored for lack of
+    rnn_module (found by a fuzzing helper)."""
+    result = _run(pytester, '''
+        class CommonChecks(RNNContractTests):
+            contract_timeout = 60.0
+
+        class TestGRU(CommonChecks):
+            @pytest.fixture
+            def rnn_module(self):
+                return torch.nn.GRU(4, 3)
+     ''', "-k", "shapes or finite")
+    result.assert_outcomes(passed=2)
+    result = _run(pytester, '''
+        class CommonChecks(RNNContractTests):
+            pass
+     ''', "-o", "python_classes=Test* Common*", "-k", "shapes")
+    result.assert_outcomes(errors=1)  # named as a test class: collected, and told what to write
+
+
 def test_one_item_per_contract_and_device_with_readable_ids(pytester: pytest.Pytester) -> None:
     """Ids are ``test_contract[<device>-<contract>]``; the imported base class is never collected,
     even when ``python_classes`` would match its name."""
@@ -201,11 +223,27 @@ _ALL = ", ".join(CONTRACT_NAMES)
     pytest.param(["packed"],
                  "TestTypo.known_failures must be a dict of contract name -> reason, got list",
                  id="not-a-mapping"),
+    # from a fuzzing helper: declared for items the class does not have, they xfailed nothing
+    pytest.param({"compile": "graph break"},
+                 "TestTypo.known_failures['compile']: compile is a deployment target this class does not "
+                 "check: add it to deploy = (..., 'compile')", id="deploy-target-not-deployed"),
+    pytest.param({"cell_equivalence": "skips a step"},
+                 "TestTypo.known_failures['cell_equivalence']: the class defines no rnn_cell fixture, so it "
+                 "has no cell_equivalence item", id="cell-without-rnn-cell"),
 ])
 def test_bad_known_failures_fail_at_class_creation(known_failures: object, message: str) -> None:
     with pytest.raises(TypeError) as excinfo:
         type("TestTypo", (RNNContractTests,), {"known_failures": known_failures})
     assert str(excinfo.value) == message
+
+
+@pytest.mark.parametrize("timeout", [0, -1, "5", float("nan"), True])
+def test_a_bad_contract_timeout_fails_at_class_creation(timeout: object) -> None:
+    """Checked once, as known_failures are, not as a verify_rnn error in every item."""
+    with pytest.raises(TypeError) as excinfo:
+        type("TestSlow", (RNNContractTests,), {"contract_timeout": timeout})
+    assert str(excinfo.value) == ("TestSlow.contract_timeout must be a positive number of seconds below 1e6, "
+                                  f"or None (no limit), got {timeout!r}")
 
 
 def test_only_subclasses_are_test_classes() -> None:
