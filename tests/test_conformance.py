@@ -223,13 +223,6 @@ _ALL = ", ".join(CONTRACT_NAMES)
     pytest.param(["packed"],
                  "TestTypo.known_failures must be a dict of contract name -> reason, got list",
                  id="not-a-mapping"),
-    # from a fuzzing helper: declared for items the class does not have, they xfailed nothing
-    pytest.param({"compile": "graph break"},
-                 "TestTypo.known_failures['compile']: compile is a deployment target this class does not "
-                 "check: add it to deploy = (..., 'compile')", id="deploy-target-not-deployed"),
-    pytest.param({"cell_equivalence": "skips a step"},
-                 "TestTypo.known_failures['cell_equivalence']: the class defines no rnn_cell fixture, so it "
-                 "has no cell_equivalence item", id="cell-without-rnn-cell"),
 ])
 def test_bad_known_failures_fail_at_class_creation(known_failures: object, message: str) -> None:
     with pytest.raises(TypeError) as excinfo:
