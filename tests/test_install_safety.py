@@ -111,3 +111,19 @@ def test_kit(hello_batch, pytestconfig):
     result.assert_outcomes(passed=len(found))
     result.stdout.fnmatch_lines([f"collected {len(found)} item*", "rnn-contracts: torch *, contract checker: typeguard",
                                  "rnn-contracts devices: cpu*"])
+
+
+def test_a_projects_own_fixtures_of_the_kits_names_stay_its_own(pytester: pytest.Pytester) -> None:
+    """A project's conftest that defines its own hello_batch and rnn_device: the kit stays inert
+    (no header) and does not parametrize the project's rnn_device over the kit's devices (found
+    by a fuzzing helper: both did, and test_dev became test_dev[cpu])."""
+    pytester.makeconftest(
+        "import pytest\n\n\n@pytest.fixture\ndef hello_batch():\n    return [1, 2, 3]\n\n\n"
+        "@pytest.fixture\ndef rnn_device():\n    return 'my-device'\n")
+    pytester.makepyfile(test_own=(
+        "def test_batch(hello_batch):\n    assert hello_batch == [1, 2, 3]\n\n\n"
+        "def test_dev(rnn_device):\n    assert rnn_device == 'my-device'\n"))
+    result = pytester.runpytest_inprocess(*FRESH_SESSION, "-v")
+    result.assert_outcomes(passed=2)
+    result.stdout.fnmatch_lines(["*test_own.py::test_dev PASSED*"])
+    assert [line for line in result.outlines if line.startswith("rnn-contracts")] == []
