@@ -173,6 +173,44 @@ def test_a_shared_base_of_the_users_own_is_not_a_test_class(pytester: pytest.Pyt
     result.assert_outcomes(errors=1)  # named as a test class: collected, and told what to write
 
 
+def test_what_a_fixture_returned_wrong_is_named_with_the_fix(pytester: pytest.Pytester) -> None:
+    """From a fuzzing helper: rnn_spec returning a dict gave verify_rnn's TypeError about spec=,
+    rnn_module returning None told the user to add rnn_spec, rnn_cell returning None gave
+    'unknown contract(s) cell_equivalence'."""
+    result = _run(pytester, '''
+        class TestNone(RNNContractTests):
+            @pytest.fixture
+            def rnn_module(self):
+                return None
+
+        class TestSpecDict(RNNContractTests):
+            @pytest.fixture
+            def rnn_module(self):
+                return torch.nn.GRU(4, 3)
+
+            @pytest.fixture
+            def rnn_spec(self):
+                return {"mode": "GRU"}
+
+        class TestNoCell(RNNContractTests):
+            @pytest.fixture
+            def rnn_module(self):
+                return torch.nn.GRU(4, 3)
+
+            @pytest.fixture
+            def rnn_cell(self):
+                return None
+     ''', "-k", "shapes or cell_equivalence")
+    result.assert_outcomes(failed=3, passed=1)
+    result.stdout.fnmatch_lines_random([
+        "*TestNone.rnn_module returned None: it must return the recurrent module itself, an instance "
+        "(e.g. torch.nn.GRU(4, 3))",
+        "*TestSpecDict.rnn_spec returned a dict: it must return an rnn_contracts.RNNSpec, or None to read "
+        "the spec off the module",
+        "*TestNoCell.rnn_cell returned None: it must return the cell instance the layer unrolls (e.g. "
+        "rnn_module.cell)"])
+
+
 def test_one_item_per_contract_and_device_with_readable_ids(pytester: pytest.Pytester) -> None:
     """Ids are ``test_contract[<device>-<contract>]``; the imported base class is never collected,
     even when ``python_classes`` would match its name."""
