@@ -678,6 +678,21 @@ def test_only_the_mps_device_is_marked_mps(pytester: pytest.Pytester, inner: tup
     pytester.runpytest(*inner, "-m", "not mps").assert_outcomes(passed=1)
 
 
+def test_a_projects_own_generate_tests_may_parametrize_rnn_device(pytester: pytest.Pytester,
+                                                                  inner: tuple[str, ...]) -> None:
+    """A conftest's pytest_generate_tests that parametrizes rnn_device (indirectly, the kit's
+    fixture then reads the value) got "duplicate parametrization" from the kit's own hook, a
+    collection error naming neither (found by a fuzzing helper). The kit's hook runs last and
+    leaves a parametrized rnn_device alone."""
+    pytester.makeconftest("def pytest_generate_tests(metafunc):\n"
+                          "    if 'rnn_device' in metafunc.fixturenames:\n"
+                          "        metafunc.parametrize('rnn_device', ['cpu'], indirect=True, ids=['mine'])\n")
+    pytester.makepyfile(test_device="def test_device(rnn_device):\n    assert rnn_device == 'cpu'\n")
+    result = pytester.runpytest(*inner, "-v")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["*test_device[[]mine[]] PASSED*"])
+
+
 def test_rnn_device_asked_for_by_getfixturevalue_is_a_usage_error(pytester: pytest.Pytester,
                                                                    inner: tuple[str, ...]) -> None:
     pytester.makepyfile(test_device=(

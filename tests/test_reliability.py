@@ -6,6 +6,7 @@ exit codes are tests/test_cli_errors.py; the golden store's validation tests/tes
 """
 from __future__ import annotations
 
+import os
 import random
 import threading
 import time
@@ -203,6 +204,7 @@ class ChangesTheProcess(nn.GRU):
     def forward(self, x, hx=None):
         random.random()  # a time mask drawn even in eval mode, say
         np.random.rand()
+        os.environ["RNN_CONTRACTS_TEST_SET_BY_A_FORWARD"] = "1"  # as torch.compile's inductor sets its cache dir
         torch.set_default_dtype(torch.float64)
         torch.backends.cuda.matmul.allow_tf32 = not torch.backends.cuda.matmul.allow_tf32
         torch.manual_seed(123)
@@ -219,6 +221,7 @@ def test_the_process_state_is_restored() -> None:
     assert torch.backends.cuda.matmul.allow_tf32 == tf32
     assert torch.equal(torch.get_rng_state(), rng)
     assert random.getstate() == python_rng
+    assert "RNN_CONTRACTS_TEST_SET_BY_A_FORWARD" not in os.environ
     after = np.random.get_state()
     assert after[0] == numpy_rng[0] and (after[1] == numpy_rng[1]).all() and after[2:] == numpy_rng[2:]
 

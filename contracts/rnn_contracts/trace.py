@@ -5,8 +5,8 @@ identity (a forward may rebind ``self.calls = self.calls + 1`` or register a new
 parameter and buffer values (also writes through ``.data``, which no version counter sees),
 ``requires_grad``, gradients (the tensor and its values) and training flags. In the process: the
 CPU and CUDA RNG states, Python's and NumPy's global generators (a forward may draw from them,
-a time mask say, even where its eval mode ignores the draw), the TF32 / precision flags, the
-default dtype and grad mode.
+a time mask say, even where its eval mode ignores the draw), the environment variables, the TF32 /
+precision flags, the default dtype and grad mode.
 
 :meth:`ModuleSnapshot.changes` says what the probes changed, as :class:`Change` records (the
 ``inputs_untouched`` contract reports them); :meth:`ModuleSnapshot.restore` puts everything back,
@@ -15,6 +15,7 @@ so a module that changed itself during the eval-mode probes still runs its next 
 from __future__ import annotations
 
 import contextlib
+import os
 import random
 import sys
 from collections.abc import Iterator
@@ -160,6 +161,16 @@ class ModuleSnapshot:
         self._changed = None  # a later restore compares again
 
 
+def _restore_environ(saved: dict[str, str]) -> None:
+    """The process environment as ``saved``: variables a probe added (torch.compile's inductor sets
+    TORCHINDUCTOR_CACHE_DIR the first time), changed or removed, put back."""
+    for name in [n for n in os.environ if n not in saved]:
+        del os.environ[name]
+    for name, value in saved.items():
+        if os.environ.get(name) != value:
+            os.environ[name] = value
+
+
 @contextlib.contextmanager
 def no_trace(module: Any, device: torch.device) -> Iterator[ModuleSnapshot]:
     """Snapshot the module and the process state; after the block, record the module's changes
@@ -168,6 +179,7 @@ def no_trace(module: Any, device: torch.device) -> Iterator[ModuleSnapshot]:
     snapshot.found = []  # type: ignore[attr-defined]
     flags = precision.save_flags()
     default_dtype, grad_mode = torch.get_default_dtype(), torch.is_grad_enabled()
+    environ = dict(os.environ)
     python_rng = random.getstate()
     numpy = sys.modules.get("numpy")  # only where something imported it: the kit never does
     numpy_rng = numpy.random.get_state() if numpy is not None else None
@@ -184,5 +196,6 @@ def no_trace(module: Any, device: torch.device) -> Iterator[ModuleSnapshot]:
                 torch.set_default_dtype(default_dtype)
                 torch.set_grad_enabled(grad_mode)
                 random.setstate(python_rng)
+                _restore_environ(environ)
                 if numpy_rng is not None:
                     numpy.random.set_state(numpy_rng)

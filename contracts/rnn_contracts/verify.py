@@ -2,7 +2,7 @@
 
 verify_rnn leaves no trace (:mod:`rnn_contracts.trace`): the module's parameters, buffers and
 submodules (values and identity), requires_grad, gradients and training flags, the global RNG
-states (torch's CPU and CUDA, Python's, NumPy's), the TF32 flags, the default dtype and grad mode are as they were. Probes run
+states (torch's CPU and CUDA, Python's, NumPy's), the environment variables, the TF32 flags, the default dtype and grad mode are as they were. Probes run
 in eval mode with inputs from a private generator. Every argument is validated before any probe
 runs: a wrong argument is the caller's error (TypeError / ValueError naming it), never the
 module's violation. Each contract runs under a time limit (:mod:`rnn_contracts.timeout`).
