@@ -151,6 +151,49 @@ def test_a_contract_whose_prerequisite_failed_skips_only_where_that_item_runs(py
                                  "*[[]shapes[]] *"])
 
 
+def test_a_prerequisite_item_is_found_among_items_parametrized_with_tensors(pytester: pytest.Pytester) -> None:
+    """The user's own fixture parametrized with tensors: comparing the items' parameters with ==
+    raised torch's "Boolean value of Tensor is ambiguous" (found by a review); they are compared
+    by identity."""
+    result = _run(pytester, '''
+        @pytest.fixture(params=[torch.zeros(2), torch.ones(2)], ids=["zeros", "ones"])
+        def init(request):
+            return request.param
+
+        class TestBroken(RNNContractTests):
+            @pytest.fixture
+            def rnn_module(self, init):
+                return torch.nn.GRU(4, 3)
+
+            @pytest.fixture
+            def rnn_spec(self):
+                return RNNSpec("LSTM", 4, 3)
+     ''', "-k", "shapes or finite")
+    result.assert_outcomes(failed=2, skipped=2)
+
+
+def test_a_suite_whose_name_keeps_it_from_being_collected_is_warned_about(pytester: pytest.Pytester) -> None:
+    """A class that defines rnn_module is a suite: not collected for its name, it says so (a
+    review: such a suite vanished silently); a shared base without rnn_module stays quiet."""
+    result = _run(pytester, '''
+        class GRUContract(RNNContractTests):
+            @pytest.fixture
+            def rnn_module(self):
+                return torch.nn.GRU(4, 3)
+
+        class CommonChecks(RNNContractTests):
+            pass
+
+        def test_other():
+            pass
+     ''', "-k", "shapes or other")
+    assert result.parseoutcomes()["passed"] == 1  # test_other alone
+    result.stdout.fnmatch_lines(["*PytestCollectionWarning: GRUContract defines rnn_module but its name does "
+                                 "not match python_classes, so it is not collected: name it TestGRUContract, "
+                                 "or set __test__ = True on it"])
+    assert not [line for line in result.outlines if "CommonChecks" in line]
+
+
 def test_a_shared_base_of_the_users_own_is_not_a_test_class(pytester: pytest.Pytester) -> None:
     """Subclasses are collected by name (python_classes), as any test class: a base without the
     Test prefix was collected too (the kit sets __test__ = True to undo RNNContractTests' False,

@@ -693,6 +693,32 @@ def test_a_projects_own_generate_tests_may_parametrize_rnn_device(pytester: pyte
     result.stdout.fnmatch_lines(["*test_device[[]mine[]] PASSED*"])
 
 
+def test_an_override_that_chains_to_the_kits_rnn_device_keeps_its_parametrization(
+        pytester: pytest.Pytester, inner: tuple[str, ...]) -> None:
+    """A conftest's ``rnn_device(rnn_device)`` reaches the kit's fixture: the kit still
+    parametrizes it (a review found the override made every such test a usage error)."""
+    pytester.makeconftest("import pytest\n\n\n@pytest.fixture\ndef rnn_device(rnn_device):\n"
+                          "    return rnn_device\n")
+    pytester.makepyfile(test_device="def test_device(rnn_device):\n    assert rnn_device == 'cpu'\n")
+    result = pytester.runpytest(*inner, "-v")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["*test_device[[]cpu[]] PASSED*"])
+
+
+@pytest.mark.parametrize("name", ["RNN_CONTRACTS_DEVICES", "RNN_CONTRACTS_REQUIRE_DEVICE"])
+def test_an_empty_device_variable_activates_the_kit_at_session_start(
+        pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, name: str) -> None:
+    """Set but empty, it is a usage error; reported lazily, inside xdist workers, it became an
+    INTERNALERROR that never showed the message (found by a review): it counts as explicit."""
+    from pytest_rnn_contracts.session import requested_explicitly
+
+    monkeypatch.delenv(name, raising=False)
+    config = pytester.parseconfig()
+    assert not requested_explicitly(config)
+    monkeypatch.setenv(name, "")
+    assert requested_explicitly(config)
+
+
 def test_rnn_device_asked_for_by_getfixturevalue_is_a_usage_error(pytester: pytest.Pytester,
                                                                    inner: tuple[str, ...]) -> None:
     pytester.makepyfile(test_device=(
