@@ -161,12 +161,25 @@ class ModuleSnapshot:
         self._changed = None  # a later restore compares again
 
 
-def _restore_environ(saved: dict[str, str]) -> None:
-    """The process environment as ``saved``: variables a probe added (torch.compile's inductor sets
-    TORCHINDUCTOR_CACHE_DIR the first time), changed or removed, put back."""
-    for name in [n for n in os.environ if n not in saved]:
+def _environ() -> dict[Any, Any]:
+    """A snapshot of the process environment: os.environ's raw mapping where it has one (a copy
+    of ~40 byte strings takes 0.2 us; reading it through os.environ decodes each, 30 us)."""
+    raw = getattr(os.environ, "_data", None)
+    return dict(raw) if isinstance(raw, dict) else {"": dict(os.environ)}
+
+
+def _restore_environ(saved: dict[Any, Any]) -> None:
+    """The process environment as ``saved`` (:func:`_environ`): variables a probe added
+    (torch.compile's inductor sets TORCHINDUCTOR_CACHE_DIR the first time), changed or removed,
+    put back; nothing done where nothing changed."""
+    if _environ() == saved:
+        return
+    raw = getattr(os.environ, "_data", None)
+    values = ({os.fsdecode(k): os.fsdecode(v) for k, v in saved.items()} if isinstance(raw, dict)
+              else saved[""])
+    for name in [n for n in os.environ if n not in values]:
         del os.environ[name]
-    for name, value in saved.items():
+    for name, value in values.items():
         if os.environ.get(name) != value:
             os.environ[name] = value
 
@@ -179,7 +192,7 @@ def no_trace(module: Any, device: torch.device) -> Iterator[ModuleSnapshot]:
     snapshot.found = []  # type: ignore[attr-defined]
     flags = precision.save_flags()
     default_dtype, grad_mode = torch.get_default_dtype(), torch.is_grad_enabled()
-    environ = dict(os.environ)
+    environ = _environ()
     python_rng = random.getstate()
     numpy = sys.modules.get("numpy")  # only where something imported it: the kit never does
     numpy_rng = numpy.random.get_state() if numpy is not None else None
