@@ -2,8 +2,9 @@
 
 verify_rnn leaves no trace (:mod:`rnn_contracts.trace`): the module's parameters, buffers and
 submodules (values and identity), requires_grad, gradients and training flags, the global RNG
-states (torch's CPU and CUDA, Python's, NumPy's), the environment variables, the TF32 flags, the default dtype and grad mode are as they were. Probes run
-in eval mode with inputs from a private generator. Every argument is validated before any probe
+states (torch's CPU and CUDA, Python's, NumPy's), the environment variables, the TF32 flags, the
+default dtype and grad mode are as they were. Probes run in eval mode with inputs from a private
+generator. Every argument is validated before any probe
 runs: a wrong argument is the caller's error (TypeError / ValueError naming it), never the
 module's violation. Each contract runs under a time limit (:mod:`rnn_contracts.timeout`).
 """
@@ -149,12 +150,12 @@ def _weight_map(weight_map: Any, spec: RNNSpec, module: Any) -> dict[str, str]:
             isinstance(k, str) and isinstance(v, str) for k, v in weight_map.items()):
         raise TypeError("verify_rnn(weight_map=...) takes {torch parameter name: module parameter name}, "
                         f"got {type(weight_map).__name__}")
-    from rnn_contracts.probes.reference import build_reference, parametrized_names
+    from rnn_contracts.probes.reference import behind_parametrization, build_reference, parametrized_names
 
     slots = {n: p.shape for n, p in build_reference(spec).named_parameters()}
     params: dict[str, Any] = {}
     if isinstance(module, torch.nn.Module):
-        params = {n: p.shape for n, p in module.named_parameters() if ".parametrizations." not in f".{n}"}
+        params = {n: p.shape for n, p in module.named_parameters() if not behind_parametrization(n)}
         # a parametrized weight's shape is known only once computed, which the probes do (in eval
         # mode: spectral_norm advances its power iteration in training mode); reference checks it
         params.update(dict.fromkeys(parametrized_names(module)))
@@ -175,16 +176,16 @@ def _weight_map(weight_map: Any, spec: RNNSpec, module: Any) -> dict[str, str]:
     return dict(weight_map)
 
 
-def _timeout(timeout: Any) -> float | None:
-    """Seconds as any real number (a NumPy float too), positive and below 1e6; None: no limit."""
+def check_timeout(timeout: Any, who: str = "verify_rnn(timeout=...)") -> float | None:
+    """Seconds as any real number (a NumPy float too), positive and below 1e6; None: no limit. A
+    wrong one is the caller's error naming ``who`` (the conformance suite's contract_timeout too)."""
     if timeout is None:
         return None
     if isinstance(timeout, bool) or not isinstance(timeout, numbers.Real):
-        raise TypeError(f"verify_rnn(timeout=...) takes a number of seconds or None (no limit), got "
+        raise TypeError(f"{who} takes a number of seconds or None (no limit), got "
                         f"{type(timeout).__name__} {timeout!r}")
     if not 0 < timeout < 1e6:
-        raise ValueError(f"verify_rnn(timeout=...) takes a positive number of seconds below 1e6 or None "
-                         f"(no limit), got {timeout!r}")
+        raise ValueError(f"{who} takes a positive number of seconds below 1e6 or None (no limit), got {timeout!r}")
     return float(timeout)
 
 
@@ -436,7 +437,7 @@ def verify_rnn(
         raise TypeError(f"verify_rnn(progress=...) takes a callable progress(name, result) or None, got "
                         f"{type(progress).__name__} {progress!r}")
     selected = _select(contracts, deploy, (CELL_CONTRACT,) if cell is not None else ())
-    device, dtype, timeout = _device(device), _dtype(dtype), _timeout(timeout)
+    device, dtype, timeout = _device(device), _dtype(dtype), check_timeout(timeout)
     _require_initialised(module)
     if spec is None:
         spec = RNNSpec.from_module(module)

@@ -308,6 +308,12 @@ def effective_parameters(module: torch.nn.Module) -> dict[str, torch.Tensor]:
     return found
 
 
+def behind_parametrization(name: str) -> bool:
+    """Whether a parameter or state_dict name is one of the tensors a parametrization keeps
+    (``parametrizations.<attribute>.original``, its buffers), not one forward reads."""
+    return ".parametrizations." in f".{name}"
+
+
 def parametrized_names(module: torch.nn.Module) -> list[str]:
     """The names of the module's parametrized attributes (torch.nn.utils.parametrize), without
     computing them."""
@@ -346,7 +352,7 @@ def reference(ctx: Context) -> None:
         _compare(ctx, [(label, result, want) for (label, result, _), want in zip(got, wanted)])
 
     params = effective_parameters(module)
-    state = {**{k: v for k, v in module.state_dict().items() if ".parametrizations." not in f".{k}"},
+    state = {**{k: v for k, v in module.state_dict().items() if not behind_parametrization(k)},
              **params}  # a parametrized weight by its own name, with the value forward reads
     strict = set(state) == set(runner.ref_params) and not given_map
     if strict and all(state[k].shape == v.shape for k, v in runner.ref_params.items()):
