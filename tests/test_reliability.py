@@ -396,7 +396,7 @@ def test_a_module_that_blocks_fails_the_contract_naming_the_limit() -> None:
     statuses = [(r.name, r.status, r.detail) for r in caught.value.report.results]
     assert statuses == [
         ("shapes", "failed", "the module did not return within the time limit of 0.2 s "
-                             "(verify_rnn(timeout=...), --timeout)"),
+                             "(verify_rnn(timeout=...), --timeout, RNNContractTests.contract_timeout)"),
         ("determinism", "not run", "not run: shapes failed"),  # the run went on, and said why
     ]
 

@@ -251,7 +251,7 @@ def _run_one(contract: Contract, ctx: Context, limited: Limited) -> ContractResu
     except ContractTimeout as exc:
         status, evidence = "failed", Violation(
             "evidence", detail=f"the module did not return within the time limit of {exc.seconds:g} s "
-            "(verify_rnn(timeout=...), --timeout)")
+            "(verify_rnn(timeout=...), --timeout, RNNContractTests.contract_timeout)")
         ctx.abandoned = contract.name if exc.abandoned else None
     except NotApplicable as exc:
         status, detail = "not applicable", str(exc)
