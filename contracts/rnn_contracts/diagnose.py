@@ -192,7 +192,8 @@ def _own_signature(module: Any, exc: BaseException, pattern: re.Pattern[str]) ->
         return None
 
 
-def _positional(parameters: list[inspect.Parameter]) -> list[str]:
+def positional_names(parameters: list[inspect.Parameter]) -> list[str]:
+    """The names of the parameters that can come by position, in order."""
     return [p.name for p in parameters
             if p.kind in (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)]
 
@@ -206,7 +207,7 @@ def missing_hx(module: Any, exc: BaseException) -> bool:
     if own is None:
         return False
     found, parameters = own
-    positional = _positional(parameters)
+    positional = positional_names(parameters)
     return len(positional) == 2 and f"'{positional[1]}'" in found.group(2)
 
 
@@ -219,7 +220,7 @@ def takes_no_hx(module: Any, exc: BaseException) -> bool:
     if own is None:
         return False
     parameters = own[1]
-    return len(_positional(parameters)) == 1 and all(
+    return len(positional_names(parameters)) == 1 and all(
         p.kind is not inspect.Parameter.VAR_POSITIONAL for p in parameters)
 
 

@@ -47,11 +47,10 @@ def _module_device_dtype(module: Any) -> tuple[torch.device, torch.dtype | None]
     """The device and dtype the module computes in: its first tensor's device, and its
     floating-point parameters' dtype (else its buffers', else float32); None where its
     parameters come in several dtypes (:func:`_mixed_dtypes` says which)."""
-    is_module = isinstance(module, torch.nn.Module)
-    tensors = list(module.parameters()) + list(module.buffers()) if is_module else []
+    params = list(module.parameters()) if isinstance(module, torch.nn.Module) else []
+    tensors = params + (list(module.buffers()) if isinstance(module, torch.nn.Module) else [])
     device = tensors[0].device if tensors else torch.device("cpu")
-    params = {p.dtype for p in module.parameters() if p.is_floating_point()} if is_module else set()
-    if len(params) > 1:
+    if len({p.dtype for p in params if p.is_floating_point()}) > 1:
         return device, None
     floats = [t.dtype for t in tensors if t.is_floating_point()]
     return device, (floats[0] if floats else torch.float32)

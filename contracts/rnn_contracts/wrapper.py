@@ -42,6 +42,7 @@ from torch.nn.utils.rnn import PackedSequence
 
 from rnn_contracts import fastpath
 from rnn_contracts.checks import check_call, checked_inputs
+from rnn_contracts.diagnose import positional_names
 from rnn_contracts.spec import RNNSpec
 
 ENV_OFF = "RNN_CONTRACTS_OFF"
@@ -153,8 +154,7 @@ def _call_names(fn: Callable[..., Any], skip_self: bool) -> tuple[str | None, st
         parameters = list(inspect.signature(fn).parameters.values())
     except (TypeError, ValueError):
         return None, None, 1
-    names = [p.name for p in parameters if p.kind in (inspect.Parameter.POSITIONAL_ONLY,
-                                                       inspect.Parameter.POSITIONAL_OR_KEYWORD)]
+    names = positional_names(parameters)
     names = names[1:] if skip_self else names
     if not names:
         return None, None, 1
