@@ -38,6 +38,9 @@ def test_torch_layers_pass_in_half_precision(name: str, seed: int, dtype: torch.
 @pytest.mark.parametrize("dtype", HALF)
 @pytest.mark.parametrize("entry", FAULTY, ids=lambda e: e.id)
 def test_the_zoo_is_caught_in_half_precision(entry, dtype: torch.dtype) -> None:
+    """Each bug is caught by its own contract in half precision. Only that contract runs: the
+    claim is about its tolerance, and tests/test_zoo.py runs every contract on every entry (in
+    float32); the whole battery here cost ~3 s of the suite's CPU for no other verdict."""
     with pytest.raises(ContractViolation) as caught:
-        verify_rnn(entry.build(), entry.spec, dtype=dtype)
-    assert entry.expect in [r.name for r in caught.value.report.failures]
+        verify_rnn(entry.build(), entry.spec, dtype=dtype, contracts=[entry.expect])
+    assert [r.name for r in caught.value.report.failures] == [entry.expect]
