@@ -208,7 +208,28 @@ class ChangesTheProcess(nn.GRU):
         torch.set_default_dtype(torch.float64)
         torch.backends.cuda.matmul.allow_tf32 = not torch.backends.cuda.matmul.allow_tf32
         torch.manual_seed(123)
+        for _, flip in SWITCHES.values():  # torch's process-wide switches, each flipped
+            flip()
         return super().forward(x, hx)
+
+
+#: torch's process-wide switches a forward can flip: how to read each, and how to flip it.
+SWITCHES = {
+    "deterministic algorithms": (
+        lambda: (torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled()),
+        lambda: torch.use_deterministic_algorithms(not torch.are_deterministic_algorithms_enabled(), warn_only=True)),
+    "anomaly detection": (
+        lambda: (torch.is_anomaly_enabled(), torch.is_anomaly_check_nan_enabled()),
+        lambda: torch.autograd.set_detect_anomaly(not torch.is_anomaly_enabled(), check_nan=False)),
+    "threads": (torch.get_num_threads, lambda: torch.set_num_threads(torch.get_num_threads() % 2 + 1)),
+    "cudnn.benchmark": (lambda: torch.backends.cudnn.benchmark,
+                        lambda: setattr(torch.backends.cudnn, "benchmark", not torch.backends.cudnn.benchmark)),
+    "cudnn.deterministic": (lambda: torch.backends.cudnn.deterministic,
+                            lambda: setattr(torch.backends.cudnn, "deterministic",
+                                            not torch.backends.cudnn.deterministic)),
+    "mkldnn.enabled": (lambda: torch.backends.mkldnn.enabled,
+                       lambda: setattr(torch.backends.mkldnn, "enabled", not torch.backends.mkldnn.enabled)),
+}
 
 
 def test_the_process_state_is_restored() -> None:
@@ -216,7 +237,9 @@ def test_the_process_state_is_restored() -> None:
     module = ChangesTheProcess(4, 6)
     rng, tf32 = torch.get_rng_state(), torch.backends.cuda.matmul.allow_tf32
     python_rng, numpy_rng = random.getstate(), np.random.get_state()
+    switches = {name: read() for name, (read, _) in SWITCHES.items()}
     verify_rnn(module, contracts=["shapes"])
+    assert {name: read() for name, (read, _) in SWITCHES.items()} == switches
     assert torch.get_default_dtype() == torch.float32
     assert torch.backends.cuda.matmul.allow_tf32 == tf32
     assert torch.equal(torch.get_rng_state(), rng)

@@ -6,7 +6,8 @@ parameter and buffer values (also writes through ``.data``, which no version cou
 ``requires_grad``, gradients (the tensor and its values) and training flags. In the process: the
 CPU and CUDA RNG states, Python's and NumPy's global generators (a forward may draw from them,
 a time mask say, even where its eval mode ignores the draw), the environment variables, the TF32 /
-precision flags, the default dtype and grad mode.
+precision flags, torch's process-wide switches (:data:`_SWITCHES`: deterministic algorithms,
+anomaly detection, the thread count, cuDNN's and oneDNN's flags), the default dtype and grad mode.
 
 :meth:`ModuleSnapshot.changes` says what the probes changed, as :class:`Change` records (the
 ``inputs_untouched`` contract reports them); :meth:`ModuleSnapshot.restore` puts everything back,
@@ -184,6 +185,35 @@ def _restore_environ(saved: dict[Any, Any]) -> None:
             os.environ[name] = value
 
 
+#: Process-wide torch switches a forward can flip and never put back, each (getter, setter) as
+#: data: the deterministic-algorithms mode (with warn_only), anomaly detection (with check_nan),
+#: the intra-op thread count, cuDNN's benchmark and deterministic flags and oneDNN's switch. Not
+#: cudnn.enabled: the differentiability contract turns it off on CUDA under a count shared by
+#: concurrent runs (hygiene.gradient_kernels), so a run that started inside another's gradient
+#: pass would "restore" it off.
+_SWITCHES: tuple[tuple[Any, Any], ...] = (
+    (lambda: (torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled()),
+     lambda v: torch.use_deterministic_algorithms(v[0], warn_only=v[1])),
+    (lambda: (torch.is_anomaly_enabled(), torch.is_anomaly_check_nan_enabled()),
+     lambda v: torch.autograd.set_detect_anomaly(v[0], check_nan=v[1])),
+    (torch.get_num_threads, torch.set_num_threads),
+    (lambda: torch.backends.cudnn.benchmark, lambda v: setattr(torch.backends.cudnn, "benchmark", v)),
+    (lambda: torch.backends.cudnn.deterministic, lambda v: setattr(torch.backends.cudnn, "deterministic", v)),
+    (lambda: torch.backends.mkldnn.enabled, lambda v: setattr(torch.backends.mkldnn, "enabled", v)),
+)
+
+
+def _save_switches() -> list[Any]:
+    return [get() for get, _ in _SWITCHES]
+
+
+def _restore_switches(saved: list[Any]) -> None:
+    """Each switch of :data:`_SWITCHES` as ``saved`` left it; set only where it changed."""
+    for (get, put), value in zip(_SWITCHES, saved):
+        if get() != value:
+            put(value)
+
+
 @contextlib.contextmanager
 def no_trace(module: Any, device: torch.device) -> Iterator[ModuleSnapshot]:
     """Snapshot the module and the process state; after the block, record the module's changes
@@ -191,6 +221,7 @@ def no_trace(module: Any, device: torch.device) -> Iterator[ModuleSnapshot]:
     snapshot = ModuleSnapshot(module)
     snapshot.found = []  # type: ignore[attr-defined]
     flags = precision.save_flags()
+    switches = _save_switches()
     default_dtype, grad_mode = torch.get_default_dtype(), torch.is_grad_enabled()
     environ = _environ()
     python_rng = random.getstate()
@@ -206,6 +237,7 @@ def no_trace(module: Any, device: torch.device) -> Iterator[ModuleSnapshot]:
                 snapshot.restore()
             finally:  # the process state comes back even if the module could not
                 precision.restore_flags(flags)
+                _restore_switches(switches)
                 torch.set_default_dtype(default_dtype)
                 torch.set_grad_enabled(grad_mode)
                 random.setstate(python_rng)
