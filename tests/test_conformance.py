@@ -194,6 +194,32 @@ def test_a_suite_whose_name_keeps_it_from_being_collected_is_warned_about(pytest
     assert not [line for line in result.outlines if "CommonChecks" in line]
 
 
+def test_a_suite_whose_methods_python_functions_misses_is_warned_about(pytester: pytest.Pytester) -> None:
+    """A project's ``python_functions = check_*`` left a collected suite with no item, silently;
+    with test_* among the patterns it runs and stays quiet."""
+    suite = '''
+        class TestGRU(RNNContractTests):
+            @pytest.fixture
+            def rnn_module(self):
+                return torch.nn.GRU(4, 3)
+
+            @pytest.fixture
+            def rnn_cell(self, rnn_module):
+                return torch.nn.GRUCell(4, 3)
+
+        def check_other():
+            pass
+     '''
+    result = _run(pytester, suite, "-o", "python_functions=check_*", "-k", "shapes or other")
+    result.assert_outcomes(passed=1)  # check_other alone
+    result.stdout.fnmatch_lines(["*PytestCollectionWarning: TestGRU is collected but python_functions does "
+                                 "not match test_contract or test_cell_equivalence, so its contracts are "
+                                 "not: add test_* to python_functions"])
+    result = _run(pytester, suite, "-o", "python_functions=check_* test_*", "-k", "shapes or other")
+    result.assert_outcomes(passed=2)
+    assert "PytestCollectionWarning" not in result.stdout.str()
+
+
 def test_a_shared_base_of_the_users_own_is_not_a_test_class(pytester: pytest.Pytester) -> None:
     """Subclasses are collected by name (python_classes), as any test class: a base without the
     Test prefix was collected too (the kit sets __test__ = True to undo RNNContractTests' False,
