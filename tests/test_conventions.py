@@ -192,6 +192,44 @@ def test_a_faulty_module_that_takes_no_hx_is_still_caught(entry_id: str, contrac
     assert contract in {r.name for r in caught.value.report.failures}
 
 
+class LengthsThenHx(nn.GRU):
+    def forward(self, x, lengths=None, hx=None):  # hx third: by name
+        return super().forward(x, hx)
+
+
+class KeywordOnlyHx(nn.LSTM):
+    def forward(self, x, *, hx=None):  # hx keyword-only: by name
+        return super().forward(x, hx)
+
+
+class KeywordOnlyState(nn.GRU):
+    def forward(self, x, *, state=None):  # a state's name, keyword-only
+        return super().forward(x, state)
+
+
+@pytest.mark.parametrize("make", [lambda: LengthsThenHx(4, 3), lambda: KeywordOnlyHx(4, 3),
+                                  lambda: KeywordOnlyState(4, 3, batch_first=True)],
+                         ids=["lengths-then-hx", "keyword-only-hx", "keyword-only-state"])
+def test_an_hx_taken_elsewhere_than_second_is_passed_by_its_name(make) -> None:
+    """From a user-view review: verify_rnn passed h_0 second, so forward(x, lengths=None, hx=None)
+    got it as lengths (initial_state, state_carry and reference failed a correct module) and
+    check_forward returned the no-h_0 result without a word; a keyword-only hx was a TypeError
+    that the kit answered with "declare RNNSpec(takes_hx=False)"."""
+    torch.manual_seed(0)
+    module = make()
+    report = verify_rnn(module)
+    assert report.ok, report
+    assert [r.status for r in report.results] == ["passed"] * len(CONTRACT_NAMES)
+    spec = RNNSpec.from_module(module)
+    x = torch.randn(2, 5, 4) if spec.batch_first else torch.randn(5, 2, 4)
+    h = torch.randn(1, 2, 3)
+    hx = (h, torch.randn(1, 2, 3)) if spec.has_cell else h
+    output, _ = check_forward(module, x, hx, spec=spec)
+    name = {LengthsThenHx: "hx", KeywordOnlyHx: "hx", KeywordOnlyState: "state"}[type(module)]
+    torch.testing.assert_close(output, module(x, **{name: hx})[0], rtol=0, atol=0)
+    assert not torch.equal(output, module(x)[0])
+
+
 class NeedsHx(nn.GRU):
     def forward(self, x, hx):  # no default
         return super().forward(x, hx)

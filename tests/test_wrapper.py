@@ -181,6 +181,34 @@ class LengthsThenHx(torch.nn.GRU):
         return super().forward(x, hx)
 
 
+class KeywordOnlyHx(torch.nn.GRU):
+    def forward(self, x, *, hx=None):
+        return super().forward(x, hx)
+
+
+class NotCalledSelf(torch.nn.GRU):
+    @checked(spec=RNNSpec("GRU", 4, 3))
+    def forward(this, x, hx=None):  # noqa: N805 - a user's name for the instance
+        return super().forward(x, hx)
+
+
+def test_a_keyword_only_hx_is_read_by_its_name() -> None:
+    """From a user-view review: a forward(x, *, hx=None) had its hx read from nowhere."""
+    module = checked(KeywordOnlyHx(4, 3))
+    assert module(torch.randn(6, 2, 4), hx=torch.zeros(1, 2, 3))[1].shape == (1, 2, 3)
+    with pytest.raises(ContractViolation, match=r"h_0 is laid out batch-first"):
+        module(torch.randn(6, 2, 4), hx=torch.zeros(2, 1, 3))
+
+
+def test_a_decorated_method_is_a_method_whatever_it_calls_its_instance() -> None:
+    """From a user-view review: a forward(this, x, hx=None) was taken for a plain function, and
+    every call failed with "input: expected a Tensor or PackedSequence, got NotCalledSelf"."""
+    module = NotCalledSelf(4, 3)
+    assert module(torch.randn(6, 2, 4))[0].shape == (6, 2, 3)
+    with pytest.raises(ContractViolation, match=r"h_0 is laid out batch-first"):
+        module(torch.randn(6, 2, 4), torch.zeros(2, 1, 3))
+
+
 class OnlyXWithMask(torch.nn.GRU):
     def forward(self, x, mask=None):
         output, h = super().forward(x)

@@ -12,6 +12,9 @@ for LSTM). Modules people write often differ, and the spec says how (no adapter 
   ``(output, None)``; the contracts about states are not applicable, the others run on the output.
 * ``RNNSpec(requires_hx=True)``: a module that has no default for hx. Where torch's layers
   default h_0 (and c_0) to zeros, the kit passes zeros, and its report says so.
+* A forward that takes hx elsewhere than second, ``forward(x, lengths=None, hx=None)`` or
+  ``forward(x, *, hx=None)``: hx is passed by its name (:func:`call_names` reads it, as
+  ``checked`` does).
 * ``RNNSpec(takes_hx=False)``: a module whose forward takes only the input, ``module(x)``, and
   returns ``(output, h_n)`` as torch's layers do. verify_rnn never hands it an h_0: the contracts
   that need one are not applicable, and the ones that give one alongside others run without it.
@@ -20,11 +23,14 @@ for LSTM). Modules people write often differ, and the spec says how (no adapter 
 """
 from __future__ import annotations
 
+import inspect
+from collections.abc import Callable
 from typing import Any
 
 import torch
 from torch.nn.utils.rnn import PackedSequence
 
+from rnn_contracts.diagnose import positional_names
 from rnn_contracts.spec import RNNSpec
 
 #: The note a report carries for a module that requires hx.
@@ -36,12 +42,68 @@ def requires_hx_note(spec: RNNSpec) -> str:
     return REQUIRES_HX_NOTE.format(c=" and c_0" if spec.has_cell else "")
 
 
+#: Names a forward gives its initial state, besides torch's ``hx`` (tutorials and papers).
+STATE_NAMES = ("hx", "h", "h0", "h_0", "hidden", "hidden_state", "state", "states", "initial_state")
+#: What a forward calls x and hx, and where hx goes (:func:`call_names`).
+CallNames = tuple[str | None, str | None, int]
+#: hx's place in :data:`CallNames`: none (the forward has no state parameter) or by name only.
+NO_HX, BY_KEYWORD = 0, -1
+
+
+def call_names(fn: Callable[..., Any], skip_self: bool) -> CallNames:
+    """What a forward calls x and hx, and hx's position: its first positional parameter (after
+    self), and the positional parameter named ``hx`` or else the second one when it has a state's
+    name (:data:`STATE_NAMES`; ``forward(x, lengths=None, hx=None)`` takes hx third, and a second
+    parameter called ``mask`` is no state), or else a keyword-only one of those names
+    (``forward(x, *, hx=None)``: :data:`BY_KEYWORD`). (None, None, 1) where the signature cannot
+    be read: torch's convention, hx second."""
+    try:
+        parameters = list(inspect.signature(fn).parameters.values())
+    except (TypeError, ValueError):
+        return None, None, 1
+    names = positional_names(parameters)
+    names = names[1:] if skip_self else names
+    if not names:
+        return None, None, 1
+    if "hx" in names[1:]:
+        return names[0], "hx", names.index("hx")
+    if len(names) > 1 and names[1] in STATE_NAMES:
+        return names[0], names[1], 1
+    keyword = [p.name for p in parameters if p.kind is inspect.Parameter.KEYWORD_ONLY and p.name in STATE_NAMES]
+    if keyword:
+        return names[0], "hx" if "hx" in keyword else keyword[0], BY_KEYWORD
+    return names[0], None, NO_HX  # no state among its parameters: hx is never read
+
+
+_HX_BY_NAME: dict[Any, str | None] = {}
+
+
+def hx_by_name(module: Any) -> str | None:
+    """The name under which ``module``'s forward takes hx where that is not its second positional
+    parameter (``forward(x, lengths=None, hx=None)``, ``forward(x, *, hx=None)``); None where hx
+    goes second, as torch's layers take it. Read once per forward function."""
+    forward = getattr(module, "forward", module) if isinstance(module, torch.nn.Module) else module
+    key = getattr(forward, "__func__", forward)
+    try:
+        return _HX_BY_NAME[key]
+    except KeyError:
+        pass
+    except TypeError:  # an unhashable callable: read it each time
+        key = None
+    _, name, at = call_names(forward, skip_self=False)
+    found = name if at == BY_KEYWORD or at > 1 else None
+    if key is not None:
+        _HX_BY_NAME[key] = found
+    return found
+
+
 class LayerCall:
     """A module seen through torch's layer convention ``(x, hx=None) -> (output, state)``."""
 
-    def __init__(self, module: Any, spec: RNNSpec) -> None:
+    def __init__(self, module: Any, spec: RNNSpec, hx_name: str | None = None) -> None:
         self.module = module
         self.spec = spec
+        self.hx_name = hx_name  # hx passed by this name (hx_by_name), else second
 
     def __repr__(self) -> str:
         return f"LayerCall({self.module!r}, convention={self.spec.convention!r})"
@@ -66,8 +128,10 @@ class LayerCall:
             hx = self.zeros(x)
         if self.spec.convention == "cell":
             result = self._unroll(x, hx)
+        elif hx is None:
+            result = self.module(x)
         else:
-            result = self.module(x) if hx is None else self.module(x, hx)
+            result = self.module(x, hx) if self.hx_name is None else self.module(x, **{self.hx_name: hx})
         if not self.spec.returns_states:
             return result, None
         return result
@@ -103,6 +167,7 @@ class LayerCall:
 
 def layer_call(module: Any, spec: RNNSpec) -> Any:
     """``module`` as a callable with torch's layer convention (the module itself if it is one)."""
-    if spec.convention == "layer" and spec.returns_states and not spec.requires_hx:
+    hx_name = hx_by_name(module) if spec.convention == "layer" and spec.takes_hx else None
+    if spec.convention == "layer" and spec.returns_states and not spec.requires_hx and hx_name is None:
         return module
-    return LayerCall(module, spec)
+    return LayerCall(module, spec, hx_name)

@@ -42,7 +42,7 @@ from torch.nn.utils.rnn import PackedSequence
 
 from rnn_contracts import fastpath
 from rnn_contracts.checks import check_call, checked_inputs
-from rnn_contracts.diagnose import positional_names
+from rnn_contracts.conventions import BY_KEYWORD, NO_HX, CallNames, call_names
 from rnn_contracts.spec import RNNSpec
 
 ENV_OFF = "RNN_CONTRACTS_OFF"
@@ -140,41 +140,16 @@ def _check_result(spec: RNNSpec, module: Any, x: Any, hx: Any, result: Any,
         check_call(spec, x, hx, result, module)
 
 
-#: Names a forward gives its initial state, besides torch's ``hx`` (tutorials and papers).
-_STATE_NAMES = ("hx", "h", "h0", "h_0", "hidden", "hidden_state", "state", "states", "initial_state")
-
-
-def _call_names(fn: Callable[..., Any], skip_self: bool) -> tuple[str | None, str | None, int]:
-    """What a forward calls x and hx, and hx's position: its first positional parameter (after
-    self), and the positional parameter named ``hx`` or else the second one when it has a state's
-    name (:data:`_STATE_NAMES`; ``forward(x, lengths=None, hx=None)`` takes hx third, and a second
-    parameter called ``mask`` is no state). (None, None, 1) where the signature cannot be read:
-    torch's convention, hx second."""
-    try:
-        parameters = list(inspect.signature(fn).parameters.values())
-    except (TypeError, ValueError):
-        return None, None, 1
-    names = positional_names(parameters)
-    names = names[1:] if skip_self else names
-    if not names:
-        return None, None, 1
-    if "hx" in names[1:]:
-        return names[0], "hx", names.index("hx")
-    if len(names) > 1 and names[1] in _STATE_NAMES:
-        return names[0], names[1], 1
-    return names[0], None, 0  # no state among its parameters: hx is never read
-
-
-def _x_hx(args: tuple, kwargs: dict[str, Any], names: tuple[str | None, str | None, int],
-          spec: RNNSpec) -> tuple[Any, Any]:
-    """x and hx of a call, by position or by the forward's own names (:func:`_call_names`);
+def _x_hx(args: tuple, kwargs: dict[str, Any], names: CallNames, spec: RNNSpec) -> tuple[Any, Any]:
+    """x and hx of a call, by position or by the forward's own names (:func:`call_names`);
     no hx for a module that takes none (RNNSpec.takes_hx=False)."""
     x_name, hx_name, at = names
     x = args[0] if args else kwargs.get(x_name) if x_name else kwargs.get("input", kwargs.get("x"))
-    if not spec.takes_hx or at == 0:
+    if not spec.takes_hx or at == NO_HX:
         return x, None
-    hx = args[at] if len(args) > at else kwargs.get(hx_name) if hx_name else kwargs.get("hx")
-    return x, hx
+    if at != BY_KEYWORD and len(args) > at:
+        return x, args[at]
+    return x, kwargs.get(hx_name) if hx_name else kwargs.get("hx")
 
 
 def _remember(seen: set[Any], sig: Any) -> None:
@@ -193,11 +168,11 @@ class _Guard:
 
     __slots__ = ("spec", "verdicts", "last", "names")
 
-    def __init__(self, spec: RNNSpec, names: tuple[str | None, str | None, int] = (None, None, 1)) -> None:
+    def __init__(self, spec: RNNSpec, names: CallNames = (None, None, 1)) -> None:
         self.spec = spec
         self.verdicts = _Verdicts()
         self.last: tuple[Any, ...] = _NO_CALL
-        self.names = names  # what the module's forward calls x and hx (_call_names)
+        self.names = names  # what the module's forward calls x and hx (call_names)
 
     def remember(self, x: torch.Tensor, result: Any) -> None:
         """Keep a good call's signature for the hot path (torch's two result structures only)."""
@@ -354,7 +329,7 @@ def _check_module(module: M, spec: RNNSpec | None) -> M:
     if spec.convention == "cell":
         raise TypeError(f"checked() checks whole-sequence calls, and {spec.describe()} is called one "
                         f"step at a time: check the layer that unrolls it, or verify_rnn(cell)")
-    guard = _Guard(spec, _call_names(module.forward, skip_self=False))  # bound: no self
+    guard = _Guard(spec, call_names(module.forward, skip_self=False))  # bound: no self
     module.__dict__[GUARD] = guard
     module.__class__ = _checked_class(base)
     return module
@@ -375,13 +350,16 @@ def unchecked(module: M) -> M:
 
 def _wrap_function(fn: F, spec: RNNSpec | None) -> F:
     params = list(inspect.signature(fn).parameters)
-    is_method = bool(params) and params[0] == "self"
+    # a method: its first parameter is self, or it is defined in a class body ("M.forward", not
+    # "make.<locals>.forward"), whatever it calls its instance
+    in_class = fn.__qualname__.split(".")[-2:-1] not in ([], ["<locals>"])
+    is_method = bool(params) and (params[0] == "self" or in_class)
     if spec is None and not is_method:
         raise TypeError(
             f"checked({fn.__name__}): a plain function needs a spec, e.g. "
             f"@checked(spec=RNNSpec(mode='GRU', input_size=4, hidden_size=2))"
         )
-    names = _call_names(fn, skip_self=is_method)
+    names = call_names(fn, skip_self=is_method)
     if is_method:
         verdicts_attr = f"_rnn_contracts_verdicts_{fn.__name__}"
 
