@@ -115,8 +115,8 @@ def test_a_module_that_takes_no_hx_is_told_the_spec_field() -> None:
         verify_rnn(module)
     shapes = next(r for r in caught.value.report.results if r.name == "shapes")
     assert shapes.detail == (
-        "the module raised TypeError on the main probe input under several h_0 side by side (input "
-        "(6, 22, 4) float32 on cpu, h_0 (1, 22, 3)): TakesOnlyX.forward() takes 2 positional "
+        "the module raised TypeError on batch 1 with a random h_0 (input "
+        "(6, 1, 4) float32 on cpu, h_0 (1, 1, 3)): TakesOnlyX.forward() takes 2 positional "
         "arguments but 3 were given\n"
         f"  hint: {TAKES_NO_HX_HINT}")
 

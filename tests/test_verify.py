@@ -226,8 +226,8 @@ def test_an_exception_in_the_module_becomes_a_violation_naming_contract_and_inpu
     error = violation(RefusesHx())
     failures = {r.name: r.detail for r in error.report.failures}
     assert failures == {"shapes": (
-        "the module raised ValueError on the main probe input under several h_0 side by side (input "
-        "(5, 14, 4) float32 on cpu, h_0 (1, 14, 6)): this layer keeps its own state; hx must be None")}
+        "the module raised ValueError on batch 1 with a random h_0 (input "
+        "(5, 1, 4) float32 on cpu, h_0 (1, 1, 6)): this layer keeps its own state; hx must be None")}
     # the contracts that rely on shapes say so in one line, instead of each crashing on its own
     not_run = {r.name: r.detail for r in error.report.results if r.status == "not run"}
     assert set(not_run) == set(CONTRACT_NAMES) - {"shapes"}
@@ -239,7 +239,7 @@ def test_an_exception_in_the_module_becomes_a_violation_naming_contract_and_inpu
                            "failed) on cpu (float32): initial_state (not run)")
     (record,) = alone.violations  # never a silent pass: the prerequisite's evidence comes along
     assert record.causes[0].detail.startswith(
-        "the module raised ValueError on the main probe input under several h_0 side by side")
+        "the module raised ValueError on batch 1 with a random h_0")
 
 
 def test_a_module_that_always_raises_fails_every_applicable_contract() -> None:

@@ -24,6 +24,14 @@ class IgnoresH0(TorchLoop):
         return super().initial(None, batch, like)
 
 
+class IgnoresH0AtBatch1(TorchLoop):
+    """Drops a given h_0 when the batch holds one sequence (a streaming server's single-request
+    path that "resets" its state): every batched probe with an h_0 still sees it used."""
+
+    def initial(self, hx: Any, batch: int, like: torch.Tensor) -> State:
+        return super().initial(None if batch == 1 else hx, batch, like)
+
+
 class IgnoresC0(TorchLoop):
     """Reads h_0 from hx but starts the cell state from zeros."""
 
@@ -184,6 +192,9 @@ ENTRIES = (
     ZooEntry("ignores_h0", lambda: IgnoresH0("GRU", 4, 6), expect="initial_state",
              about="calls init_hidden() inside forward, so a given h_0 is silently ignored "
                    "(the stateless-tutorial pattern)"),
+    ZooEntry("ignores_h0_at_batch_1", lambda: IgnoresH0AtBatch1("GRU", 4, 6), expect="initial_state",
+             about="drops a given h_0 when the batch holds one sequence: no batched probe with an "
+                   "h_0 had batch 1, and it passed every contract (a user-view review)"),
     ZooEntry("ignores_c0", lambda: IgnoresC0("LSTM", 4, 6), expect="initial_state",
              about="LSTM reads h_0 but starts c from zeros: a decoder loses the encoder's cell state"),
     ZooEntry("log_space_h0", lambda: LogSpaceH0("GRU", 4, 6), expect="finite",

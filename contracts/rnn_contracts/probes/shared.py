@@ -7,11 +7,12 @@ along the batch.
 * ``main`` (the main probe input) and, right after it, the repeat (the same input again, watched
   for writes: :func:`repeat_call`): determinism compares the two, and a module that keeps a
   state from call to call starts the repeat from the main call's, whatever it keys it on.
-* ``batch1`` (its first sequence), ``prefix`` (its first seq - 1 steps) and ``last step`` (its
-  last step, from the prefix's final state): shapes checks each, and the two above (so batch 1
-  and seq 1 are covered); the other contracts read them (the prefix and last step are
-  state_carry's two chunks, the prefix is causality's and packed's shorter length, batch1 the
-  batched partner of unbatched's call without h_0).
+* ``batch1`` (its first sequence, from the states call's random h_0 of that sequence where the
+  module is given states), ``prefix`` (its first seq - 1 steps) and ``last step`` (its last step,
+  from the prefix's final state): shapes checks each, and the two above (so batch 1 and seq 1
+  are covered); the other contracts read them (the prefix and last step are state_carry's two
+  chunks, the prefix is causality's and packed's shorter length, batch1 initial_state's h_0 at
+  batch 1 and the batched partner of unbatched's call with h_0).
 * the states call: the main probe input under several initial states, side by side
   (:class:`StatesInput`): an explicit zero, a random, a negative and a large h_0 (and c_0), then,
   for each layer and direction, copies of sequence 0 with zero states. shapes checks it with hx,
@@ -117,8 +118,17 @@ def prefix_length(ctx: Context) -> int:
 
 
 def first_sequence(ctx: Context, check: Check | None = None) -> Result:
-    """The main probe input's first sequence: (seq, 1, input_size)."""
-    return ctx.run(ctx.x[:, :1], label="batch 1", key="batch1", check=check)
+    """The main probe input's first sequence, (seq, 1, input_size), from the states call's random
+    h_0 (and c_0) of its first sequence where the module is given states (``spec.gives_hx``):
+    initial_state compares it with that sequence of the states call (a module that drops h_0 at
+    batch 1 shows), unbatched with its call from the same unbatched h_0."""
+    hx = None
+    if ctx.spec.gives_hx:
+        given = states_input(ctx)
+        start = given.groups["random"].start
+        hx = given.group_hx("random", slice(start, start + 1))
+    label = "batch 1 with a random h_0" if hx is not None else "batch 1"
+    return ctx.run(ctx.x[:, :1], hx, label=label, key="batch1", check=check)
 
 
 def prefix(ctx: Context, check: Check | None = None) -> Result:
@@ -187,10 +197,11 @@ class StatesInput:
         """The sequences of the main probe input's groups (every group but the stack copies)."""
         return slice(0, min(cut.start for name, cut in self.groups.items() if name.startswith("stacks")))
 
-    def group_hx(self, group: str) -> object:
-        """One group's initial state, as if it had run alone: contiguous (a slice of the batch
-        axis is not, where there are several stacks, and cuDNN rejects a non-contiguous h_0)."""
-        cut = self.groups[group]
+    def group_hx(self, group: str, cut: slice | None = None) -> object:
+        """One group's initial state (``cut``: those sequences of the states call), as if it had
+        run alone: contiguous (a slice of the batch axis is not, where there are several stacks,
+        and cuDNN rejects a non-contiguous h_0)."""
+        cut = self.groups[group] if cut is None else cut
         return self.hx(self.h[:, cut].contiguous(), None if self.c is None else self.c[:, cut].contiguous())
 
 

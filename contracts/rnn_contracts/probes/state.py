@@ -25,14 +25,20 @@ def initial_state(ctx: Context) -> None:
 
     The calls are shared (rnn_contracts.probes.shared): the states call holds the zero h_0 and
     the random one; the stacks call gives one stack copy after another its state, with h_0 laid
-    out non-contiguously. Where batch_independence failed, the zero and non-contiguous h_0 run
-    in calls of their own."""
+    out non-contiguously; shapes' batch-1 call has the random h_0 of that group's first sequence,
+    and must equal that sequence (a module that drops h_0 at batch 1 passed everything else).
+    Where batch_independence failed, the zero and non-contiguous h_0 run in calls of their own,
+    and the batch-1 comparison is not made (the batched run is no run alone)."""
     require_hx(ctx)
     spec, x, main = ctx.spec, ctx.x, ctx.main
     given, merged = shared.states_input(ctx), ctx.merged()
     zero_hx = given.group_hx("zero")
     zero = shared.group(ctx, "zero") if merged else ctx.run(x, zero_hx, label="an explicit zero h_0")
     ctx.assert_close("output", zero.output, main.output, "an explicit zero h_0 must equal no h_0")
+    if merged:  # shapes' batch-1 call, from the random h_0 of that sequence of the states call
+        alone, within = shared.first_sequence(ctx), shared.group(ctx, "random").columns(slice(0, 1))
+        ctx.assert_close("batch-1 output", alone.output, within.output,
+                         "an h_0 must act at batch 1 as at any batch size")
     rejected = None
     try:
         stacks = shared.stacks_call(ctx)

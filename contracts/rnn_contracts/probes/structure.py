@@ -65,30 +65,29 @@ def unbatched(ctx: Context) -> None:
     equal to the batched run of the same sequence (torch.nn.RNN docs: unbatched input and h_0,
     pytorch/pytorch PR #70442), on two calls: without h_0 (against the batched run with batch 1),
     and with a 2-D (num_layers*D, H_out) h_0 (and c_0), the states call's random state of its first
-    sequence (against that sequence of the states call, or its own batched call where
-    batch_independence failed). The two are distinct paths in hand-written modules: a default
+    sequence (against the batch-1 call from that state, shapes' ``batch1``). Without h_0 the
+    batched partner is the main call's first sequence once batch_independence held, else a
+    batch-1 call of its own. The two are distinct paths in hand-written modules: a default
     state built with a batch axis (``init_hidden(x.size(1))``) breaks only the first, an h_0 left
     without its batch axis (or dropped) only the second. A module that takes no h_0, or returns
-    no states (and may take no hx), gets the first call only."""
+    no states (and may take no hx), gets the first call only (its ``batch1`` has no h_0)."""
     spec = ctx.spec
     if not spec.unbatched:
         raise NotApplicable("the spec declares no unbatched support (RNNSpec.unbatched=False)")
     single = ctx.x[:, 0]
-    _compare_unbatched(ctx, ctx.call(single, label="unbatched input (seq, dim)"), shared.first_sequence(ctx),
-                       with_h0=False)
+    if not spec.gives_hx:
+        alone = shared.first_sequence(ctx)
+    elif ctx.merged():
+        alone = ctx.main.columns(slice(0, 1))
+    else:  # a module that mixes sequences: the batched partner runs alone
+        alone = ctx.run(ctx.x[:, :1], label="batch 1")
+    _compare_unbatched(ctx, ctx.call(single, label="unbatched input (seq, dim)"), alone, with_h0=False)
     if spec.gives_hx:
         hx = shared.states_input(ctx).group_hx("random")
         h, c = hx if spec.has_cell else (hx, None)
-
-        def sequence_0(cut: int | slice) -> object:  # contiguous, as cuDNN requires of an h_0
-            return ctx.as_hx(h[:, cut].contiguous(), None if c is None else c[:, cut].contiguous())
-
-        raw = ctx.call(single, sequence_0(0), label="unbatched input (seq, dim) with an unbatched h_0")
-        if ctx.merged():
-            batched = shared.group(ctx, "random").columns(slice(0, 1))
-        else:  # a module that mixes sequences: the batched partner runs alone
-            batched = ctx.run(ctx.x[:, :1], sequence_0(slice(0, 1)), label="batch 1 with a random h_0")
-        _compare_unbatched(ctx, raw, batched, with_h0=True)
+        h_0 = ctx.as_hx(h[:, 0].contiguous(), None if c is None else c[:, 0].contiguous())  # cuDNN: contiguous
+        raw = ctx.call(single, h_0, label="unbatched input (seq, dim) with an unbatched h_0")
+        _compare_unbatched(ctx, raw, shared.first_sequence(ctx), with_h0=True)
 
 
 def _compare_unbatched(ctx: Context, raw: object, batched: Result, *, with_h0: bool) -> None:
