@@ -56,12 +56,16 @@ import rnn_contracts.verify
 from rnn_contracts import ContractViolation, RNNSpec, verify_rnn
 from rnn_contracts.cli import main
 from rnn_contracts.timeout import ContractTimeout, run_with_limit
+from rnn_contracts.probes.hygiene import DECLARE_BUFFERS
 from rnn_contracts.trace import Change, same_values
 
 pytest_plugins = ["pytester"]
 
-UNTOUCHED_TAIL = (" (restored by verify_rnn; a module whose buffers change by design declares "
-                  "RNNSpec(updates_buffers=True))")
+#: inputs_untouched's advice, by the kinds of change it reports (verify._untouched_advice).
+RESTORED = "restored by verify_rnn"
+DECLARE = "a module whose buffers change by design declares RNNSpec(updates_buffers=True)"
+assert DECLARE == DECLARE_BUFFERS  # pinned here, written once in the library
+WARM_UP = "a module that builds parts of itself on its first call is called once before verify_rnn"
 
 
 # --- targets.py --------------------------------------------------------------------------------
@@ -363,7 +367,7 @@ def test_updates_buffers_does_not_cover_a_buffer_replaced_by_another_object() ->
         verify_rnn(module, RNNSpec.from_module(module, updates_buffers=True), contracts=["inputs_untouched"])
     assert [(r.name, r.status, r.detail) for r in caught.value.report.results] == [
         ("inputs_untouched", "failed",
-         "during the probes the module changed buffer calls (replaced by another object)" + UNTOUCHED_TAIL)]
+         f"during the probes the module changed buffer calls (replaced by another object) ({RESTORED})")]
     assert module.calls is calls
 
 
@@ -420,8 +424,52 @@ def test_a_slot_renamed_with_the_same_object_is_reported_and_put_back() -> None:
         verify_rnn(module, contracts=["inputs_untouched"])
     assert [(r.name, r.status, r.detail) for r in caught.value.report.results] == [
         ("inputs_untouched", "failed",
-         "during the probes the module changed buffer fresh (removed), buffer used (added)" + UNTOUCHED_TAIL)]
+         f"during the probes the module changed buffer fresh (removed), buffer used (added) ({RESTORED}; {WARM_UP})")]
     assert list(module._buffers) == ["fresh"] and module._buffers["fresh"] is fresh
+
+
+class BuildsOnFirstCall(nn.Module):
+    """Its GRU is made on the first call, sized from the input (a lazy submodule)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.inner: nn.Module | None = None
+
+    def forward(self, x, hx=None):
+        if self.inner is None:
+            self.inner = nn.GRU(x.shape[-1], 3).to(x)
+        return self.inner(x, hx)
+
+
+class CountsInABuffer(nn.GRU):
+    """Counts its calls in a buffer's value."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.register_buffer("calls", torch.zeros(()))
+
+    def forward(self, x, hx=None):
+        self.calls += 1
+        return super().forward(x, hx)
+
+
+@pytest.mark.parametrize(("make", "detail"), [
+    (BuildsOnFirstCall, f"during the probes the module changed submodule inner (added) ({RESTORED}; {WARM_UP})"),
+    (lambda: CountsInABuffer(4, 3), f"forward modified buffer calls in place ({DECLARE})"),
+], ids=["lazy-submodule", "buffer-values"])
+def test_inputs_untouched_advises_what_fits_the_change(make, detail: str) -> None:
+    """From a user-view review: a submodule built on the first call was told to declare
+    updates_buffers, which changed nothing; a warm-up call is what works (as for LazyLinear). A
+    buffer written in place is the case the declaration is for: it says so."""
+    torch.manual_seed(0)
+    spec = RNNSpec("GRU", 4, 3)
+    with pytest.raises(ContractViolation) as caught:
+        verify_rnn(make(), spec, contracts=["inputs_untouched"])
+    assert [r.detail for r in caught.value.report.results] == [detail]
+    warmed = make()
+    warmed(torch.randn(5, 3, 4))
+    if isinstance(warmed, BuildsOnFirstCall):  # built: nothing is added any more
+        assert verify_rnn(warmed, spec).ok
 
 
 def test_the_audit_and_the_restore_compare_each_tensor_once(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -136,7 +136,7 @@ class RebindsABuffer(CountsInABuffer):
 
 
 @pytest.mark.parametrize(("cls", "named"), [
-    (CountsInABuffer, "forward modified buffer calls in place"),
+    (CountsInABuffer, "forward modified buffer calls in place (a module whose buffers change by design declares RNNSpec(updates_buffers=True))"),
     (RebindsABuffer, "during the probes the module changed buffer calls (replaced by another object)"),
 ], ids=["in place", "rebound"])
 def test_a_torchscript_module_is_verified_and_restored(cls: type, named: str) -> None:

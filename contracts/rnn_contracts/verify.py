@@ -30,6 +30,7 @@ from rnn_contracts.probes import (
     ProbeFailure,
 )
 from rnn_contracts.probes.deploy import DEPLOY_CONTRACTS, DEPLOY_NAMES
+from rnn_contracts.probes.hygiene import DECLARE_BUFFERS
 from rnn_contracts.report import ContractReport, ContractResult
 from rnn_contracts.rounding import rounding_note
 from rnn_contracts.spec import RNNSpec
@@ -363,8 +364,8 @@ def _audit(results: list[ContractResult], changes: list[Change], spec: RNNSpec) 
         if result.name == "inputs_untouched" and result.status != "failed" and undeclared:
             evidence = Violation("evidence", detail=(
                 "during the probes the module changed " + ", ".join(map(str, undeclared))
-                + " (restored by verify_rnn; a module whose buffers change by design declares "
-                "RNNSpec(updates_buffers=True))"), contract=result.name)
+                + f" ({'; '.join(['restored by verify_rnn', *_untouched_advice(undeclared)])})"),
+                contract=result.name)
             result = replace(result, status="failed", evidence=evidence,
                              detail=render_violation(replace(evidence, contract=None)))
         elif result.name == "inputs_untouched" and result.status == "passed" and declared:
@@ -372,6 +373,19 @@ def _audit(results: list[ContractResult], changes: list[Change], spec: RNNSpec) 
                              "restored: " + ", ".join(c.name for c in declared))
         out.append(result)
     return out
+
+
+def _untouched_advice(undeclared: list[Change]) -> list[str]:
+    """What to do about the changes inputs_untouched reports, for the kinds among them: buffer
+    values (the one change a spec may declare), and parts a forward added (built on its first
+    call, as a lazy submodule: a warm-up call builds them before verify_rnn snapshots)."""
+    advice = []
+    if any(c.declarable for c in undeclared):
+        advice.append(DECLARE_BUFFERS)
+    if any(c.how == "added" for c in undeclared):
+        advice.append("a module that builds parts of itself on its first call is called once before "
+                      "verify_rnn")
+    return advice
 
 
 def describe_module(module: Any) -> str:

@@ -265,6 +265,11 @@ def _relu_retry(ctx: Context) -> str:
     return "not observable" if dead and not cut else "cut"
 
 
+#: inputs_untouched's advice where the module changed a buffer's values: the one change a spec
+#: may declare (running statistics, observers).
+DECLARE_BUFFERS = "a module whose buffers change by design declares RNNSpec(updates_buffers=True)"
+
+
 def inputs_untouched(ctx: Context) -> None:
     """Forward does not modify x, h_0 or c_0 in place (values and version counters), nor the
     module's own parameters and buffers (buffers only when the spec does not declare
@@ -275,4 +280,5 @@ def inputs_untouched(ctx: Context) -> None:
     if written is None and ctx.spec.gives_hx:
         written = shared.states_written(ctx)
     if written is not None:
-        raise ProbeFailure(f"forward modified {written} in place")
+        advice = f" ({DECLARE_BUFFERS})" if written.startswith("buffer ") else ""
+        raise ProbeFailure(f"forward modified {written} in place{advice}")
