@@ -232,6 +232,38 @@ SWITCHES = {
 }
 
 
+class KeepsBookOnItself(nn.GRU):
+    """Plain attributes a forward rebinds or adds: a call count, the last batch size, a stream's
+    last state (which it also resumes from: determinism fails)."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.calls, self.mem = 0, None
+
+    def forward(self, x, hx=None):
+        self.calls += 1
+        self.last_input = type(x).__name__
+        resume = hx is None and self.mem is not None and isinstance(x, torch.Tensor) \
+            and x.dim() == 3 and self.mem.shape[1] == x.shape[1]
+        output, h = super().forward(x, self.mem if resume else hx)
+        self.mem = h.detach()
+        return output, h
+
+
+def test_plain_attributes_a_forward_rebinds_or_adds_are_put_back() -> None:
+    """From a user-view review: after verify_rnn a streaming module held a probe's state in
+    self.mem, and its next call without h_0 started from it; the attributes come back by identity
+    (not reported: bookkeeping like a call count is no violation)."""
+    torch.manual_seed(0)
+    module = KeepsBookOnItself(4, 6)
+    before = dict(vars(module))
+    failed = _failed(module)
+    assert list(failed) == ["determinism"]
+    assert (module.calls, module.mem, "last_input" in vars(module)) == (0, None, False)
+    rebuilt = {"_flat_weights", "_flat_weight_refs"}  # torch's flat weight list, rebuilt on restore
+    assert {k for k, v in before.items() if vars(module)[k] is not v} == rebuilt
+
+
 def test_the_process_state_is_restored() -> None:
     torch.manual_seed(0)
     module = ChangesTheProcess(4, 6)

@@ -1,7 +1,8 @@
 """verify_rnn leaves no trace: everything a forward can change, snapshotted, audited, restored.
 
 On the module (and every submodule): which parameters, buffers and submodules it holds and their
-identity (a forward may rebind ``self.calls = self.calls + 1`` or register a new Parameter),
+identity (a forward may rebind ``self.calls = self.calls + 1`` or register a new Parameter), its
+plain attributes by identity (``self.mem = h_n``: restored, not reported),
 parameter and buffer values (also writes through ``.data``, which no version counter sees),
 ``requires_grad``, gradients (the tensor and its values) and training flags. In the process: the
 CPU and CUDA RNG states, Python's and NumPy's global generators (a forward may draw from them,
@@ -65,6 +66,30 @@ def _slots(owner: torch.nn.Module, attr: str) -> dict[str, Any]:
     return dict(getattr(owner, attr).items())
 
 
+#: What ModuleSnapshot keeps apart from a module's plain attributes: its slots, and its
+#: training flag (restored last).
+_NOT_PLAIN = frozenset({attr for _, attr in _SLOTS} | {"training"})
+
+
+def _plain_attributes(owner: Any) -> dict[str, Any]:
+    return {k: v for k, v in vars(owner).items() if k not in _NOT_PLAIN}
+
+
+def _restore_attributes(owner: Any, saved: dict[str, Any]) -> None:
+    """``owner``'s plain attributes as ``saved`` held them (identity): added ones removed,
+    rebound ones put back, written straight into its ``__dict__`` (no ``__setattr__`` of the
+    module's own runs). An object changed in place stays as it is."""
+    current = vars(owner)
+    for name in [n for n in current if n not in saved and n not in _NOT_PLAIN]:
+        del current[name]
+    for name, value in saved.items():
+        if current.get(name, _MISSING) is not value:
+            current[name] = value
+
+
+_MISSING = object()
+
+
 def _same_slots(a: dict[str, Any], b: dict[str, Any]) -> bool:
     """The same names in the same order, holding the same objects (identity, not values)."""
     return len(a) == len(b) and all(ka == kb and va is vb for (ka, va), (kb, vb) in zip(a.items(), b.items()))
@@ -78,6 +103,9 @@ class ModuleSnapshot:
         owners = list(module.named_modules(remove_duplicate=False)) if self.is_module else []
         self.owners = [(prefix, owner, {attr: _slots(owner, attr) for _, attr in _SLOTS},
                         owner.training) for prefix, owner in owners]
+        #: each owner's plain attributes (a forward's ``self.mem = h`` or ``self.calls += 1``),
+        #: by identity: put back, never reported (bookkeeping is no violation)
+        self.attributes = [(owner, _plain_attributes(owner)) for _, owner, _, _ in self.owners]
         seen: dict[int, tuple[str, str, torch.Tensor]] = {}
         for prefix, owner, slots, _ in self.owners:
             for kind, attr in _SLOTS[:2]:
@@ -136,6 +164,8 @@ class ModuleSnapshot:
                 else:  # a TorchScript module's wrapper: no clear(); its slots cannot be added to
                     for name, value in slots[attr].items():
                         current[name] = value
+        for owner, attributes in self.attributes:
+            _restore_attributes(owner, attributes)
         changed = self.changed_values()
         with torch.no_grad():
             for _, _, tensor, _, values, requires_grad in self.tensors:
