@@ -13,7 +13,7 @@ from torch import nn
 
 from rnn_contracts import CONTRACT_NAMES, ContractViolation, RNNSpec, check_forward, verify_rnn
 from rnn_contracts.cli import main
-from rnn_contracts.diagnose import OUTPUT_ONLY_HINT, REQUIRES_HX_HINT, TAKES_NO_HX_HINT
+from rnn_contracts.diagnose import OUTPUT_ONLY_HINT, REQUIRES_HX_HINT, RETURNS_STATES_HINT, TAKES_NO_HX_HINT
 from rnn_contracts.engine import get_checker
 
 
@@ -299,6 +299,20 @@ def test_an_output_only_module_without_the_declaration_is_told_the_spec_field() 
         f"  hint: {OUTPUT_ONLY_HINT['hint']}")
 
 
+def test_a_module_that_returns_states_declared_output_only_is_told_to_drop_the_declaration() -> None:
+    """From a user-view review: the opposite mistake got "output: expected a Tensor ..., got
+    tuple" and no hint."""
+    torch.manual_seed(0)
+    with pytest.raises(ContractViolation) as caught:
+        verify_rnn(nn.GRU(4, 3), RNNSpec("GRU", 4, 3, returns_states=False))
+    shapes = next(r for r in caught.value.report.results if r.name == "shapes")
+    assert shapes.detail == (
+        "on the main probe input: GRU(4, 3) broke its contract in its result on input (6, 5, 4) "
+        f"float32 on cpu [checker: {get_checker()}]\n\n"
+        "result: a module declared output-only returns its output alone, got a tuple of length 2\n"
+        f"  hint: {RETURNS_STATES_HINT['hint']}")
+
+
 def test_a_merged_layer_axis_is_named_and_nothing_cascades() -> None:
     class Merged(nn.LSTM):
         def forward(self, x, hx=None):
@@ -397,9 +411,10 @@ def test_checked_and_check_forward_agree_on_an_output_only_module_that_returns_a
     spec = RNNSpec("GRU", 4, 3, returns_states=False)
     torch.manual_seed(8)
     liar = nn.GRU(4, 3)  # declared output-only, returns (output, h_n)
-    with pytest.raises(ContractViolation, match=r"output: expected a Tensor of shape .*, got tuple"):
+    said = r"result: a module declared output-only returns its output alone, got a tuple of length 2"
+    with pytest.raises(ContractViolation, match=said):
         check_forward(liar, torch.randn(5, 2, 4), spec=spec)
-    with pytest.raises(ContractViolation, match=r"output: expected a Tensor of shape .*, got tuple"):
+    with pytest.raises(ContractViolation, match=said):
         checked(liar, spec)(torch.randn(5, 2, 4))
 
 

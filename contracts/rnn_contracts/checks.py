@@ -231,6 +231,13 @@ class _Checker:
             # result as checked() sees it; a tuple there is a broken promise, not (output, h_n)
             adapted = isinstance(result, tuple) and len(result) == 2 and result[1] is None
             result = (result[0] if adapted else result, None)
+            output = result[0]
+            if isinstance(output, (tuple, list)) and len(output) == 2 \
+                    and isinstance(output[0], (torch.Tensor, PackedSequence)):
+                self.violations.append(Violation(
+                    "type", "result", f"a module declared output-only returns its output alone, got "
+                    f"{_describe(output)}", **diagnose.RETURNS_STATES_HINT))
+                return
         if not isinstance(result, (tuple, list)) or len(result) != 2:
             flat = spec.has_cell and isinstance(result, (tuple, list)) and len(result) == 3 \
                 and isinstance(result[0], (torch.Tensor, PackedSequence)) \

@@ -159,6 +159,12 @@ OUTPUT_ONLY_HINT = {
             "(command line: --spec returns_states=false)",
     "mistake": "output_only",
 }
+#: The hint and mistake of a module declared output-only that returned (output, state).
+RETURNS_STATES_HINT = {
+    "hint": "the module returns (output, state): drop the declaration RNNSpec(returns_states=False) "
+            "(command line: leave out --spec returns_states=false)",
+    "mistake": "returns_states",
+}
 #: The hint and mistake of an LSTM that returned (output, h_n, c_n) where torch's returns
 #: (output, (h_n, c_n)).
 FLAT_STATES_HINT = {
