@@ -19,6 +19,7 @@ from torch import nn
 
 from rnn_contracts import ContractViolation, verify_rnn
 from rnn_contracts.probes.base import same_layout_copy
+from rnn_contracts.probes.temporal import COPY_OUTPUT
 from zoo import contract_result as result_of
 
 
@@ -93,8 +94,8 @@ def test_batch_independence_tries_keep_the_states_of_the_call_they_are_compared_
     the tries' ``given is None`` negated (no h_0 given to the tries)."""
     result = result_of(DeafWithLearnedH0(4, 6), "batch_independence")
     assert (result.status, result.detail) == (
-        "failed", "replacing sequence 0 must change sequence 0's output: output[:, 0] did not change at "
-        "any position")
+        "failed", "replacing sequence 0's input must change its output from the same state: "
+        f"{COPY_OUTPUT} did not change at any position")
 
 
 def test_batch_independence_run_early_for_the_gate_is_not_run_again(seeded: None) -> None:

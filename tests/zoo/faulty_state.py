@@ -32,6 +32,14 @@ class IgnoresH0AtBatch1(TorchLoop):
         return super().initial(None if batch == 1 else hx, batch, like)
 
 
+class FirstSequencesH0ForAll(TorchLoop):
+    """Indexes the batch once too often, ``hx[:, 0]`` for ``hx``: sequence 0's h_0 broadcast to
+    every sequence of the batch (a user-view review's double index)."""
+
+    def initial(self, hx: Any, batch: int, like: torch.Tensor) -> State:
+        return tuple(s[:, :1].expand(-1, batch, -1) for s in super().initial(hx, batch, like))
+
+
 class IgnoresC0(TorchLoop):
     """Reads h_0 from hx but starts the cell state from zeros."""
 
@@ -195,6 +203,10 @@ ENTRIES = (
     ZooEntry("ignores_h0_at_batch_1", lambda: IgnoresH0AtBatch1("GRU", 4, 6), expect="initial_state",
              about="drops a given h_0 when the batch holds one sequence: no batched probe with an "
                    "h_0 had batch 1, and it passed every contract (a user-view review)"),
+    ZooEntry("first_sequences_h0_for_all", lambda: FirstSequencesH0ForAll("GRU", 4, 6),
+             expect="batch_independence",
+             about="sequence 0's h_0 broadcast to every sequence: the batch mixes through it alone, "
+                   "and sequence 0's h_0 was zero in every batched probe that compared the others"),
     ZooEntry("ignores_c0", lambda: IgnoresC0("LSTM", 4, 6), expect="initial_state",
              about="LSTM reads h_0 but starts c from zeros: a decoder loses the encoder's cell state"),
     ZooEntry("log_space_h0", lambda: LogSpaceH0("GRU", 4, 6), expect="finite",

@@ -15,7 +15,8 @@ along the batch.
   batch 1 and the batched partner of unbatched's call with h_0).
 * the states call: the main probe input under several initial states, side by side
   (:class:`StatesInput`): an explicit zero, a random, a negative and a large h_0 (and c_0), then,
-  for each layer and direction, copies of sequence 0 with zero states. shapes checks it with hx,
+  for each layer and direction, copies of sequence 0 with zero states, and one more copy of
+  sequence 0 from a zero state (batch_independence's). shapes checks it with hx,
   finite reads its random, negative and large groups, initial_state its zero group, reference
   and cell_equivalence its random group, unbatched that group's first sequence,
   inputs_untouched whether it wrote into its states.
@@ -64,6 +65,10 @@ RELU_TRIES = 8
 #: of the two moves every state it reaches away from the zero-state result.
 TRIES = 2
 STACK_SCALE = 1000.0
+
+
+#: The states call's last group: a copy of sequence 0 from a zero state (see states_input).
+SEQUENCE_0_AGAIN = "sequence 0 again"
 
 
 def is_relu(ctx: Context) -> bool:
@@ -226,6 +231,12 @@ def states_input(ctx: Context) -> StatesInput:
             start += n
             hs.append(ctx.zero_state("h", n))
             cs.append(ctx.zero_state("c", n) if spec.has_cell else None)
+        # last, sequence 0 once more from a zero state: batch_independence replaces sequence 0's
+        # initial state with its input, and this copy's input alone (its "must change" half)
+        groups[SEQUENCE_0_AGAIN] = slice(start, start + 1)
+        start += 1
+        hs.append(ctx.zero_state("h", 1))
+        cs.append(ctx.zero_state("c", 1) if spec.has_cell else None)
         main_groups = 1 + len(FINITE_STATES)
         xs = torch.cat([x] * main_groups + [x[:, :1].expand(-1, start - batch * main_groups, -1)], dim=1)
         h = torch.cat(hs, dim=1)

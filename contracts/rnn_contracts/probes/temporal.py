@@ -135,6 +135,10 @@ def causality(ctx: Context) -> None:
 _STREAM = "batch_independence"
 
 
+#: batch_independence's name for the states call's copy of sequence 0 from a zero state.
+COPY_OUTPUT = "the output of sequence 0's copy (the call's last sequence)"
+
+
 def kept(ctx: Context) -> slice:
     """The sequences batch_independence requires unchanged: 1 .. batch - 1 of the main probe
     input, or, in the states call, those of its zero group and its whole random group (a nonzero
@@ -160,19 +164,28 @@ def replaced_call(ctx: Context) -> tuple[Result, Result]:
         xs[:, 0] = ctx.randn(ctx.seq, spec.input_size, stream=_STREAM) + 0.5
         hx = None
         if given is not None:
-            start = kept(ctx).stop
-            more = xs.shape[1] - start
-            xs[:, start:] = ctx.randn(ctx.seq, more, spec.input_size, stream=_STREAM)
+            start, again = kept(ctx).stop, given.groups[shared.SEQUENCE_0_AGAIN]
+            tail = slice(start, again.start)
+            more = again.start - start
+            xs[:, tail] = ctx.randn(ctx.seq, more, spec.input_size, stream=_STREAM)
             h = given.h.clone()
-            h[:, start:] = ctx.state("h", batch=more, stream=_STREAM)
+            h[:, tail] = ctx.state("h", batch=more, stream=_STREAM)
             c = None
             if given.c is not None:
                 c = given.c.clone()
-                c[:, start:] = ctx.state("c", batch=more, stream=_STREAM)
+                c[:, tail] = ctx.state("c", batch=more, stream=_STREAM)
+            # sequence 0's own initial state (zero in the states call: a module that reads one
+            # sequence's h_0 for all, hx[0][0] for hx[0], mixes them through it alone); its new
+            # input goes to the copy from a zero state too, which keeps that state
+            xs[:, again] = xs[:, :1]
+            h[:, :1] = ctx.state("h", batch=1, stream=_STREAM)
+            if c is not None:
+                c[:, :1] = ctx.state("c", batch=1, stream=_STREAM)
             hx = given.hx(h, c)
         label = ("the main input with sequence 0 replaced" if given is None else
-                 f"{shared.STATES_LABEL}, sequence 0's input and every sequence from "
-                 f"{kept(ctx).stop} on (input and initial state) replaced")
+                 f"{shared.STATES_LABEL}, sequence 0 and every sequence from {kept(ctx).stop} "
+                 f"on (input and initial state) replaced, the last with sequence 0's new input "
+                 f"from its zero state")
         return base, ctx.run(xs, hx, label=label)
 
     return ctx.cached("replaced", make)
@@ -185,10 +198,13 @@ def batch_independence(ctx: Context) -> None:
     nothing, _TRIES larger ones are tried, and relu's dead zone in every run makes the property
     not observable, as in causality). For a module that takes and returns states the batch is
     the states call (rnn_contracts.probes.shared), whose sequences carry many kinds of initial
-    state, and sequence 0's input is replaced together with every sequence after its random group
-    (inputs and initial states): the zero group's other sequences and the random group must not
-    change. Where this contract holds, the other contracts read the states call's groups as if
-    each had run alone."""
+    state, and sequence 0 is replaced together with every sequence after its random group
+    (inputs and initial states: sequence 0's own h_0 is zero there, and a module that reads one
+    sequence's h_0 for all mixes them through it alone): the zero group's other sequences and the
+    random group must not change. The "must change" half reads the states call's last sequence,
+    a copy of sequence 0 from a zero state given the same new input and keeping its state: the
+    input's own effect. Where this contract holds, the other contracts read the states call's
+    groups as if each had run alone."""
     spec, rest = ctx.spec, kept(ctx)
     base, moved = replaced_call(ctx)
     also = f" (and every sequence from {rest.stop} on)" if spec.gives_hx else ""
@@ -201,14 +217,19 @@ def batch_independence(ctx: Context) -> None:
     patterns = lambda: ctx.cached("batch_patterns", lambda: sign_patterns(ctx, (ctx.seq, spec.input_size), _STREAM))  # noqa: E731
     given = shared.states_input(ctx) if spec.gives_hx else None
 
-    def variant(i: int) -> tuple[torch.Tensor, object]:
-        more = (ctx.x if given is None else given.xs).clone()
-        more[:, 0] = more[:, 0] + patterns()[i]
-        return more, None if given is None else given.hx()
+    # sequence 0 must change; where its initial state was replaced too, so must its copy from a
+    # zero state, which got the same new input and kept its state: the input's own effect
+    slots = [0] if given is None else [0, given.groups[shared.SEQUENCE_0_AGAIN].start]
+    for at in slots:
+        def variant(i: int, at: int = at) -> tuple[torch.Tensor, object]:
+            more = (ctx.x if given is None else given.xs).clone()
+            more[:, at] = more[:, at] + patterns()[i]
+            return more, None if given is None else given.hx()
 
-    unobservable = _must_change(
-        ctx, "output[:, 0]", "replacing sequence 0 must change sequence 0's output",
-        lambda r: r.output[:, 0], main=base, moved=moved, seqs=range(1),
-        variant=variant, label="sequence 0 changed more")
-    if unobservable:
-        raise NotApplicable(unobservable)
+        what, why = (("output[:, 0]", "replacing sequence 0 must change sequence 0's output") if at == 0 else
+                     (COPY_OUTPUT, "replacing sequence 0's input must change its output from the same state"))
+        unobservable = _must_change(
+            ctx, what, why, lambda r, at=at: r.output[:, at], main=base, moved=moved,
+            seqs=range(at, at + 1), variant=variant, label="sequence 0 changed more")
+        if unobservable:
+            raise NotApplicable(unobservable)
