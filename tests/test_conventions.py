@@ -286,31 +286,26 @@ def test_the_requires_hx_hint_is_for_a_forward_without_a_default_for_hx(make, de
     assert shapes.detail.endswith(f"\n  hint: {REQUIRES_HX_HINT}") is hinted
 
 
-def test_an_output_only_module_without_the_declaration_is_told_the_spec_field() -> None:
+@pytest.mark.parametrize(("make", "spec", "said", "hint"), [
+    (Encoder, RNNSpec("GRU", 4, 3),
+     "torch's recurrent layers return (output, h_n), got a Tensor (6, 5, 3)", OUTPUT_ONLY_HINT),
+    (lambda: nn.GRU(4, 3), RNNSpec("GRU", 4, 3, returns_states=False),
+     "a module declared output-only returns its output alone, got a tuple of length 2", RETURNS_STATES_HINT),
+], ids=["output-only-undeclared", "declared-output-only-returns-states"])
+def test_a_result_against_the_output_only_declaration_is_told_the_spec_field(make, spec, said, hint) -> None:
     """An encoder that returns one tensor, checked as a layer that returns states: shapes names
-    the declaration that fits it (and no requires_hx hint: nothing raised on a missing hx)."""
-    with pytest.raises(ContractViolation) as caught:
-        verify_rnn(Encoder(), RNNSpec("GRU", 4, 3))
-    shapes = next(r for r in caught.value.report.results if r.name == "shapes")
-    assert shapes.detail == (
-        "on the main probe input: GRU(4, 3) broke its contract in its result on input (6, 5, 4) "
-        f"float32 on cpu [checker: {get_checker()}]\n\n"
-        "result: torch's recurrent layers return (output, h_n), got a Tensor (6, 5, 3)\n"
-        f"  hint: {OUTPUT_ONLY_HINT['hint']}")
-
-
-def test_a_module_that_returns_states_declared_output_only_is_told_to_drop_the_declaration() -> None:
-    """From a user-view review: the opposite mistake got "output: expected a Tensor ..., got
-    tuple" and no hint."""
+    the declaration that fits it (and no requires_hx hint: nothing raised on a missing hx). The
+    opposite mistake, from a user-view review, got "output: expected a Tensor ..., got tuple" and
+    no hint: it is told to drop the declaration."""
     torch.manual_seed(0)
     with pytest.raises(ContractViolation) as caught:
-        verify_rnn(nn.GRU(4, 3), RNNSpec("GRU", 4, 3, returns_states=False))
+        verify_rnn(make(), spec)
     shapes = next(r for r in caught.value.report.results if r.name == "shapes")
     assert shapes.detail == (
         "on the main probe input: GRU(4, 3) broke its contract in its result on input (6, 5, 4) "
         f"float32 on cpu [checker: {get_checker()}]\n\n"
-        "result: a module declared output-only returns its output alone, got a tuple of length 2\n"
-        f"  hint: {RETURNS_STATES_HINT['hint']}")
+        f"result: {said}\n"
+        f"  hint: {hint['hint']}")
 
 
 def test_a_merged_layer_axis_is_named_and_nothing_cascades() -> None:

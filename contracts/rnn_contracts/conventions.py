@@ -23,7 +23,9 @@ for LSTM). Modules people write often differ, and the spec says how (no adapter 
 """
 from __future__ import annotations
 
+import contextlib
 import inspect
+import weakref
 from collections.abc import Callable
 from typing import Any
 
@@ -75,7 +77,8 @@ def call_names(fn: Callable[..., Any], skip_self: bool) -> CallNames:
     return names[0], None, NO_HX  # no state among its parameters: hx is never read
 
 
-_HX_BY_NAME: dict[Any, str | None] = {}
+#: hx_by_name's answers, per forward function (weakly: a class made in a test goes away).
+_HX_BY_NAME: weakref.WeakKeyDictionary[Any, str | None] = weakref.WeakKeyDictionary()
 
 
 def hx_by_name(module: Any) -> str | None:
@@ -88,12 +91,13 @@ def hx_by_name(module: Any) -> str | None:
         return _HX_BY_NAME[key]
     except KeyError:
         pass
-    except TypeError:  # an unhashable callable: read it each time
+    except TypeError:  # a callable that is unhashable or takes no weak reference: read each time
         key = None
     _, name, at = call_names(forward, skip_self=False)
     found = name if at == BY_KEYWORD or at > 1 else None
     if key is not None:
-        _HX_BY_NAME[key] = found
+        with contextlib.suppress(TypeError):
+            _HX_BY_NAME[key] = found
     return found
 
 

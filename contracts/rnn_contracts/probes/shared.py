@@ -127,11 +127,7 @@ def first_sequence(ctx: Context, check: Check | None = None) -> Result:
     h_0 (and c_0) of its first sequence where the module is given states (``spec.gives_hx``):
     initial_state compares it with that sequence of the states call (a module that drops h_0 at
     batch 1 shows), unbatched with its call from the same unbatched h_0."""
-    hx = None
-    if ctx.spec.gives_hx:
-        given = states_input(ctx)
-        start = given.groups["random"].start
-        hx = given.group_hx("random", slice(start, start + 1))
+    hx = states_input(ctx).first_hx("random") if ctx.spec.gives_hx else None
     label = "batch 1 with a random h_0" if hx is not None else "batch 1"
     return ctx.run(ctx.x[:, :1], hx, label=label, key="batch1", check=check)
 
@@ -202,11 +198,17 @@ class StatesInput:
         """The sequences of the main probe input's groups (every group but the stack copies)."""
         return slice(0, min(cut.start for name, cut in self.groups.items() if name.startswith("stacks")))
 
-    def group_hx(self, group: str, cut: slice | None = None) -> object:
-        """One group's initial state (``cut``: those sequences of the states call), as if it had
-        run alone: contiguous (a slice of the batch axis is not, where there are several stacks,
-        and cuDNN rejects a non-contiguous h_0)."""
-        cut = self.groups[group] if cut is None else cut
+    def group_hx(self, group: str) -> object:
+        """One group's initial state, as if it had run alone: contiguous (a slice of the batch
+        axis is not, where there are several stacks, and cuDNN rejects a non-contiguous h_0)."""
+        return self._columns_hx(self.groups[group])
+
+    def first_hx(self, group: str) -> object:
+        """The initial state of one group's first sequence, as a batch of one (contiguous)."""
+        start = self.groups[group].start
+        return self._columns_hx(slice(start, start + 1))
+
+    def _columns_hx(self, cut: slice) -> object:
         return self.hx(self.h[:, cut].contiguous(), None if self.c is None else self.c[:, cut].contiguous())
 
 
