@@ -230,6 +230,25 @@ def test_an_hx_taken_elsewhere_than_second_is_passed_by_its_name(make) -> None:
     assert not torch.equal(output, module(x)[0])
 
 
+def test_reading_where_a_forward_takes_hx_keeps_no_model_alive() -> None:
+    """The reading is kept per module class or function code, never per object: a function that
+    closes over a model, or a module whose instance replaces its forward, is not held on to."""
+    import gc
+    import weakref
+
+    model = nn.GRU(4, 3)
+    model.forward = lambda x, *, hx=None: nn.GRU.forward(model, x, hx)  # the instance's own
+    call = lambda x, hx=None: model(x, hx=hx)  # noqa: E731 - a closure over the model
+    x, h = torch.randn(5, 2, 4), torch.randn(1, 2, 3)
+    torch.testing.assert_close(check_forward(model, x, h, spec=RNNSpec("GRU", 4, 3))[0],
+                               nn.GRU.forward(model, x, h)[0], rtol=0, atol=0)  # by name: hx=
+    check_forward(call, x, h, spec=RNNSpec("GRU", 4, 3))
+    dead = weakref.ref(model)
+    del model, call
+    gc.collect()
+    assert dead() is None
+
+
 class NeedsHx(nn.GRU):
     def forward(self, x, hx):  # no default
         return super().forward(x, hx)
