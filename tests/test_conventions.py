@@ -236,9 +236,11 @@ def test_reading_where_a_forward_takes_hx_keeps_no_model_alive() -> None:
     import gc
     import weakref
 
+    def closing_over(model):  # cells that `del` below cannot empty
+        return (lambda x, *, hx=None: nn.GRU.forward(model, x, hx)), (lambda x, hx=None: model(x, hx=hx))
+
     model = nn.GRU(4, 3)
-    model.forward = lambda x, *, hx=None: nn.GRU.forward(model, x, hx)  # the instance's own
-    call = lambda x, hx=None: model(x, hx=hx)  # noqa: E731 - a closure over the model
+    model.forward, call = closing_over(model)  # the instance's own forward; a closure over the model
     x, h = torch.randn(5, 2, 4), torch.randn(1, 2, 3)
     torch.testing.assert_close(check_forward(model, x, h, spec=RNNSpec("GRU", 4, 3))[0],
                                nn.GRU.forward(model, x, h)[0], rtol=0, atol=0)  # by name: hx=
