@@ -57,6 +57,45 @@ class LSTMOwnNames(nn.Module):
         return torch.stack(outs), (h[None], c[None])
 
 
+class ParameterListLSTM(nn.Module):
+    """An LSTM loop whose weights and both biases sit in an nn.ParameterList: no name says which
+    vector is a bias (``w.2``, ``w.3``); ``bug``: h = o * c, the tanh on c missing."""
+
+    def __init__(self, bug: bool = False) -> None:
+        super().__init__()
+        torch.manual_seed(2)
+        self.w = nn.ParameterList(nn.Parameter(torch.randn(shape) * 0.3)
+                                  for shape in [(4 * H, I), (4 * H, H), (4 * H,), (4 * H,)])
+        self.bug = bug
+
+    def forward(self, x, hx=None):
+        w_ih, w_hh, b_ih, b_hh = self.w
+        h = x.new_zeros(x.shape[1], H) if hx is None else hx[0][0]
+        c = x.new_zeros(x.shape[1], H) if hx is None else hx[1][0]
+        outs = []
+        for t in range(x.shape[0]):
+            i, f, g, o = (x[t] @ w_ih.t() + b_ih + h @ w_hh.t() + b_hh).chunk(4, 1)
+            c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
+            h = torch.sigmoid(o) * (c if self.bug else torch.tanh(c))
+            outs.append(h)
+        return torch.stack(outs), (h[None], c[None])
+
+
+def test_vectors_in_a_parameter_list_are_placed_as_the_biases() -> None:
+    """From a user-view review: bias slots took only parameters named as biases, so an
+    nn.ParameterList LSTM had its biases replaced with zeros and two vectors left over: reference
+    was "not applicable" and the missing tanh passed. Where no parameter is named as a bias, the
+    vectors left over fill the bias slots by order and shape."""
+    spec = RNNSpec("LSTM", I, H)
+    reference = next(r for r in verify_rnn(ParameterListLSTM(), spec).results if r.name == "reference")
+    assert (reference.status, reference.detail) == (
+        "passed", "placed by order and shape: weight_ih_l0 <- w.0, weight_hh_l0 <- w.1, "
+        "bias_ih_l0 <- w.2, bias_hh_l0 <- w.3; gate order i, f, g, o")
+    with pytest.raises(ContractViolation) as caught:
+        verify_rnn(ParameterListLSTM(bug=True), spec)
+    assert [r.name for r in caught.value.report.failures] == ["reference"]
+
+
 class IndRNN(nn.Module):
     """h_t = relu(W x_t + u * h_{t-1} + b): an elementwise recurrent weight, not torch's RNN."""
 

@@ -128,7 +128,12 @@ def _place(slots: list[tuple[str, torch.Size]], params: list[tuple[str, torch.Te
            given: Mapping[str, str]) -> tuple[list[tuple[str, str | None, bool]], list[str], list[str]]:
     """Greedy by order and shape: (placed slots, module parameters left over, slots without one).
     Bias slots take only parameters named as biases, weight slots only the others: a vector of
-    another role (IndRNN's recurrent weight) is then named as unplaced, not placed as a bias."""
+    another role (IndRNN's recurrent weight) is then named as unplaced, not placed as a bias.
+    Where no parameter at all is named as a bias (an ``nn.ParameterList``, ``blk0_c``) and every
+    weight slot found one, the vectors left over fill the bias slots of their shape, in order:
+    such a module's biases are placed, not replaced with zeros (a user-view review: its bugs
+    passed as "not applicable"). A module that names one bias keeps the rule above (an Elman
+    layer with an output gain ``g`` and a ``bias`` leaves ``g`` unplaced)."""
     used: set[str] = set()
     placed, missing = [], []
     for torch_name, shape in slots:
@@ -152,6 +157,14 @@ def _place(slots: list[tuple[str, torch.Size]], params: list[tuple[str, torch.Te
         used.add(found[0])
         placed.append((torch_name, *found))
     left = [name for name, _ in params if name not in used]
+    if left and not missing and not any(_bias_like(name) for name, _ in params):
+        shapes, vectors = dict(slots), dict(params)
+        for i, (torch_name, name, _) in enumerate(placed):
+            match = None if name is not None else next(
+                (n for n in left if vectors[n].shape == shapes[torch_name]), None)
+            if match is not None:
+                placed[i] = (torch_name, match, False)
+                left.remove(match)
     return placed, left, missing
 
 
