@@ -202,14 +202,20 @@ class KeywordOnlyHx(nn.LSTM):
         return super().forward(x, hx)
 
 
+class LengthsThenHidden(nn.GRU):
+    def forward(self, x, lengths=None, hidden=None):  # a state's name, third: by name
+        return super().forward(x, hidden)
+
+
 class KeywordOnlyState(nn.GRU):
     def forward(self, x, *, state=None):  # a state's name, keyword-only
         return super().forward(x, state)
 
 
 @pytest.mark.parametrize("make", [lambda: LengthsThenHx(4, 3), lambda: KeywordOnlyHx(4, 3),
-                                  lambda: KeywordOnlyState(4, 3, batch_first=True)],
-                         ids=["lengths-then-hx", "keyword-only-hx", "keyword-only-state"])
+                                  lambda: KeywordOnlyState(4, 3, batch_first=True),
+                                  lambda: LengthsThenHidden(4, 3)],
+                         ids=["lengths-then-hx", "keyword-only-hx", "keyword-only-state", "lengths-then-hidden"])
 def test_an_hx_taken_elsewhere_than_second_is_passed_by_its_name(make) -> None:
     """From a user-view review: verify_rnn passed h_0 second, so forward(x, lengths=None, hx=None)
     got it as lengths (initial_state, state_carry and reference failed a correct module) and
@@ -225,7 +231,8 @@ def test_an_hx_taken_elsewhere_than_second_is_passed_by_its_name(make) -> None:
     h = torch.randn(1, 2, 3)
     hx = (h, torch.randn(1, 2, 3)) if spec.has_cell else h
     output, _ = check_forward(module, x, hx, spec=spec)
-    name = {LengthsThenHx: "hx", KeywordOnlyHx: "hx", KeywordOnlyState: "state"}[type(module)]
+    name = {LengthsThenHx: "hx", KeywordOnlyHx: "hx", KeywordOnlyState: "state",
+            LengthsThenHidden: "hidden"}[type(module)]
     torch.testing.assert_close(output, module(x, **{name: hx})[0], rtol=0, atol=0)
     assert not torch.equal(output, module(x)[0])
 

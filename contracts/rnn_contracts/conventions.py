@@ -54,7 +54,8 @@ def call_names(fn: Callable[..., Any], skip_self: bool) -> CallNames:
     """What a forward calls x and hx, and hx's position: its first positional parameter (after
     self), and the positional parameter named ``hx`` or else the second one when it has a state's
     name (:data:`STATE_NAMES`; ``forward(x, lengths=None, hx=None)`` takes hx third, and a second
-    parameter called ``mask`` is no state), or else a keyword-only one of those names
+    parameter called ``mask`` is no state), or else the first later one with a state's name
+    (``forward(x, lengths=None, hidden=None)``), or else a keyword-only one of those names
     (``forward(x, *, hx=None)``: :data:`BY_KEYWORD`). (None, None, 1) where the signature cannot
     be read: torch's convention, hx second."""
     try:
@@ -69,6 +70,9 @@ def call_names(fn: Callable[..., Any], skip_self: bool) -> CallNames:
         return names[0], "hx", names.index("hx")
     if len(names) > 1 and names[1] in STATE_NAMES:
         return names[0], names[1], 1
+    later = next((i for i, name in enumerate(names[2:], 2) if name in STATE_NAMES), None)
+    if later is not None:  # forward(x, lengths=None, hidden=None)
+        return names[0], names[later], later
     keyword = [p.name for p in parameters if p.kind is inspect.Parameter.KEYWORD_ONLY and p.name in STATE_NAMES]
     if keyword:
         return names[0], "hx" if "hx" in keyword else keyword[0], BY_KEYWORD
