@@ -13,7 +13,9 @@ from torch import nn
 
 from rnn_contracts import CONTRACT_NAMES, ContractViolation, RNNSpec, check_forward, verify_rnn
 from rnn_contracts.cli import main
-from rnn_contracts.diagnose import OUTPUT_ONLY_HINT, REQUIRES_HX_HINT, RETURNS_STATES_HINT, TAKES_NO_HX_HINT
+from rnn_contracts.diagnose import (
+    HX_IN_ANOTHER_PARAMETER_HINT, OUTPUT_ONLY_HINT, REQUIRES_HX_HINT, RETURNS_STATES_HINT, TAKES_NO_HX_HINT,
+)
 from rnn_contracts.engine import get_checker
 
 
@@ -134,6 +136,23 @@ class PassesHxOn(nn.GRU):
 
     def _run(self, x):  # a bug inside the module, not a forward that takes no hx
         return super().forward(x)
+
+
+class MaskSecond(nn.GRU):
+    def forward(self, x, mask=None):  # takes no hx: h_0 would land in mask
+        return super().forward(x if mask is None else x * mask)
+
+
+def test_an_h0_that_lands_in_a_parameter_of_another_name_gets_the_hint() -> None:
+    """From a second user-view review: forward(x, mask=None) without takes_hx=False raised on the
+    kit's h_0 with no hint, though the kit itself reads mask as no state; declared, it passes."""
+    torch.manual_seed(0)
+    with pytest.raises(ContractViolation) as caught:
+        verify_rnn(MaskSecond(4, 3))
+    shapes = next(r for r in caught.value.report.results if r.name == "shapes")
+    assert shapes.detail.startswith("the module raised RuntimeError on batch 1 with a random h_0")
+    assert shapes.detail.endswith("\n  hint: " + HX_IN_ANOTHER_PARAMETER_HINT.format(name="mask"))
+    assert verify_rnn(MaskSecond(4, 3), RNNSpec.from_module(MaskSecond(4, 3), takes_hx=False)).ok
 
 
 @pytest.mark.parametrize("make", [lambda: VariadicRefusesHx(4, 3), lambda: PassesHxOn(4, 3)],

@@ -115,6 +115,20 @@ def _hx_name(forward: Callable[..., Any]) -> str | None:
     return name if at == BY_KEYWORD or at > 1 else None
 
 
+def non_state_second(module: Any) -> str | None:
+    """The name of the second positional parameter of ``module``'s forward where no parameter of
+    it has a state's name (``forward(x, mask=None)``: "mask"), so an h_0 passed second lands
+    there; None otherwise."""
+    forward = module.forward if isinstance(module, torch.nn.Module) else module
+    try:
+        parameters = list(inspect.signature(forward).parameters.values())
+    except (TypeError, ValueError):
+        return None
+    names = positional_names(parameters)
+    x_name, _, at = call_names(forward, skip_self=False)
+    return names[1] if at == NO_HX and x_name is not None and len(names) > 1 else None
+
+
 class LayerCall:
     """A module seen through torch's layer convention ``(x, hx=None) -> (output, state)``."""
 

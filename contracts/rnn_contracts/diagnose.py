@@ -179,6 +179,11 @@ REQUIRES_HX_HINT = ("a module whose forward has no default for hx: declare RNNSp
 TAKES_NO_HX_HINT = ("a module whose forward takes only the input: declare RNNSpec(takes_hx=False) "
                     "(command line: --spec takes_hx=false); the kit then never passes an h_0, and the "
                     "contracts that need one do not apply")
+#: The hint of a module whose forward has no state parameter and took the kit's h_0 into another
+#: (``forward(x, mask=None)``), and raised: {name} is that parameter.
+HX_IN_ANOTHER_PARAMETER_HINT = ("its forward names no state parameter, so h_0 went second, into '{name}': "
+                                "a module that takes no hx declares RNNSpec(takes_hx=False) (command line: "
+                                "--spec takes_hx=false); one that does names that parameter hx")
 _MISSING = re.compile(r"(?:^|\.)(\w+)\(\) missing \d+ required positional arguments?: (.+)$")
 _TOO_MANY = re.compile(r"(?:^|\.)(\w+)\(\) takes \d+ positional arguments? but \d+ were given$")
 

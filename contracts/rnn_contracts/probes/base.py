@@ -20,9 +20,10 @@ from typing import Any
 
 import torch
 
-from rnn_contracts.conventions import layer_call
+from rnn_contracts.conventions import layer_call, non_state_second
 from rnn_contracts.diagnose import (
-    REQUIRES_HX_HINT, TAKES_NO_HX_HINT, describe_input, first_line, missing_hx, takes_no_hx,
+    HX_IN_ANOTHER_PARAMETER_HINT, REQUIRES_HX_HINT, TAKES_NO_HX_HINT, describe_input, first_line, missing_hx,
+    takes_no_hx,
 )
 from rnn_contracts.errors import Violation, position, render_violation
 from rnn_contracts.precision import probe_tolerance
@@ -230,6 +231,8 @@ class Context:
                 hint = REQUIRES_HX_HINT
             elif hx is not None and takes_no_hx(self.module, exc):
                 hint = TAKES_NO_HX_HINT
+            elif hx is not None and (name := non_state_second(self.module)):
+                hint = HX_IN_ANOTHER_PARAMETER_HINT.format(name=name)
             raise ProbeFailure(Violation("evidence", detail=detail, hint=hint), cause=exc) from exc
 
     def split(self, raw: Any, *, batched: bool = True) -> Result:
