@@ -75,6 +75,9 @@ def _plain_attributes(owner: Any) -> dict[str, Any]:
     return {k: v for k, v in vars(owner).items() if k not in _NOT_PLAIN}
 
 
+_MISSING = object()
+
+
 def _restore_attributes(owner: Any, saved: dict[str, Any]) -> None:
     """``owner``'s plain attributes as ``saved`` held them (identity): added ones removed,
     rebound ones put back, written straight into its ``__dict__`` (no ``__setattr__`` of the
@@ -85,9 +88,6 @@ def _restore_attributes(owner: Any, saved: dict[str, Any]) -> None:
     for name, value in saved.items():
         if current.get(name, _MISSING) is not value:
             current[name] = value
-
-
-_MISSING = object()
 
 
 def _same_slots(a: dict[str, Any], b: dict[str, Any]) -> bool:

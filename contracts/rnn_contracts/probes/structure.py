@@ -83,9 +83,8 @@ def unbatched(ctx: Context) -> None:
         alone = ctx.run(ctx.x[:, :1], label="batch 1")
     _compare_unbatched(ctx, ctx.call(single, label="unbatched input (seq, dim)"), alone, with_h0=False)
     if spec.gives_hx:
-        hx = shared.states_input(ctx).group_hx("random")
-        h, c = hx if spec.has_cell else (hx, None)
-        h_0 = ctx.as_hx(h[:, 0].contiguous(), None if c is None else c[:, 0].contiguous())  # cuDNN: contiguous
+        first = shared.states_input(ctx).first_hx("random")  # batch1's state, contiguous (cuDNN)
+        h_0 = tuple(t[:, 0] for t in first) if spec.has_cell else first[:, 0]  # its batch axis dropped
         raw = ctx.call(single, h_0, label="unbatched input (seq, dim) with an unbatched h_0")
         _compare_unbatched(ctx, raw, shared.first_sequence(ctx), with_h0=True)
 
