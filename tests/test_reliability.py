@@ -549,10 +549,16 @@ def test_a_weight_and_its_gradient_resized_through_data_are_put_back_before_the_
 
 
 def test_an_outer_alarm_that_comes_first_still_fires_on_time() -> None:
+    """The outer alarm (0.2 s) fires before the contract's limit (1 s), not postponed to it, and
+    the contract is cut at its limit, long before its 3 s call ends. The windows are wall-clock
+    readings on a shared 2-core machine: they once were 0.2 s / 0.6 s, whose 0.3 s of slack a
+    loaded xdist worker sometimes used up (the handler runs when the main thread next runs); the
+    0.8 s here still tells "on time" from "at the limit" (a postponed alarm fires at >= 1 s)."""
     import signal
 
     from rnn_contracts.timeout import ContractTimeout, run_with_limit
 
+    alarm, limit, call = 0.2, 1.0, 3.0
     fired: list[float] = []
     start = time.monotonic()
 
@@ -561,11 +567,11 @@ def test_an_outer_alarm_that_comes_first_still_fires_on_time() -> None:
 
     previous = signal.signal(signal.SIGALRM, outer)
     try:
-        signal.setitimer(signal.ITIMER_REAL, 0.2)  # pytest-timeout's, say
+        signal.setitimer(signal.ITIMER_REAL, alarm)  # pytest-timeout's, say
         with pytest.raises(ContractTimeout):
-            run_with_limit(lambda: time.sleep(2.0), 0.6)
-        assert len(fired) == 1 and 0.15 < fired[0] < 0.5  # not postponed to the contract's limit
-        assert time.monotonic() - start < 1.5
+            run_with_limit(lambda: time.sleep(call), limit)
+        assert len(fired) == 1 and alarm * 0.75 < fired[0] < limit  # not postponed to the contract's limit
+        assert time.monotonic() - start < (limit + call) / 2  # cut at the limit, not after the call
         assert signal.getsignal(signal.SIGALRM) is outer  # the outer handler is back
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
