@@ -63,6 +63,21 @@ class Integrator(nn.Module):
         return out, out[-1:].clone()
 
 
+class HxAfterLengths(Integrator):
+    """The Integrator, its forward taking hx third (the kit passes it by name)."""
+
+    def forward(self, x: torch.Tensor, lengths: torch.Tensor | None = None,  # type: ignore[override]
+                hx: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        return super().forward(x, hx)
+
+
+class HxKeywordOnly(Integrator):
+    """The same, its hx keyword-only."""
+
+    def forward(self, x: torch.Tensor, *, hx: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:  # type: ignore[override]
+        return super().forward(x, hx)
+
+
 class LoopElman(nn.Module):
     """An Elman RNN with a Python loop over ``range(int(x.shape[0]))``: correct in eager, and the
     loop bakes the example's length into any traced or exported graph."""
@@ -264,6 +279,19 @@ def test_a_loop_free_hand_written_module_keeps_every_deployment_contract(probe: 
     if probe is onnx:
         assert ctx.cached("notes", dict)["onnx"] == (
             "dynamo exporter: kept the contract; torchscript exporter: kept the contract")
+
+
+@pytest.mark.slow
+def test_the_dynamo_onnx_exporter_keeps_the_contract_where_hx_is_keyword_only() -> None:
+    """hx passed by its keyword (tests/test_kills_deploy.py has the fast forms); the TorchScript
+    exporter refuses a keyword-only parameter there, which the note names, and one exporter that
+    keeps the contract is the contract."""
+    pytest.importorskip("onnxruntime")
+    pytest.importorskip("onnxscript")
+    ctx = context(seeded(HxKeywordOnly))
+    onnx(ctx)
+    assert ctx.cached("notes", dict)["onnx"].startswith("dynamo exporter: kept the contract; torchscript exporter: "
+                                                       "[module(x)] export failed: TypeError: ")
 
 
 @pytest.mark.slow

@@ -17,7 +17,7 @@ import re
 
 import pytest
 import torch
-from test_deploy import LoopElman, context, seeded, verdict
+from test_deploy import HxAfterLengths, HxKeywordOnly, LoopElman, context, seeded, verdict
 from torch import nn
 
 import rnn_contracts.probes.deploy as deploy
@@ -178,6 +178,26 @@ def test_compile_lets_an_inner_contracts_error_propagate(monkeypatch: pytest.Mon
     with pytest.raises(RuntimeError) as caught:
         compile(context(seeded(lambda: nn.GRU(4, 3))))
     assert caught.value is bug
+
+
+# -- hx where the module's forward takes it: by name when not second ----------------------------
+#: (probe, module) pairs. Not onnx on HxKeywordOnly here: the TorchScript exporter (the fast one)
+#: hands a keyword-only parameter its default positionally and raises TypeError even for
+#: module(x) (torch 2.13); the dynamo exporter keeps the contract there (tests/test_deploy.py,
+#: slow). Not compile on HxKeywordOnly: the same path as HxAfterLengths, 0.6 s more.
+BY_NAME = [(export, HxAfterLengths), (export, HxKeywordOnly), (onnx, HxAfterLengths), (compile, HxAfterLengths)]
+
+
+@pytest.mark.parametrize(("probe", "make"), BY_NAME, ids=[f"{p.__name__}-{m.__name__}" for p, m in BY_NAME])
+def test_the_deployed_module_gets_hx_by_its_forwards_name(probe: object, make: type, request: pytest.FixtureRequest) -> None:
+    """The deployed module is called as the eager probes call it (conventions.hx_by_name), in
+    the example call (export, onnx) and in the comparisons, and torch.compile's wrapper, whose
+    forward takes ``*args, **kwargs``, is read through the module it compiled (compile's inner
+    state_carry and causality). Passed second, hx landed in ``lengths`` or raised: every
+    deployment contract failed on a module that keeps them."""
+    if probe is onnx:
+        request.getfixturevalue("torchscript_only")
+    assert verdict(probe, seeded(make)) == ("passed", "")
 
 
 # -- _one_line: exporter messages on one line, cut at the limit ----------------------------------

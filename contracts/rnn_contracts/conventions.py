@@ -91,7 +91,9 @@ def hx_by_name(module: Any) -> str | None:
     parameter (``forward(x, lengths=None, hx=None)``, ``forward(x, *, hx=None)``); None where hx
     goes second, as torch's layers take it. Read once per module class or function code (an
     instance whose own ``forward`` replaces its class's, or a callable object, is read each time,
-    and never kept)."""
+    and never kept). A ``torch.compile``d module is read through the module it compiled (its own
+    forward takes ``*args, **kwargs``)."""
+    module = compiled_from(module)
     if isinstance(module, torch.nn.Module):
         if "forward" in module.__dict__:
             return _hx_name(module.forward)
@@ -110,6 +112,16 @@ def hx_by_name(module: Any) -> str | None:
     return found
 
 
+def compiled_from(module: Any) -> Any:
+    """The module ``torch.compile`` wrapped, for its OptimizedModule (told by its class's module,
+    so that reading it never imports torch._dynamo); anything else as it is."""
+    if type(module).__module__.startswith("torch._dynamo."):
+        inner = getattr(module, "_orig_mod", None)
+        if isinstance(inner, torch.nn.Module):
+            return inner
+    return module
+
+
 def _hx_name(forward: Callable[..., Any]) -> str | None:
     _, name, at = call_names(forward, skip_self=False)
     return name if at == BY_KEYWORD or at > 1 else None
@@ -119,6 +131,7 @@ def non_state_second(module: Any) -> str | None:
     """The name of the second positional parameter of ``module``'s forward where no parameter of
     it has a state's name (``forward(x, mask=None)``: "mask"), so an h_0 passed second lands
     there; None otherwise."""
+    module = compiled_from(module)
     forward = module.forward if isinstance(module, torch.nn.Module) else module
     try:
         parameters = list(inspect.signature(forward).parameters.values())

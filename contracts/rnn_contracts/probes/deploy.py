@@ -4,7 +4,8 @@ Each probe builds the deployed form of the module from an example call at the ki
 (``pick_sizes``), runs it at two other (batch, seq) sizes (``unseen_sizes``: no size of one call
 equals another, nor the example's), and compares output, h_n and c_n with the eager module under
 the kit's per-dtype tolerances. Every call form the spec allows is checked: ``module(x)``,
-``module(x, hx)``, and the unbatched ``module(x)`` when ``spec.unbatched``.
+``module(x, hx)``, and the unbatched ``module(x)`` when ``spec.unbatched``; hx goes where the eager
+probes put it (second, or by the forward's own name: :func:`_by_name`).
 
 A failure names the deploying tool that broke the contract (torch.export, an ONNX exporter,
 torch.compile), the call form, and the frozen axis, the rejected size or the worst position.
@@ -31,6 +32,7 @@ from typing import Any
 
 import torch
 
+from rnn_contracts.conventions import hx_by_name
 from rnn_contracts.dynamic import BATCH, SEQ, axes, dynamic_axes, dynamic_shapes, onnx_names
 from rnn_contracts.probes import Contract
 from rnn_contracts.probes.base import Context, NotApplicable, ProbeFailure, Result
@@ -96,6 +98,15 @@ def _args(ctx: Context, form: Form, batch: int, seq: int) -> tuple[Any, ...]:
     return (x, h)
 
 
+def _by_name(ctx: Context, args: tuple[Any, ...]) -> tuple[tuple[Any, ...], dict[str, Any]]:
+    """One call's (positional, keyword) arguments as the deployed module takes them: hx under
+    the name its forward takes it by where that is not second (``forward(x, lengths=None,
+    hx=None)``, ``forward(x, *, hx=None)``: rnn_contracts.conventions.hx_by_name), as the eager
+    probes pass it; else positional, as torch's layers take it."""
+    name = hx_by_name(ctx.module) if len(args) > 1 else None
+    return (args, {}) if name is None else (args[:1], {name: args[1]})
+
+
 def _flat(args: tuple[Any, ...]) -> list[torch.Tensor]:
     """x, h_0[, c_0] as a flat list (the ONNX file's inputs)."""
     out: list[torch.Tensor] = []
@@ -122,9 +133,10 @@ def _check_runs(ctx: Context, form: Form, run: Any, tool: str, sizes: Any) -> No
         where = _sizes(form, batch, seq)
         args = _args(ctx, form, batch, seq)
         want = _eager(ctx, form, args, where)
+        positional, keywords = _by_name(ctx, args)
         try:
             with _quiet():
-                raw = run(*args)
+                raw = run(*positional, **keywords)
         except Exception as exc:
             raise ProbeFailure(f"{tool} rejected ({where}): {type(exc).__name__}: {_one_line(exc)}") from exc
         got = ctx.split(raw, batched=not form.unbatched)
@@ -199,9 +211,12 @@ def _keep(shapes: Any, names: set[str]) -> Any:
     return shapes
 
 
-def _export(module: torch.nn.Module, args: tuple[Any, ...], shapes: Any) -> Any:
+def _export(ctx: Context, module: torch.nn.Module, args: tuple[Any, ...], shapes: Any) -> Any:
+    """torch.export.export on one call; ``shapes`` (one entry per argument, x's first) matches
+    the arguments in the forward's order, hx passed by name or not."""
+    positional, keywords = _by_name(ctx, args)
     with _quiet():
-        return torch.export.export(module, args, dynamic_shapes=shapes)
+        return torch.export.export(module, positional, kwargs=keywords or None, dynamic_shapes=shapes)
 
 
 def _what_still_works(ctx: Context, module: torch.nn.Module, form: Form) -> str:
@@ -216,7 +231,7 @@ def _what_still_works(ctx: Context, module: torch.nn.Module, form: Form) -> str:
             fixed = [n for n in free if n not in names]
             fixed_text = ", ".join(f"{n} fixed at {example[n]}" for n in fixed)
             try:
-                program = _export(module, _args(ctx, form, ctx.batch, ctx.seq), _keep(shapes, set(names)))
+                program = _export(ctx, module, _args(ctx, form, ctx.batch, ctx.seq), _keep(shapes, set(names)))
                 new = unseen_sizes(ctx.spec)[0]
                 size = {BATCH: new[0] if BATCH in names else ctx.batch,
                         SEQ: new[1] if SEQ in names else ctx.seq}
@@ -235,7 +250,7 @@ def _export_form(ctx: Context, module: torch.nn.Module, form: Form) -> str | Non
     free = " and ".join(form.free())
     shapes = dynamic_shapes(ctx.spec, with_hx=form.with_hx, unbatched=form.unbatched)
     try:
-        program = _export(module, _args(ctx, form, ctx.batch, ctx.seq), shapes)
+        program = _export(ctx, module, _args(ctx, form, ctx.batch, ctx.seq), shapes)
     except Exception as exc:  # noqa: BLE001 - the exporter's refusal is the evidence
         marked = _SPECIALIZED.findall(str(exc))
         if marked:
@@ -318,16 +333,17 @@ def _onnx_form(ctx: Context, module: torch.nn.Module, form: Form, exporter: str,
     spec = ctx.spec
     path = folder / f"{exporter}-{int(form.with_hx)}{int(form.unbatched)}.onnx"
     inputs, outputs = onnx_names(spec, with_hx=form.with_hx)
-    example = _args(ctx, form, ctx.batch, ctx.seq)
+    example, keywords = _by_name(ctx, _args(ctx, form, ctx.batch, ctx.seq))
     try:
         with _quiet():
             if exporter == "dynamo":
-                torch.onnx.export(module, example, str(path), dynamo=True, input_names=inputs,
+                torch.onnx.export(module, example, str(path), kwargs=keywords or None, dynamo=True, input_names=inputs,
                                   output_names=outputs, external_data=False,
                                   dynamic_shapes=dynamic_shapes(spec, with_hx=form.with_hx,
                                                                 unbatched=form.unbatched))
             else:
-                torch.onnx.export(module, example, str(path), dynamo=False, input_names=inputs,
+                torch.onnx.export(module, example, str(path), kwargs=keywords or None, dynamo=False,
+                                  input_names=inputs,
                                   output_names=outputs,
                                   dynamic_axes=dynamic_axes(spec, with_hx=form.with_hx,
                                                             unbatched=form.unbatched))
@@ -343,8 +359,8 @@ def _onnx_form(ctx: Context, module: torch.nn.Module, form: Form, exporter: str,
     except Exception as exc:  # noqa: BLE001
         return f"onnxruntime cannot load the file: {_one_line(exc, 200)}"
 
-    def run(*args: Any) -> Any:
-        feeds = {name: t.detach().cpu().numpy() for name, t in zip(inputs, _flat(args))}
+    def run(*args: Any, **keywords: Any) -> Any:  # the file's inputs: x, then hx's tensors
+        feeds = {name: t.detach().cpu().numpy() for name, t in zip(inputs, _flat(args + tuple(keywords.values())))}
         got = [torch.from_numpy(a).to(device=ctx.device, dtype=ctx.dtype) for a in session.run(outputs, feeds)]
         return (got[0], (got[1], got[2])) if spec.has_cell else (got[0], got[1])
 
