@@ -7,7 +7,8 @@ Kills (mutation/README.md): state.py's ``rejected is None and merged`` made ``or
 calls read although the gate is closed: the stack copies' states leak into the compared
 sequences), ``elif rejected is None`` negated and the fallback's comparison deleted (a
 non-contiguous h_0 that gives another result passes); Context.call's copy of hx dropped (a
-module that writes into its h_0 is blamed by packed as well), same_layout_copy made clone().
+module that writes into its h_0 is blamed by packed as well), same_layout_copy made clone();
+packed's own calls behind a closed gate without the h_0 of their sequences.
 """
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from typing import Any
 import pytest
 import torch
 from torch import nn
+from torch.nn.utils.rnn import PackedSequence
 
 from rnn_contracts import ContractViolation, verify_rnn
 from rnn_contracts.probes.base import same_layout_copy
@@ -42,6 +44,16 @@ class MixesStatesAndScramblesStrided(MixesStates):
         return super().forward(x, hx)
 
 
+class MixesTensorStates(nn.GRU):
+    """Adds a thousandth of each h_0's deviation from the batch mean on tensor input (nothing for
+    a batch of one, or of equal states); a PackedSequence runs as torch's GRU runs it."""
+
+    def forward(self, x: Any, hx: Any = None) -> Any:
+        if hx is not None and not isinstance(x, PackedSequence):
+            hx = hx + 1e-3 * (hx - hx.mean(dim=1, keepdim=True))
+        return super().forward(x, hx)
+
+
 @pytest.fixture
 def seeded() -> None:
     torch.manual_seed(0)
@@ -53,6 +65,16 @@ def test_a_module_that_mixes_states_fails_batch_independence_only(seeded: None) 
     module = MixesStates(4, 6, num_layers=2)
     assert result_of(module, "batch_independence").status == "failed"
     result = result_of(module, "initial_state")
+    assert (result.status, result.detail) == ("passed", "")
+
+
+def test_packed_behind_a_closed_gate_runs_each_length_alone_from_its_own_h0(seeded: None) -> None:
+    """The gate closed, packed runs the sequences of each length in calls of their own, each from
+    its h_0 in the packed call (the longest one's random): without it, the correct packed branch
+    failed against a run from zeros. Kills: the own call's ``_columns(ctx, hx, idx)`` made None."""
+    module = MixesTensorStates(4, 6)
+    assert result_of(module, "batch_independence").status == "failed"
+    result = result_of(module, "packed")
     assert (result.status, result.detail) == ("passed", "")
 
 

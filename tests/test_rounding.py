@@ -33,7 +33,7 @@ def test_a_rounding_difference_passes_with_the_half_precision_evidence_in_a_note
     assert result.status == "passed"
     assert result.detail.startswith(
         "held in float64; in float16 only within rounding: sequences [0, 2, 3] (length 5) packed must "
-        "equal running them alone: output[:5, [0, 2, 3]][0, 2, 3] expected -0.0932617, actual "
+        "equal running them alone from the same h_0: output[:5, [0, 2, 3]][0, 2, 3] expected -0.0932617, actual "
         "-0.0947266, |difference| 0.00146 (allowed atol 0.001 + rtol 0.001 * |expected|)")
     assert result.detail.endswith(
         "(a float64 copy of the module holds the contract on the same probes, so the difference is "

@@ -9,6 +9,7 @@ from typing import Any
 
 import torch
 from torch import nn
+from torch.nn.utils.rnn import PackedSequence
 
 from .loops import CellLoop, State, TorchLoop, ZooEntry
 
@@ -30,6 +31,25 @@ class IgnoresH0AtBatch1(TorchLoop):
 
     def initial(self, hx: Any, batch: int, like: torch.Tensor) -> State:
         return super().initial(None if batch == 1 else hx, batch, like)
+
+
+class PackedIgnoresH0(TorchLoop):
+    """Its PackedSequence branch starts from zeros whatever h_0 it is given (the branch added
+    later, ``self.run(padded)`` without the state); tensors take h_0 as they should."""
+
+    def forward(self, x: Any, hx: Any = None) -> tuple[Any, Any]:
+        return super().forward(x, None if isinstance(x, PackedSequence) else hx)
+
+
+class PackedH0InSortedOrder(TorchLoop):
+    """Reads a PackedSequence's h_0 as if it were in the packed (longest-first) order: a loop
+    over the sorted batch that forgot to permute h_0 by ``sorted_indices`` as torch's layers do,
+    so sequence j starts from the state given to the sequence sorted j-th."""
+
+    def forward(self, x: Any, hx: Any = None) -> tuple[Any, Any]:
+        if isinstance(x, PackedSequence) and hx is not None and x.unsorted_indices is not None:
+            hx = hx.index_select(1, x.unsorted_indices)
+        return super().forward(x, hx)
 
 
 class FirstSequencesH0ForAll(TorchLoop):
@@ -203,6 +223,12 @@ ENTRIES = (
     ZooEntry("ignores_h0_at_batch_1", lambda: IgnoresH0AtBatch1("GRU", 4, 6), expect="initial_state",
              about="drops a given h_0 when the batch holds one sequence: no batched probe with an "
                    "h_0 had batch 1, and it passed every contract (a user-view review)"),
+    ZooEntry("packed_ignores_h0", lambda: PackedIgnoresH0("GRU", 4, 6), expect="packed",
+             about="the PackedSequence branch drops the h_0 it is given (tensors take it): no packed "
+                   "probe passed an h_0, and it passed every contract (a review of the packed probe)"),
+    ZooEntry("packed_h0_in_sorted_order", lambda: PackedH0InSortedOrder("GRU", 4, 6), expect="packed",
+             about="reads a packed batch's h_0 in sorted (longest-first) order, without torch's "
+                   "permutation by sorted_indices"),
     ZooEntry("first_sequences_h0_for_all", lambda: FirstSequencesH0ForAll("GRU", 4, 6),
              expect="batch_independence",
              about="sequence 0's h_0 broadcast to every sequence: the batch mixes through it alone, "

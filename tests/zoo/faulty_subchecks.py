@@ -495,11 +495,11 @@ ENTRIES: tuple[SubcheckEntry, ...] = (
            "packs its output with the full length for every sequence: padding counted as steps"),
     # kills: packed without the output comparison (alone: batch_sizes, indices and h_n right)
     _entry("packed_output_lags", lambda: PackedOutputLags("GRU", 4, 6), "packed",
-           "packed must equal running them alone: output[:",
+           "packed must equal running them alone from the same h_0: output[:",
            "the packed branch outputs the states entering each step (an off-by-one there only)"),
     # kills: packed without the c_n comparison (alone)
     _entry("packed_c_n_from_padded_run", lambda: PackedCellFromPaddedRun("LSTM", 4, 6), "packed",
-           "packed must equal running them alone: c_n[:",
+           "packed must equal running them alone from the same h_0: c_n[:",
            "an LSTM whose packed branch takes c_n from a run over the padded tensor"),
     # kills: unbatched's shape check with its `or` made `and` (a None h_n then crashed on .shape:
     # no evidence). A wrong-shaped tensor cannot pin it: assert_close words its shape alike

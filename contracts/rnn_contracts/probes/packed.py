@@ -1,37 +1,77 @@
 """Packed sequences: torch.nn.utils.rnn.pack_padded_sequence in, PackedSequence out."""
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 
-from rnn_contracts.probes.base import Context, NotApplicable, ProbeFailure
-from rnn_contracts.probes.shared import prefix, prefix_length
+from rnn_contracts.probes.base import Context, NotApplicable, ProbeFailure, Result
+from rnn_contracts.probes.shared import group, prefix, prefix_length, states_input
 
 #: Padding for pad_packed_sequence: a value no real output takes, so a padded position read as
 #: data by mistake would stand out in the evidence.
 PADDING_VALUE = -7.0
 
 
+#: The sequence the packed call makes the longest (the others are one step shorter): placed
+#: second, so that enforce_sorted=False must reorder the batch and h_0 with it.
+LONGEST = 1
+
+
+def _initial_state(ctx: Context) -> object:
+    """The packed call's h_0 (and c_0), in the batch's original order, for a module given states:
+    the longest sequence's from the states call's random group (its own sequence there), zeros
+    for the others; None for a module given none."""
+    if not ctx.spec.gives_hx:
+        return None
+    given = states_input(ctx)
+    at = given.groups["random"].start + LONGEST
+    states = []
+    for which, source in (("h", given.h), ("c", given.c)):
+        if source is not None:
+            state = ctx.zero_state(which)
+            state[:, LONGEST] = source[:, at]
+            states.append(state)
+    return ctx.as_hx(states[0], states[1] if len(states) > 1 else None)
+
+
+def _columns(ctx: Context, hx: object, idx: list[int]) -> object:
+    """The sequences ``idx`` of an initial state (contiguous), or None."""
+    if hx is None:
+        return None
+    parts = hx if isinstance(hx, tuple) else (hx,)
+    cut = [p[:, idx].contiguous() for p in parts]
+    return ctx.as_hx(cut[0], cut[1] if len(cut) > 1 else None)
+
+
 def packed(ctx: Context) -> None:
     """Packed in gives packed out (same batch_sizes and sorted/unsorted indices); h_n (and c_n) is
     the state at each sequence's last valid step; each sequence's outputs equal running it alone,
     compared in the original order after pad_packed_sequence (torch.nn.utils.rnn docs; lengths
-    are a CPU int64 tensor, pytorch/pytorch#43227). That padded positions hold padding_value and
-    that enforce_sorted=False restores the order follow from the batch_sizes and index checks:
-    pad_packed_sequence does both itself. Sequences of equal length run alone together: once
-    batch_independence held, the lengths are those of calls other contracts make anyway (the
-    prefix and the whole main probe input, rnn_contracts.probes.shared), read there."""
+    are a CPU int64 tensor, pytorch/pytorch#43227). A module given states gets an h_0 (and c_0)
+    with the packed input, in the batch's original order, as torch's layers take it (they
+    permute it by sorted_indices): random for the longest sequence, which enforce_sorted=False
+    moves first, zero for the others, so a packed branch that drops h_0 or forgets to reorder it
+    shows. That padded positions hold padding_value and that enforce_sorted=False restores the
+    order follow from the batch_sizes and index checks: pad_packed_sequence does both itself.
+    Sequences of equal length run alone together: once batch_independence held, the lengths are
+    those of calls other contracts make anyway (the prefix, and the main probe input or its
+    random-h_0 group of the states call, rnn_contracts.probes.shared), read there."""
     spec, x = ctx.spec, ctx.x
     if not spec.packed:
         raise NotApplicable("the spec declares no PackedSequence support (RNNSpec.packed=False)")
     # Unsorted lengths, longest in the middle, so enforce_sorted=False must reorder.
     short = prefix_length(ctx)
-    lengths = [short, ctx.seq] + [short] * (ctx.batch - 2)
-    shared_runs = {short: prefix, ctx.seq: lambda c: c.main} if ctx.merged() else {}
+    lengths = [ctx.seq if b == LONGEST else short for b in range(ctx.batch)]
+    hx = _initial_state(ctx)
+    longest: Callable[[Context], Result] = (lambda c: c.main) if hx is None else (lambda c: group(c, "random"))
+    shared_runs = {short: prefix, ctx.seq: longest} if ctx.merged() else {}
     lengths_t = torch.tensor(lengths, dtype=torch.int64)
     packed_in = pack_padded_sequence(ctx.feed(x), lengths_t, batch_first=spec.batch_first,
                                      enforce_sorted=False)
-    raw = ctx.call(packed_in, label=f"a PackedSequence with lengths {lengths}")
+    given = "" if hx is None else f", sequence {LONGEST} from a random h_0"
+    raw = ctx.call(packed_in, hx, label=f"a PackedSequence with lengths {lengths}{given}")
     got = ctx.split(raw, batched=False)
     if not isinstance(got.output, PackedSequence):
         raise ProbeFailure(f"a PackedSequence in must give a PackedSequence out, got {type(got.output).__name__}")
@@ -45,11 +85,12 @@ def packed(ctx: Context) -> None:
     padded, _ = pad_packed_sequence(got.output, batch_first=spec.batch_first,
                                     padding_value=PADDING_VALUE, total_length=ctx.seq)
     padded = padded.transpose(0, 1) if spec.batch_first else padded
+    same = "" if hx is None else " from the same h_0"
     for n in sorted(set(lengths)):
         idx = [b for b, m in enumerate(lengths) if m == n]
         alone = (shared_runs[n](ctx).columns(idx) if n in shared_runs
-                 else ctx.run(x[:n, idx], label=f"the sequences of length {n} alone"))
-        why = f"sequences {idx} (length {n}) packed must equal running them alone"
+                 else ctx.run(x[:n, idx], _columns(ctx, hx, idx), label=f"the sequences of length {n} alone"))
+        why = f"sequences {idx} (length {n}) packed must equal running them alone{same}"
         ctx.assert_close(f"output[:{n}, {idx}]", padded[:n, idx], alone.output, why)
         if got.h_n is not None:
             ctx.assert_close(f"h_n[:, {idx}]", got.h_n[:, idx], alone.h_n,
