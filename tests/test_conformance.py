@@ -14,7 +14,7 @@ import pytest
 
 from rnn_contracts import CONTRACT_NAMES
 from pytest_rnn_contracts import RNNContractTests
-from pytest_rnn_contracts.conformance import missing_module_message
+from pytest_rnn_contracts.conformance import missing_module_message, plugin_disabled_message
 
 pytest_plugins = ["pytester"]
 
@@ -319,6 +319,29 @@ def test_missing_rnn_module_names_the_fixture_and_shows_the_code(pytester: pytes
     ''')
     result.assert_outcomes(errors=len(CONTRACT_NAMES))
     assert missing_module_message("TestForgot") in result.stdout.str()
+
+
+def test_a_session_without_the_plugin_is_told_what_to_do(pytester: pytest.Pytester) -> None:
+    """-p no:rnn_contracts leaves the suite without its devices: each item says so in one line,
+    not pytest's "fixture 'rnn_device' not found"; with the plugin back, the same file passes."""
+    pytester.makepyfile(test_scenario=HEADER + "\n\n" + textwrap.dedent('''
+        class TestGRU(RNNContractTests):
+            @pytest.fixture
+            def rnn_module(self):
+                return torch.nn.GRU(4, 3)
+    '''))
+    result = pytester.runpytest("-p", "no:rnn_contracts", *INNER_ARGS[2:], "-k", "shapes or finite")
+    result.assert_outcomes(errors=2)
+    assert result.stdout.str().count(plugin_disabled_message("TestGRU")) == 2
+    assert "not found" not in result.stdout.str()
+    pytester.runpytest(*INNER_ARGS, "-k", "shapes or finite").assert_outcomes(passed=2)
+
+
+def test_plugin_disabled_message_is_pinned() -> None:
+    assert plugin_disabled_message("TestGRU") == (
+        "TestGRU subclasses RNNContractTests, whose devices come from the rnn-contracts pytest plugin, "
+        "and this session does not load it (-p no:rnn_contracts, or plugin autoloading off): drop that "
+        "option, or add -p rnn_contracts")
 
 
 def test_missing_module_message_is_pinned() -> None:
