@@ -344,6 +344,20 @@ def test_a_lazy_parameter_not_yet_initialised_is_the_callers_error() -> None:
         verify_rnn(Lazy(), RNNSpec("GRU", 4, 3))
 
 
+@pytest.mark.parametrize("device", [None, "cpu"], ids=["own-device", "moved"])
+def test_a_module_on_the_meta_device_is_the_callers_error(device: str | None) -> None:
+    """Built under torch.device("meta") (deferred initialisation): the snapshot's torch.equal
+    raised NotImplementedError from inside the kit; moved, torch's copy error."""
+    with torch.device("meta"):
+        module = nn.LSTM(4, 3, num_layers=2)
+    with pytest.raises(ValueError) as caught:
+        verify_rnn(module, device=device)
+    assert str(caught.value) == (
+        "verify_rnn: the module's weight_ih_l0, weight_hh_l0, bias_ih_l0, ... are on the meta device, "
+        "which holds no values (deferred initialisation): materialise the module first "
+        "(module.to_empty(device=...), then load or initialise its weights), then verify it")
+
+
 class ScaledInFloat64(nn.Module):
     """A float32 GRU whose output is scaled by a float64 parameter (kept in float64 on purpose)."""
 

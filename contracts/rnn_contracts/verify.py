@@ -203,7 +203,9 @@ def _moved(module: Any, device: torch.device, dtype: torch.dtype | None, what: s
 
 def _require_initialised(module: Any) -> None:
     """A module with lazy parameters not yet initialised (torch.nn.LazyLinear before its first
-    forward) has no values to snapshot, restore or compare: the caller's to fix, named."""
+    forward), or with tensors on the meta device (deferred initialisation: built under
+    ``torch.device("meta")``), has no values to snapshot, restore or compare: the caller's to
+    fix, named."""
     if not isinstance(module, torch.nn.Module):
         return
     lazy = [name for name, p in module.named_parameters() if isinstance(p, UninitializedParameter)]
@@ -212,6 +214,12 @@ def _require_initialised(module: Any) -> None:
         raise ValueError(f"verify_rnn: the module's {', '.join(lazy)} {'is' if len(lazy) == 1 else 'are'} "
                          f"not initialised yet (a lazy layer): run one forward pass on an input of the "
                          f"right size first, then verify it")
+    meta = [name for name, t in (*module.named_parameters(), *module.named_buffers()) if t.is_meta]
+    if meta:
+        raise ValueError(f"verify_rnn: the module's {', '.join(meta[:3])}{', ...' if len(meta) > 3 else ''} "
+                         f"{'is' if len(meta) == 1 else 'are'} on the meta device, which holds no values "
+                         f"(deferred initialisation): materialise the module first (module.to_empty(device=...), "
+                         f"then load or initialise its weights), then verify it")
 
 
 def _allocate(ctx: Context) -> None:
