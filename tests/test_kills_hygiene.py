@@ -14,7 +14,9 @@ None and dead_step`` negated; the "not observable" guard deleted; _RETRY_SCALES'
 made 100.0 and 1000.0; _relu_retry's relu-RNN condition with either comparison negated or its
 ``or`` made ``and``; its ``gx is None`` negated; finite's _STATES scales 3.0 (negative h_0) and
 30.0 (large h_0) made 30.0 and 300.0; the bidirectional one-pass path's third-copy check
-deleted, its gradient through time read from the first copy, its batch_independence gate dropped.
+deleted, its gradient through time read from the first copy, its batch_independence gate dropped;
+the initial states' check without its second call for a parameter read only without h_0, or
+without its look at whether the state's value is used at all.
 Not here: cell_equivalence's h_n / c_n comparison (``is not None`` negated, the assert_close
 deleted) -- tests/test_kills_cell.py kills both already.
 """
@@ -29,6 +31,8 @@ from torch import nn
 
 from zoo import contract_result as result_of, one_thread
 from zoo.faulty_math import DetachEveryStep
+from zoo.faulty_state import IgnoresH0
+from zoo.faulty_subchecks import LearnedInitialState
 
 NOT_OBSERVABLE = ("its other checks held; not observable: no gradient from output[-1] reaches x[0] on any "
                   "of 7 inputs tried, and every run has units exactly 0 (relu's dead zone, e.g. a lower "
@@ -312,6 +316,25 @@ def test_a_bidirectional_module_takes_one_backward_pass_once_its_sequences_are_a
     assert ((result.status, result.detail), len(handed)) == (verdict, passes)
 
 
+@pytest.mark.parametrize(("make", "passes"), [
+    # its h0 parameter is read only without hx: the call from a zero h_0 leaves it unreached, and
+    # a second call without one reaches it
+    pytest.param(lambda: LearnedInitialState("GRU", 4, 6), 2, id="learned-default-state"),
+    # h_0 is never read (initial_state's failure): no gradient reaches it, and none is owed
+    pytest.param(lambda: IgnoresH0("GRU", 4, 6), 1, id="ignores-h0"),
+])
+def test_an_initial_state_the_module_does_not_read_is_no_cut_gradient(
+        make: Callable[[], nn.Module], passes: int, handed: list[tuple]) -> None:
+    """differentiability follows the gradient to h_0 where h_0's value changes the result; a
+    parameter read only on the path without h_0 is looked for on that path. Kills: the second
+    call without h_0 deleted; _state_value_used's answer ignored."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        module = make()
+    result = result_of(module, "differentiability")
+    assert ((result.status, result.detail), len(handed)) == (("passed", ""), passes)
+
+
 def test_differentiability_reads_each_gradient_without_holding_them(handed: list[tuple]) -> None:
     """The gradients autograd hands back for the parameters hold no storage (a stride-0 zero in
     each one's place, read as it was computed); a sparse gradient, which a dense stand-in cannot
@@ -319,8 +342,8 @@ def test_differentiability_reads_each_gradient_without_holding_them(handed: list
     torch.manual_seed(0)
     module = nn.LSTM(4, 6)
     assert result_of(module, "differentiability").status == "passed"
-    parameters = len(list(module.parameters()))  # the one pass also hands back x's gradient, last
-    assert len(handed[0]) == parameters + 1
+    parameters = len(list(module.parameters()))  # the one pass also hands back x's, h_0's and c_0's, last
+    assert len(handed[0]) == parameters + 3
     assert all(g.untyped_storage().nbytes() == g.element_size() for g in handed[0][:parameters])
     torch.manual_seed(0)
     result = result_of(SparseShiftGRU(4, 6), "differentiability")

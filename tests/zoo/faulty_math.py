@@ -100,6 +100,20 @@ class DetachEveryStep(TorchLoop):
         return super().cell(x_t, tuple(s.detach() for s in state), layer, direction)
 
 
+class DetachesOneState(TorchLoop):
+    """An LSTM that detaches one of its two states at each step (``c = c.detach()`` where a
+    truncated-BPTT change went in): the other still carries x[0]'s gradient to the last step."""
+
+    def __init__(self, *args: Any, state: str, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.detached = state
+
+    def cell(self, x_t: torch.Tensor, state: State, layer: int, direction: int) -> State:
+        h, c = state
+        h, c = (h.detach(), c) if self.detached == "h" else (h, c.detach())
+        return super().cell(x_t, (h, c), layer, direction)
+
+
 class DetachedState(TorchLoop):
     """Returns h_n.detach() (meant for the next batch, returned to the caller as well)."""
 
@@ -156,6 +170,13 @@ ENTRIES = (
              lambda: DetachEveryStep("RNN", 4, 6, nonlinearity="relu", batch_first=True),
              expect="differentiability",
              about="the same detach in a relu loop: relu's exact zeros must not excuse a cut graph"),
+    ZooEntry("detaches_c_every_step", lambda: DetachesOneState("LSTM", 4, 6, state="c"),
+             expect="differentiability",
+             about="c = c.detach() at each step of an LSTM: h still carries x[0]'s gradient to the end, "
+                   "and it passed every contract until the gradient to c_0 was followed (a user-view review)"),
+    ZooEntry("detaches_h_every_step", lambda: DetachesOneState("LSTM", 4, 6, num_layers=2, state="h"),
+             expect="differentiability",
+             about="h = h.detach() at each step of a two-layer LSTM, c left alone: the same, through h_0"),
     ZooEntry("detached_state", lambda: DetachedState("LSTM", 4, 6), expect="differentiability",
              about="returns (h_n.detach(), c_n.detach()): a decoder fed h_n cannot train the encoder"),
     ZooEntry("clamps_input_in_place", lambda: ClampsInputInPlace("RNN", 4, 6), expect="inputs_untouched",

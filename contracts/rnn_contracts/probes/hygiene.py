@@ -73,8 +73,14 @@ def differentiability(ctx: Context) -> None:
     """Output and states require grad when parameters do; gradients reach every parameter that
     requires grad; the gradient flows back through time, from the forward direction's last output
     to the first input step (checked for a frozen module too, or a plain callable: the input
-    requires grad, and the report's note says no parameter was followed). Uses torch.autograd.grad, so no ``.grad`` is touched. On CUDA the
-    forwards and backwards of this contract run with cuDNN off (:func:`gradient_kernels`).
+    requires grad, and the report's note says no parameter was followed), and, for a module
+    given states, from the last step to every layer's h_0 (and c_0) of the forward direction: the
+    call starts from a zero initial state that requires grad (torch's layers differentiate with
+    respect to h_0 and c_0), so an LSTM that detaches its cell state at each step, while its
+    hidden state still carries x[0]'s gradient, fails. A parameter that only the call without
+    h_0 reads (a learned default state) is looked for there. Uses torch.autograd.grad, so no
+    ``.grad`` is touched. On CUDA the forwards and backwards of this contract run with cuDNN off
+    (:func:`gradient_kernels`).
 
     Unidirectional, one backward pass serves both: the loss is the last step's output and the
     top layer's final states, all at the last step, so its gradient reaches x[0] only through
@@ -104,48 +110,120 @@ def _differentiability(ctx: Context) -> None:
         ctx.cached("notes", dict)["differentiability"] = NO_PARAMETERS.format(
             why=f"{type(ctx.module).__name__} is not a torch.nn.Module")
     tensors = [p for _, p in params]
-    found = _gradients_of_copies(ctx, tensors) if spec.bidirectional and ctx.merged() else None
-    got, forward, reached, gx = found or _gradients(ctx, tensors)
+    try:
+        found = _gradients_of_copies(ctx, tensors) if spec.bidirectional and ctx.merged() else None
+        got, forward, reached, gx, states = found or _gradients(ctx, tensors)
+    except RuntimeError as exc:
+        if _IN_PLACE not in str(exc):
+            raise
+        # forward wrote into the h_0 it read (inputs_untouched reports that): follow the
+        # gradients without one, as torch's layers would be followed
+        got, forward, reached, gx, states = _gradients(ctx, tensors, given_states=False)
     # relu's dead zone: a correct nonlinearity="relu" layer whose units are inactive outputs
     # exact zeros and passes exact-zero gradients (torch's own nn.RNN(4, 2,
     # nonlinearity="relu") did so on the probe inputs for some seeds). Where the result shows
     # such zeros, an all-zero gradient is no evidence of a detached path; None (not in the
     # graph at all) still is. tanh / sigmoid never give exact zeros by chance.
     dead_zone = any(bool((t == 0).any()) for t in (got.output, got.h_n) if t is not None)
-    missing = [n for (n, _), nonzero in zip(params, reached)
-               if nonzero is None or (not dead_zone and not nonzero)]
+    def unreached(found: list[bool | None]) -> list[str]:
+        return [n for (n, _), nonzero in zip(params, found) if nonzero is None or (not dead_zone and not nonzero)]
+
+    missing = unreached(reached)
+    if missing and states:  # read only without h_0 (a learned default state)? that call says
+        missing = unreached(_gradients(ctx, tensors, given_states=False)[2])
     if missing:
         raise ProbeFailure(f"no gradient reaches {', '.join(missing)}")
     through_time = gx is not None and bool(gx[0].abs().sum() > 0)
     # Zero by value is explained when every sequence has a step whose forward output is exactly
     # zero on every unit (relu inactive everywhere: no gradient passes that step).
     dead_step = bool((forward.detach() == 0).all(dim=2).any(dim=0).all())
-    if through_time or (gx is not None and dead_step):
-        return
-    verdict = _relu_retry(ctx) if gx is not None else "cut"
-    if verdict == "flows":  # another input shows the gradient through time: the contract holds
-        return
-    if verdict == "not observable":
-        raise NotApplicable(
-            "its other checks held; not observable: no gradient from output[-1] reaches x[0] on "
-            f"any of {len(_RETRY_SCALES) * 2 + 1} inputs tried, and every run has units exactly 0 "
-            "(relu's dead zone, e.g. a lower layer inactive on every input): nothing to follow")
-    raise ProbeFailure(
-        "no gradient flows back through time: d output[-1, :, :H_out] / d x[0] is zero "
-        "(is the state detached between steps?)"
-    )
+    if not (through_time or (gx is not None and dead_step)):
+        verdict = _relu_retry(ctx) if gx is not None else "cut"
+        if verdict == "not observable":
+            raise NotApplicable(
+                "its other checks held; not observable: no gradient from output[-1] reaches x[0] on "
+                f"any of {len(_RETRY_SCALES) * 2 + 1} inputs tried, and every run has units exactly 0 "
+                "(relu's dead zone, e.g. a lower layer inactive on every input): nothing to follow")
+        if verdict != "flows":  # another input showing the gradient through time: it holds
+            raise ProbeFailure(
+                "no gradient flows back through time: d output[-1, :, :H_out] / d x[0] is zero "
+                "(is the state detached between steps?)"
+            )
+    _states_reached(ctx, states, dead_zone)
 
 
-Gradients = tuple[Result, torch.Tensor, list[bool | None], torch.Tensor | None]
+#: The start of autograd's error for a tensor saved for backward and then written in place.
+_IN_PLACE = "one of the variables needed for gradient computation has been modified by an inplace operation"
+
+
+def _states_reached(ctx: Context, states: list[tuple[str, torch.Tensor | None]], dead_zone: bool) -> None:
+    """The gradient from the last step reaches each layer's initial state of the forward
+    direction: ``states`` holds (name, d loss / d state) for h_0 (and c_0). Zero is no evidence
+    in relu's dead zone; not in the graph at all always is, where the state's value is used (a
+    module that ignores h_0 altogether fails initial_state, not this)."""
+    spec = ctx.spec
+    for name, grad in states:
+        for layer in range(spec.num_layers):
+            k = layer * spec.num_directions  # the forward direction's stack
+            if grad is not None and (dead_zone or bool(grad[k].abs().sum() > 0)):
+                continue
+            if not _state_value_used(ctx, name[0], k):
+                continue
+            where = f"layer {layer}" + (", forward direction" if spec.bidirectional else "")
+            state = "cell state" if name == "c_0" else "hidden state"
+            raise ProbeFailure(
+                f"no gradient from the last step reaches {name}[{k}] ({where}): "
+                f"{'it is not in the graph' if grad is None else 'it is zero'} "
+                f"(is the {state} detached between steps?)")
+
+
+def _state_value_used(ctx: Context, which: str, k: int) -> bool:
+    """Whether ``which``_0 of stack ``k`` changes the result by value: initial_state's calls
+    (rnn_contracts.probes.shared; made here where it did not run), the stack copies that hold a
+    state in stack k alone against the same copies from zero states, the same call shape, any
+    difference counting. True where those calls cannot be made (the gradient's verdict stands)."""
+    given, copies = shared.states_input(ctx), shared.tries(ctx)
+    start = given.groups[f"stacks {which}"].start + copies * k
+    cut = slice(start, start + copies)
+    try:
+        try:
+            stacks = shared.stacks_call(ctx)
+        except ProbeFailure:  # a non-contiguous h_0 refused (cuDNN): the same states, contiguous
+            stacks = shared.stacks_call(ctx, strided=False)
+        states = shared.states_call(ctx)
+    except ProbeFailure:
+        return True
+    return any(a is not None and ctx.shows_change(a[:, cut], b[:, cut])
+               for a, b in ((stacks.output, states.output), (stacks.h_n, states.h_n), (stacks.c_n, states.c_n)))
+
+
+#: (the result, the forward direction's output, whether each parameter is reached, d loss / d x,
+#: (name, d loss / d state) for each initial state given: h_0, c_0).
+Gradients = tuple[Result, torch.Tensor, list[bool | None], torch.Tensor | None,
+                  list[tuple[str, torch.Tensor | None]]]
 #: differentiability's note for a module without a parameter to follow: what it checked instead.
 NO_PARAMETERS = "{why}: only the gradient through time was followed, from output[-1] back to x[0]"
 
 
-def _requiring_grad(ctx: Context, xs: torch.Tensor, label: str, *, params: bool = True) -> Result:
-    """The module on ``xs`` (seq-first, a leaf that requires grad) with grad enabled; its output
-    and states must require grad (they depend on the input, and on the parameters that require
-    grad: ``params`` says whether any does)."""
-    got = ctx.split(ctx.call(ctx.feed(xs), label=label))
+def _zero_states(ctx: Context, batch: int, given: bool = True) -> list[tuple[str, torch.Tensor]]:
+    """Zero h_0 (and c_0) for ``batch`` sequences that require grad, by name, for a module given
+    states (``given``); none otherwise."""
+    if not (given and ctx.spec.gives_hx):
+        return []
+    names = ("h_0", "c_0") if ctx.spec.has_cell else ("h_0",)
+    return [(name, ctx.zero_state(name[0], batch).requires_grad_(True)) for name in names]
+
+
+def _requiring_grad(ctx: Context, xs: torch.Tensor, label: str, *, params: bool = True,
+                    states: list[tuple[str, torch.Tensor]] | None = None) -> Result:
+    """The module on ``xs`` (seq-first, a leaf that requires grad) with grad enabled, from
+    ``states`` (leaves, :func:`_zero_states`) when given; its output and states must require grad
+    (they depend on the input, and on the parameters that require grad: ``params`` says whether
+    any does)."""
+    hx = ctx.as_hx(states[0][1], states[1][1] if len(states) > 1 else None) if states else None
+    if states:
+        label += ", from a zero h_0 that requires grad"
+    got = ctx.split(ctx.call(ctx.feed(xs), hx, label=label))
     for name in ("output", "h_n", "c_n"):
         value = getattr(got, name)
         if value is not None and not value.requires_grad:
@@ -154,25 +232,29 @@ def _requiring_grad(ctx: Context, xs: torch.Tensor, label: str, *, params: bool 
     return got
 
 
-def _gradients(ctx: Context, params: list[torch.Tensor]) -> Gradients:
-    """On the main probe input: its result, the forward direction's output, whether a gradient
-    reaches each parameter (:func:`_gradients_reached`) and d output[-1, :, :H_out] / d x."""
+def _gradients(ctx: Context, params: list[torch.Tensor], *, given_states: bool = True) -> Gradients:
+    """On the main probe input, from zero initial states that require grad where the module is
+    given states (``given_states``): its result, the forward direction's output, whether a
+    gradient reaches each parameter (:func:`_gradients_reached`), d output[-1, :, :H_out] / d x
+    and the initial states' gradients."""
     spec = ctx.spec
     x = ctx.x.clone().requires_grad_(True)
+    leaves = _zero_states(ctx, ctx.batch, given_states)
     with torch.enable_grad():
-        got = _requiring_grad(ctx, x, "the main probe input with grad enabled", params=bool(params))
-        states = [t for t in (got.h_n, got.c_n) if t is not None]
+        got = _requiring_grad(ctx, x, "the main probe input with grad enabled", params=bool(params), states=leaves)
+        finals = [t for t in (got.h_n, got.c_n) if t is not None]
         forward = got.output[:, :, : spec.h_out]
+        inputs = [x, *(t for _, t in leaves)]
         if spec.bidirectional:
             reached: list[bool | None] = []
             if params:
-                loss = got.output.sum() + sum(t.sum() for t in states)
-                reached, _ = _gradients_reached(loss, params, None)
-            (gx,) = torch.autograd.grad(forward[-1].sum(), [x], allow_unused=True)
+                loss = got.output.sum() + sum(t.sum() for t in finals)
+                reached, _ = _gradients_reached(loss, params, [])
+            gx, *grads = torch.autograd.grad(forward[-1].sum(), inputs, allow_unused=True)
         else:  # the last step's output and the top layer's final states
-            loss = got.output[-1].sum() + sum(t[-1].sum() for t in states)
-            reached, gx = _gradients_reached(loss, params, x)
-    return got, forward, reached, gx
+            loss = got.output[-1].sum() + sum(t[-1].sum() for t in finals)
+            reached, (gx, *grads) = _gradients_reached(loss, params, inputs)
+    return got, forward, reached, gx, [(name, g) for (name, _), g in zip(leaves, grads)]
 
 
 def _gradients_of_copies(ctx: Context, params: list[torch.Tensor]) -> Gradients | None:
@@ -182,23 +264,26 @@ def _gradients_of_copies(ctx: Context, params: list[torch.Tensor]) -> Gradients 
     spec, batch = ctx.spec, ctx.batch
     xs = torch.cat([ctx.x] * 3, dim=1).requires_grad_(True)
     first, second, third = (slice(i * batch, (i + 1) * batch) for i in range(3))
+    leaves = _zero_states(ctx, 3 * batch)
     with torch.enable_grad():
         whole = _requiring_grad(ctx, xs, "the main probe input three times along the batch, with grad enabled",
-                                params=bool(params))
+                                params=bool(params), states=leaves)
         got, forward = whole.columns(first), whole.columns(second).output[:, :, : spec.h_out]
-        states = [t for t in (got.h_n, got.c_n) if t is not None]
-        loss = got.output.sum() + sum(t.sum() for t in states) + forward[-1].sum()
-        reached, gxs = _gradients_reached(loss, params, xs)
+        finals = [t for t in (got.h_n, got.c_n) if t is not None]
+        loss = got.output.sum() + sum(t.sum() for t in finals) + forward[-1].sum()
+        reached, (gxs, *grads) = _gradients_reached(loss, params, [xs, *(t for _, t in leaves)])
     if gxs is None or bool((gxs[:, third] != 0).any()):
         return None
-    return got, forward, reached, gxs[:, second]
+    # the second copy's states: only forward[-1] of that copy is in the loss
+    return got, forward, reached, gxs[:, second], [
+        (name, None if g is None else g[:, second]) for (name, _), g in zip(leaves, grads)]
 
 
 def _gradients_reached(loss: torch.Tensor, params: list[torch.Tensor],
-                       x: torch.Tensor | None) -> tuple[list[bool | None], torch.Tensor | None]:
+                       inputs: list[torch.Tensor]) -> tuple[list[bool | None], list[torch.Tensor | None]]:
     """For each parameter: None when no gradient reaches it (not in the graph), else whether its
-    gradient is nonzero anywhere; and ``loss``'s gradient with respect to ``x`` (None when none
-    reaches it, or no ``x``: then the graph is kept for another pass). Each parameter's gradient
+    gradient is nonzero anywhere; and ``loss``'s gradient with respect to each of ``inputs`` (None
+    where none reaches it; no inputs: the graph is kept for another pass). Each parameter's gradient
     is read as it is computed, by a hook that hands autograd a zero of the same shape without
     storage in its place (a stride-0 expand): the gradients are never all held at once, which
     for a large LSTM was the size of every parameter again (338 MB)."""
@@ -214,12 +299,11 @@ def _gradients_reached(loss: torch.Tensor, params: list[torch.Tensor],
 
     handles = [p.register_hook(reader(i)) for i, p in enumerate(params)]
     try:
-        grads = torch.autograd.grad(loss, params + ([x] if x is not None else []), allow_unused=True,
-                                    retain_graph=x is None)
+        grads = torch.autograd.grad(loss, params + inputs, allow_unused=True, retain_graph=not inputs)
     finally:
         for handle in handles:
             handle.remove()
-    return [seen.get(i) for i in range(len(params))], (grads[-1] if x is not None else None)
+    return [seen.get(i) for i in range(len(params))], list(grads[len(params):])
 
 
 #: Input magnitudes tried (each sign pattern and its negation) before a relu layer's missing
