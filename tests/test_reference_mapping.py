@@ -145,6 +145,45 @@ def test_an_lstm_with_one_bias_and_its_own_gate_order() -> None:
         "gate order i, g, f, o"))
 
 
+class CellStacks(nn.Module):
+    """A two-layer bidirectional LSTM from two ModuleLists of nn.LSTMCell, ``fw`` and ``bw``
+    (torch's math): by order alone the directions interleave, and layer 0's reverse slots took
+    the forward cell of layer 1's recurrent weight (a user-view review: it failed reference)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.fw = nn.ModuleList(nn.LSTMCell(I if layer == 0 else 2 * H, H) for layer in range(2))
+        self.bw = nn.ModuleList(nn.LSTMCell(I if layer == 0 else 2 * H, H) for layer in range(2))
+
+    def forward(self, x: torch.Tensor, hx: tuple[torch.Tensor, torch.Tensor] | None = None) -> tuple:
+        if hx is None:
+            hx = (x.new_zeros(4, x.shape[1], H),) * 2
+        inp, hs, cs = x, [], []
+        for layer in range(2):
+            outputs = []
+            for d, cell in enumerate((self.fw[layer], self.bw[layer])):
+                h, c = hx[0][2 * layer + d], hx[1][2 * layer + d]
+                steps = []
+                for t in (reversed(range(x.shape[0])) if d else range(x.shape[0])):
+                    h, c = cell(inp[t], (h, c))
+                    steps.append(h)
+                outputs.append(torch.stack(steps[::-1] if d else steps))
+                hs.append(h)
+                cs.append(c)
+            inp = torch.cat(outputs, -1)
+        return inp, (torch.stack(hs), torch.stack(cs))
+
+
+def test_a_stack_of_cells_per_direction_is_placed_one_cell_per_layer_and_direction() -> None:
+    """Kills: the placement by submodule left out of the placements tried."""
+    result = _reference(CellStacks(), RNNSpec("LSTM", I, H, num_layers=2, bidirectional=True))
+    slots = ", ".join(f"{kind}_{side}_l{layer}{sfx} <- {owner}.{layer}.{kind}_{side}"
+                      for layer in range(2) for sfx, owner in (("", "fw"), ("_reverse", "bw"))
+                      for kind, side in (("weight", "ih"), ("weight", "hh"), ("bias", "ih"), ("bias", "hh")))
+    assert (result.status, result.detail) == ("passed", f"placed by order and shape: {slots}; gate order i, f, g, o")
+
+
 def test_math_that_matches_no_placement_fails_with_the_closest_evidence() -> None:
     result = _reference(GRUCellOwnNames(swap_update=True), CELL)  # h' = (1 - z) * h + z * n
     assert result.status == "failed"

@@ -171,6 +171,47 @@ def _place(slots: list[tuple[str, torch.Size]], params: list[tuple[str, torch.Te
     return placed, left, missing
 
 
+def _slot_group(torch_name: str) -> str:
+    """The layer and direction a slot of torch's layer belongs to: ``l1_reverse`` for
+    ``weight_hh_l1_reverse``."""
+    return torch_name[torch_name.index("_l") + 1:]
+
+
+def _owner(name: str) -> str:
+    """The submodule a parameter belongs to: ``fw.1`` for ``fw.1.weight_ih``."""
+    return name.rpartition(".")[0]
+
+
+def _place_by_owner(slots: list[tuple[str, torch.Size]],
+                    params: list[tuple[str, torch.Tensor]]) -> list[tuple[str, str | None, bool]] | None:
+    """A placement where each layer and direction of torch's layer takes the parameters of one
+    submodule whole (a stack of cells in ``fw`` and ``bw`` ModuleLists, say: order alone
+    interleaves the directions there and gives a layer's slots the weights of several cells):
+    slot groups in torch's order, each taking the first unused submodule whose parameters
+    :func:`_place` places on it with none left over; None where not every slot group and
+    submodule pair off so."""
+    groups: dict[str, list[tuple[str, torch.Size]]] = {}
+    for torch_name, shape in slots:
+        groups.setdefault(_slot_group(torch_name), []).append((torch_name, shape))
+    owners: dict[str, list[tuple[str, torch.Tensor]]] = {}
+    for name, p in params:
+        owners.setdefault(_owner(name), []).append((name, p))
+    if len(owners) != len(groups):
+        return None
+    placed: list[tuple[str, str | None, bool]] = []
+    free = list(owners)
+    for group in groups.values():
+        for owner in free:
+            found, left, missing = _place(group, owners[owner], {})
+            if not left and not missing:
+                placed += found
+                free.remove(owner)
+                break
+        else:
+            return None
+    return placed
+
+
 def _swapped(placed: list[tuple[str, str | None, bool]], kind: str,
              given: Mapping[str, str]) -> list[tuple[str, str | None, bool]]:
     """The placement with the ih and hh ``kind`` ("weight" or "bias") of every layer exchanged
@@ -395,8 +436,15 @@ def reference(ctx: Context) -> None:
                    == runner.ref_params[t].shape for t, name, tr in variant)
 
     square = {t for t, shape in slots if len(shape) == 2 and shape[0] == shape[1]}
+    by_owner = None if given_map else _place_by_owner(slots, list(params.items()))
+    # one submodule per layer and direction first where the module is built so: order alone
+    # is then only the fallback (it interleaves stacks of cells)
+    bases = ([by_owner] if by_owner is not None else []) + [placed]
     # torch's reset convention over every placement before the other (a Python loop, ~10x slower)
-    for reset, variant in itertools.product(resets, _swaps(placed, given_map, square, fits)):
+    variants: list[list[tuple[str, str | None, bool]]] = []
+    for base in bases:
+        variants += [v for v in _swaps(base, given_map, square, fits) if v not in variants]
+    for reset, variant in itertools.product(resets, variants):
         for gates in itertools.permutations(GATES[spec.mode]):
             placement = Placement(tuple(variant), gates, reset)
             try:
