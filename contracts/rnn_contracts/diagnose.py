@@ -100,18 +100,33 @@ def _rank_hint(name: str, expected: NamedShape, actual: tuple[int, ...]) -> Hint
     if name == "input":
         return Hint("input_rank", "the input must be 3-D (batched) or 2-D (unbatched, if the spec allows it)")
     if len(actual) == len(expected) - 1:
-        merged = _merged_hint(name, expected, actual)
-        return merged or Hint("lost_axis", f"{name} lost an axis: a batched call must keep the batch axis")
+        return _merged_hint(name, expected, actual) or _lost_hint(name, expected, actual)
     if len(actual) == len(expected) + 1:
         return Hint("extra_axis", f"{name} has an extra axis: with unbatched (2-D) input, states have no batch axis")
     return None
 
 
+def _lost_hint(name: str, expected: NamedShape, actual: tuple[int, ...]) -> Hint:
+    """One axis of ``expected`` missing: named where only one axis's absence gives ``actual``
+    (an h_n of one layer returned without its layers*directions axis, (batch, hidden)); the
+    batch axis, or an axis that cannot be told apart, in general words."""
+    sizes, names = tuple(expected.sizes), expected.names
+    lost = {names[k]: k for k in range(len(sizes)) if sizes[:k] + sizes[k + 1:] == tuple(actual)}
+    if len(lost) == 1 and "batch" not in lost:
+        (axis, k), = lost.items()
+        return Hint("lost_axis", f"{name} lost its {axis} axis (size {sizes[k]}): torch keeps {name} as "
+                                 f"({', '.join(names)}); put it back with {name}.unsqueeze({k})")
+    return Hint("lost_axis", f"{name} lost an axis: a batched call must keep the batch axis")
+
+
 def _merged_hint(name: str, expected: NamedShape, actual: tuple[int, ...]) -> Hint | None:
-    """Two axes of ``expected`` merged into one: a merged axis is not a lost one."""
+    """Two axes of ``expected`` merged into one: a merged axis is not a lost one. An axis of size
+    1 merges into any other without a trace: that is a lost axis (:func:`_lost_hint`)."""
     sizes, names = expected.sizes, expected.names
     for i in range(len(sizes) - 1):
         for j in range(i + 1, len(sizes)):
+            if 1 in (sizes[i], sizes[j]):
+                continue
             kept = [s for k, s in enumerate(sizes) if k not in (i, j)]
             for at in range(len(kept) + 1):
                 if tuple(kept[:at] + [sizes[i] * sizes[j]] + kept[at:]) == actual:
