@@ -424,11 +424,19 @@ def reference(ctx: Context) -> None:
         layer = spec.describe()
         shapes = ", ".join(f"{n} {tuple(params[n].shape)}" for n in left) or "none"
         slots_text = ", ".join(f"{n} {tuple(runner.ref_params[n].shape)}" for n in missing) or "none"
+        # a weight_map places one whole parameter (or its transpose) per slot: worth naming only
+        # where a parameter left over has the shape of a slot left without one (or given zeros)
+        open_slots = {tuple(runner.ref_params[n].shape) for n in missing}
+        open_slots |= {tuple(runner.ref_params[t].shape) for t, name, _ in placed if name is None}
+        mappable = any(tuple(params[n].shape) in open_slots or tuple(params[n].shape[::-1]) in open_slots
+                       for n in left)
+        why = (f"its math is not torch's {spec.mode}, or pass verify_rnn(weight_map={{torch name: parameter name}})"
+               if mappable else f"no parameter left over fits a slot left: its math, or the layout of its "
+                                f"weights, is not torch's {spec.mode}")
         raise NotApplicable(
             f"the module's parameters cannot be placed on torch.nn.{layer} by name, order or shape: "
             f"parameters that could not be placed: {shapes}; torch's slots left without one: "
-            f"{slots_text} (its math is not torch's {spec.mode}, or pass verify_rnn(weight_map="
-            "{torch name: parameter name}))")
+            f"{slots_text} ({why})")
     closest: tuple[float, str, ProbeFailure] | None = None
     resets = ("torch", "linear_before_reset=0") if spec.mode == "GRU" else ("torch",)
     def fits(variant: list[tuple[str, str | None, bool]]) -> bool:
