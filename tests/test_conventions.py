@@ -56,9 +56,11 @@ def test_a_users_cell_through_check_forward_and_verify_rnn() -> None:
     output, (h_n, c_n) = check_forward(UserLSTMCell(), torch.randn(2, 6, 4), spec=spec)
     assert (output.shape, h_n.shape, c_n.shape) == ((2, 6, 3), (1, 2, 3), (1, 2, 3))
     report = verify_rnn(UserLSTMCell(), spec)
-    # one Linear over [x, h]: its weight cannot be split by order and shape (weight_map would)
+    # one Linear over [x, h]: its weight is split at the input's width, x's columns then h's
     reference = next(r for r in report.results if r.name == "reference")
-    assert reference.status == "not applicable" and "gates.weight (12, 7)" in reference.detail
+    assert (reference.status, reference.detail) == ("passed", (
+        "placed by order and shape: weight_ih_l0 <- gates.weight[:, :4], weight_hh_l0 <- gates.weight[:, 4:], "
+        "bias_ih_l0 <- gates.bias, bias_hh_l0 <- zeros; gate order i, f, g, o"))
 
 
 class Encoder(nn.Module):

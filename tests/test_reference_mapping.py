@@ -184,6 +184,116 @@ def test_a_stack_of_cells_per_direction_is_placed_one_cell_per_layer_and_directi
     assert (result.status, result.detail) == ("passed", f"placed by order and shape: {slots}; gate order i, f, g, o")
 
 
+class GatePerLinear(nn.Module):
+    """A GRU of one Linear per gate and side, declared gate by gate (W_ir, U_hr, W_iz, ...):
+    torch's math, its weights and biases split by gate (a user-view review: reference was not
+    applicable, and told it to pass a weight_map). ``convention="chung"``: h' = z * n + (1 - z) * h."""
+
+    def __init__(self, convention: str = "torch") -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        for gate in "rzn":
+            setattr(self, f"W_i{gate}", nn.Linear(I, H))
+            setattr(self, f"U_h{gate}", nn.Linear(H, H))
+        self.convention = convention
+
+    def forward(self, x: torch.Tensor, hx: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        h, outputs = (x.new_zeros(x.shape[1], H) if hx is None else hx[0]), []
+        for x_t in x:
+            r = torch.sigmoid(self.W_ir(x_t) + self.U_hr(h))
+            z = torch.sigmoid(self.W_iz(x_t) + self.U_hz(h))
+            n = torch.tanh(self.W_in(x_t) + r * self.U_hn(h))
+            h = (1 - z) * n + z * h if self.convention == "torch" else z * n + (1 - z) * h
+            outputs.append(h)
+        return torch.stack(outputs), h[None]
+
+
+class GatePerParameter(nn.Module):
+    """An LSTM of plain Parameters per gate (W_i, U_i, b_i, W_f, ...), its gates in ``order``."""
+
+    def __init__(self, order: str = "ifgo") -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        for gate in order:
+            setattr(self, f"W_{gate}", nn.Parameter(0.3 * torch.randn(H, I)))
+            setattr(self, f"U_{gate}", nn.Parameter(0.3 * torch.randn(H, H)))
+            setattr(self, f"b_{gate}", nn.Parameter(0.1 * torch.randn(H)))
+
+    def forward(self, x: torch.Tensor, hx: tuple[torch.Tensor, torch.Tensor] | None = None) -> tuple:
+        h, c = (x.new_zeros(x.shape[1], H),) * 2 if hx is None else (hx[0][0], hx[1][0])
+        outputs = []
+        for x_t in x:
+            a = {g: x_t @ getattr(self, f"W_{g}").T + h @ getattr(self, f"U_{g}").T + getattr(self, f"b_{g}")
+                 for g in "ifgo"}
+            c = torch.sigmoid(a["f"]) * c + torch.sigmoid(a["i"]) * torch.tanh(a["g"])
+            h = torch.sigmoid(a["o"]) * torch.tanh(c)
+            outputs.append(h)
+        return torch.stack(outputs), (h[None], c[None])
+
+
+class LinearPerGateOnXH(nn.Module):
+    """An LSTM of one Linear(I + H, H) per gate on torch.cat([x, h])."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.gi, self.gf, self.gg, self.go = (nn.Linear(I + H, H) for _ in range(4))
+
+    def forward(self, x: torch.Tensor, hx: tuple[torch.Tensor, torch.Tensor] | None = None) -> tuple:
+        h, c = (x.new_zeros(x.shape[1], H),) * 2 if hx is None else (hx[0][0], hx[1][0])
+        outputs = []
+        for x_t in x:
+            xh = torch.cat([x_t, h], 1)
+            c = torch.sigmoid(self.gf(xh)) * c + torch.sigmoid(self.gi(xh)) * torch.tanh(self.gg(xh))
+            h = torch.sigmoid(self.go(xh)) * torch.tanh(c)
+            outputs.append(h)
+        return torch.stack(outputs), (h[None], c[None])
+
+
+def _cat(*names: str) -> str:
+    return "cat(" + ", ".join(names) + ")"
+
+
+GRU_NOTE = ("placed by order and shape: weight_ih_l0 <- " + _cat("W_ir.weight", "W_iz.weight", "W_in.weight")
+            + ", weight_hh_l0 <- " + _cat("U_hr.weight", "U_hz.weight", "U_hn.weight")
+            + ", bias_ih_l0 <- " + _cat("W_ir.bias", "W_iz.bias", "W_in.bias")
+            + ", bias_hh_l0 <- " + _cat("U_hr.bias", "U_hz.bias", "U_hn.bias")
+            + "; gate order r, z, n; reset convention r * (W_hn h + b_hn) (torch)")
+XH = _cat("gi.weight", "gf.weight", "gg.weight", "go.weight")
+
+
+@pytest.mark.parametrize(("module", "spec", "note"), [
+    (GatePerLinear(), RNNSpec("GRU", I, H), GRU_NOTE),
+    (GatePerParameter("fiog"), RNNSpec("LSTM", I, H), (
+        "placed by order and shape: weight_ih_l0 <- " + _cat("W_f", "W_i", "W_o", "W_g") + ", weight_hh_l0 <- "
+        + _cat("U_f", "U_i", "U_o", "U_g") + ", bias_ih_l0 <- " + _cat("b_f", "b_i", "b_o", "b_g")
+        + ", bias_hh_l0 <- zeros; gate order f, i, o, g")),
+    (LinearPerGateOnXH(), RNNSpec("LSTM", I, H), (
+        f"placed by order and shape: weight_ih_l0 <- {XH}[:, :4], weight_hh_l0 <- {XH}[:, 4:], bias_ih_l0 <- "
+        + _cat("gi.bias", "gf.bias", "gg.bias", "go.bias") + ", bias_hh_l0 <- zeros; gate order i, f, g, o")),
+], ids=["gru-linear-per-gate", "lstm-parameters-per-gate", "lstm-linear-per-gate-on-xh"])
+def test_weights_split_by_gate_are_joined_and_placed(module: nn.Module, spec: RNNSpec, note: str) -> None:
+    """One weight per gate is joined along the rows in declaration order (the gate orders are
+    tried), its submodules' biases in the same order (GatePerLinear declares W_ir, U_hr, W_iz,
+    ...: by shape alone the biases of both sides interleave), and a weight on [x, h] is split at
+    the input's width. Kills: _joined not tried; its biases grouped by shape alone."""
+    result = _reference(module, spec)
+    assert (result.status, result.detail) == ("passed", note)
+
+
+def test_joined_weights_that_compute_otherwise_are_not_applicable_with_the_closest_evidence() -> None:
+    """Which pieces form a gate is read off order and shape: a placement of joined pieces that
+    matches nothing is no proof of a bug (the pieces may be grouped otherwise), so the verdict is
+    not applicable, with the evidence. Kills: the rearranged placement's failure raised as one."""
+    result = _reference(GatePerLinear("chung"), RNNSpec("GRU", I, H))
+    assert result.status == "not applicable"
+    assert result.detail.startswith(
+        "placed on torch.nn.GRU only with its parameters joined per gate or split at [x, h], no placement "
+        "computes what the module computes: its math, or the layout of its gates, is not torch's GRU; the "
+        "closest, placed by order and shape: weight_ih_l0 <- " + _cat("W_ir.weight", "W_iz.weight", "W_in.weight"))
+    assert "expected" in result.detail and "allowed atol" in result.detail
+
+
 def test_math_that_matches_no_placement_fails_with_the_closest_evidence() -> None:
     result = _reference(GRUCellOwnNames(swap_update=True), CELL)  # h' = (1 - z) * h + z * n
     assert result.status == "failed"
