@@ -122,7 +122,7 @@ SCENARIOS = [
     ]),
     ("known-failure-never-hides-a-bad-spec", '''
         class TestLinear(RNNContractTests):
-            known_failures = {"shapes": "not a recurrent layer"}
+            known_failures = {"packed": "not a recurrent layer"}
 
             @pytest.fixture
             def rnn_module(self):

@@ -73,7 +73,6 @@ def test_the_conformance_class_has_one_item_per_target_and_device(compile_import
 
         class TestGRU(RNNContractTests):
             deploy = ("compile",)
-            known_failures = {"export": "not asked for, but a deploy name is a valid key"}
 
             @pytest.fixture
             def rnn_module(self):

@@ -2,7 +2,9 @@
 wants a reason that says something.
 
 Kills (mutation/README.md): the conformance item treating verify_rnn's "known limitation" status
-as nothing special (the item passed), and ``known_failures`` accepting a reason of spaces.
+as nothing special (the item passed), ``known_failures`` accepting a reason of spaces, and each
+declaration no run could show (a prerequisite, a deployment target not run, the cell contract
+without rnn_cell) accepted.
 """
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ import textwrap
 
 import pytest
 
+from pytest_rnn_contracts import RNNContractTests
 from pytest_rnn_contracts.conformance import known_failures_errors
 
 pytest_plugins = ["pytester"]
@@ -38,6 +41,33 @@ class TestCudnnLike(RNNContractTests):
         torch.manual_seed(0)
         return CudnnLikeGRU(4, 3)
 '''
+
+
+@pytest.mark.parametrize(("attributes", "message"), [
+    ({"known_failures": {"finite": "NaN for a large h_0"}},
+     "TestX.known_failures declares 'finite', which the other contracts rely on: while it fails they are "
+     "not run, so the suite would pass without checking them; fix finite, or check what holds with "
+     "verify_rnn(module, contracts=[...])"),
+    ({"known_failures": {"onnx": "no opset for it"}},
+     "TestX.known_failures declares 'onnx', a deployment target TestX does not run: add it to TestX.deploy, "
+     "or remove the declaration"),
+    ({"known_failures": {"cell_equivalence": "the cell leaks"}},
+     "TestX.known_failures declares 'cell_equivalence', which runs only where the class defines the fixture "
+     "rnn_cell: define it on the class, or remove the declaration"),
+], ids=["prerequisite", "deployment-not-run", "cell-without-rnn_cell"])
+def test_a_known_failure_no_run_could_show_is_refused_when_the_class_is_made(attributes: dict, message: str) -> None:
+    """A declared shapes or finite let every contract that relies on it skip ("its own item fails
+    with the evidence") while that item xfailed: a passing session that checked nothing else; a
+    deployment target or cell contract without its item was accepted and promised nothing (a
+    user-view review). Kills: each branch of declared_items_errors."""
+    with pytest.raises(TypeError) as caught:
+        type("TestX", (RNNContractTests,), attributes)
+    assert str(caught.value) == message
+
+
+def test_a_declared_deployment_target_or_cell_the_class_runs_is_accepted() -> None:
+    type("TestX", (RNNContractTests,), {"known_failures": {"onnx": "no opset", "cell_equivalence": "leaks"},
+                                        "deploy": ("onnx",), "rnn_cell": pytest.fixture(lambda self: None)})
 
 
 def test_known_limitation_is_an_xfail_naming_it(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
