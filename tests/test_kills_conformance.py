@@ -4,7 +4,7 @@ wants a reason that says something.
 Kills (mutation/README.md): the conformance item treating verify_rnn's "known limitation" status
 as nothing special (the item passed), ``known_failures`` accepting a reason of spaces, and each
 declaration no run could show (a prerequisite, a deployment target not run, the cell contract
-without rnn_cell) accepted.
+without rnn_cell) accepted; a class's test_deployment marked on the shared function.
 """
 from __future__ import annotations
 
@@ -63,6 +63,30 @@ def test_a_known_failure_no_run_could_show_is_refused_when_the_class_is_made(att
     with pytest.raises(TypeError) as caught:
         type("TestX", (RNNContractTests,), attributes)
     assert str(caught.value) == message
+
+
+def test_each_class_with_deploy_gets_its_own_deployment_items(pytester: pytest.Pytester) -> None:
+    """Two classes with ``deploy`` in one process: the second collected "duplicate parametrization
+    of 'target'" (the mark went onto one shared function), so a project with two suites, or a
+    session that made a class earlier, failed to collect. Kills: test_deployment marked in place."""
+    pytester.makepyfile(test_two='''
+        import pytest, torch
+        from pytest_rnn_contracts import RNNContractTests
+
+        class TestA(RNNContractTests):
+            deploy = ("compile",)
+
+            @pytest.fixture
+            def rnn_module(self):
+                return torch.nn.GRU(4, 3)
+
+        class TestB(TestA):
+            deploy = ("export", "compile")
+    ''')
+    result = pytester.runpytest(*INNER_ARGS, "--collect-only", "-q", "-k", "deployment")
+    assert [line for line in result.outlines if "test_deployment" in line] == [
+        "test_two.py::TestA::test_deployment[cpu-compile]", "test_two.py::TestB::test_deployment[cpu-export]",
+        "test_two.py::TestB::test_deployment[cpu-compile]"]
 
 
 def test_a_declared_deployment_target_or_cell_the_class_runs_is_accepted() -> None:
