@@ -333,7 +333,8 @@ def test_a_kernels_notice_about_the_references_own_run_does_not_reach_the_user(m
     torch's kernel (it printed under a hand-written proj_size LSTM: a user-view review). Both are
     about the kit's own run: under ``-W error`` they would break the probe, and otherwise print.
     Raised here around the real kernel, as torch would (torch warns once per process, so the
-    real one cannot pin this). Kills: either filter deleted."""
+    real one cannot pin this). Kills: the reference's cuDNN filter, or verify_rnn's oneDNN one
+    (tests/test_reliability.py has it from the module's own calls), deleted."""
     import warnings
 
     real = torch.lstm

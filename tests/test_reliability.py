@@ -358,6 +358,32 @@ def test_a_module_on_the_meta_device_is_the_callers_error(device: str | None) ->
         "(module.to_empty(device=...), then load or initialise its weights), then verify it")
 
 
+class ProjectionNoticeOnce(nn.LSTM):
+    """torch's LSTM with proj_size, giving torch's oneDNN notice on its first call only, as
+    torch does once per process (the real one may have fired long before this test)."""
+
+    noticed = False
+
+    def forward(self, x, hx=None):
+        if not ProjectionNoticeOnce.noticed:
+            ProjectionNoticeOnce.noticed = True
+            warnings.warn("LSTM with projections is not supported with oneDNN. Using default implementation.",
+                          UserWarning)
+        return super().forward(x, hx)
+
+
+def test_torchs_once_per_process_kernel_notice_fails_no_contract_under_w_error() -> None:
+    """Under filterwarnings = error the notice raised from whichever call came first, and that
+    call's contract failed ("the module raised UserWarning"), another one by test order (a
+    user-view review). Kills: verify_rnn's filter for it deleted."""
+    torch.manual_seed(0)
+    ProjectionNoticeOnce.noticed = False
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        report = verify_rnn(ProjectionNoticeOnce(4, 6, proj_size=3))
+    assert report.ok and ProjectionNoticeOnce.noticed
+
+
 class ScaledInFloat64(nn.Module):
     """A float32 GRU whose output is scaled by a float64 parameter (kept in float64 on purpose)."""
 

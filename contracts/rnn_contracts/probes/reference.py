@@ -37,9 +37,6 @@ GATES = {"RNN": ("h",), "LSTM": ("i", "f", "g", "o"), "GRU": ("r", "z", "n")}
 #: The start of cuDNN's warning for RNN weights that are not one flat buffer
 #: (aten/src/ATen/native/cudnn/RNN.cpp), which every reference run on CUDA would raise.
 CUDNN_NOT_FLAT = "RNN module weights are not part of single contiguous chunk of memory"
-#: The start of oneDNN's notice that an LSTM with proj_size runs torch's own CPU kernel
-#: (aten/src/ATen/native/RNN.cpp): about the kit's reference run, not the user's module.
-ONEDNN_NO_PROJECTION = "LSTM with projections is not supported with oneDNN"
 
 
 def build_reference(spec: RNNSpec, dtype: torch.dtype | None = None) -> torch.nn.RNNBase:
@@ -384,10 +381,8 @@ class _Runner:
         else:
             with torch.no_grad(), warnings.catch_warnings():
                 # cuDNN warns that the tensors it is handed are not one flat chunk and compacts
-                # them for the call: they are the module's own, which the reference does not copy;
-                # oneDNN, that it leaves a projection to torch's kernel
-                for notice in (CUDNN_NOT_FLAT, ONEDNN_NO_PROJECTION):
-                    warnings.filterwarnings("ignore", message=notice)
+                # them for the call: they are the module's own, which the reference does not copy
+                warnings.filterwarnings("ignore", message=CUDNN_NOT_FLAT)
                 tensors = {name: value.detach().contiguous() for name, value in weights.items()}
                 whole = ctx.split(run_torch_kernel(self.ref, spec, self.fed, hx, tensors))
         return [whole.columns(slice(i * ctx.batch, (i + 1) * ctx.batch)) for i in range(self.copies)]
