@@ -337,6 +337,36 @@ def test_a_session_without_the_plugin_is_told_what_to_do(pytester: pytest.Pytest
     pytester.runpytest(*INNER_ARGS, "-k", "shapes or finite").assert_outcomes(passed=2)
 
 
+def test_fixtures_of_the_suite_defined_outside_the_class_are_used_or_named(pytester: pytest.Pytester) -> None:
+    """rnn_module and rnn_spec in a conftest.py are the suite's (their defaults on the base class
+    shadowed them: the spec declared there was ignored in silence, a user-view review); an
+    rnn_cell there adds no cell_equivalence item, which a collection warning says. Kills: the
+    defaults back on the class; the warning dropped."""
+    pytester.makeconftest('''
+        import pytest, torch
+        from rnn_contracts import RNNSpec
+
+        @pytest.fixture
+        def rnn_module():
+            return torch.nn.GRU(4, 3)
+
+        @pytest.fixture
+        def rnn_spec():
+            return RNNSpec("GRU", 4, 3, packed=False)
+
+        @pytest.fixture
+        def rnn_cell():
+            return torch.nn.GRUCell(4, 3)
+    ''')
+    pytester.makepyfile(test_scenario=HEADER + "\n\nclass TestGRU(RNNContractTests):\n    pass\n")
+    result = pytester.runpytest(*INNER_ARGS, "-rs", "-k", "shapes or packed")
+    result.assert_outcomes(passed=1, skipped=1)
+    result.stdout.fnmatch_lines([
+        "*TestGRU: an rnn_cell fixture outside the class adds no cell_equivalence item to it: define "
+        "rnn_cell on TestGRU (or on a base class of yours)",
+        "*packed does not apply: the spec declares no PackedSequence support (RNNSpec.packed=False)"])
+
+
 def test_plugin_disabled_message_is_pinned() -> None:
     assert plugin_disabled_message("TestGRU") == (
         "TestGRU subclasses RNNContractTests, whose devices come from the rnn-contracts pytest plugin, "
