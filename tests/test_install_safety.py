@@ -113,6 +113,16 @@ def test_kit(hello_batch, pytestconfig):
                                  "rnn-contracts devices: cpu*"])
 
 
+@pytest.mark.parametrize("quiet", ["-q", "--no-header"])
+def test_a_quiet_session_gets_no_header_from_the_kit(pytester: pytest.Pytester, quiet: str) -> None:
+    """Where pytest leaves out its own header, so does the kit (its four lines came under -qq
+    before the dots: a user-view review). Kills: the verbosity test dropped."""
+    pytester.makepyfile(test_kit="def test_kit(hello_batch):\n    pass\n")
+    result = pytester.runpytest_inprocess(*FRESH_SESSION, "--rnn-device", "cpu", quiet)
+    result.assert_outcomes(passed=1)
+    assert [line for line in result.outlines if line.startswith(("rnn-contracts", "  cpu"))] == []
+
+
 def test_a_projects_own_fixtures_of_the_kits_names_stay_its_own(pytester: pytest.Pytester) -> None:
     """A project's conftest that defines its own hello_batch and rnn_device: the kit stays inert
     (no header) and does not parametrize the project's rnn_device over the kit's devices (found
