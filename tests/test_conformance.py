@@ -367,21 +367,6 @@ def test_fixtures_of_the_suite_defined_outside_the_class_are_used_or_named(pytes
         "*packed does not apply: the spec declares no PackedSequence support (RNNSpec.packed=False)"])
 
 
-def test_a_failing_item_shows_the_evidence_not_the_suites_frames(pytester: pytest.Pytester) -> None:
-    """The kit's test_contract frame (its source, the module's repr, ``request``) came before the
-    evidence of every failure (a user-view review). Kills: its __tracebackhide__ dropped."""
-    result = _run(pytester, '''
-        class TestDetached(RNNContractTests):
-            @pytest.fixture
-            def rnn_module(self):
-                return DetachedRNN(4, 3)
-    ''', "-k", "differentiability")
-    result.assert_outcomes(failed=1)
-    text = result.stdout.str()
-    assert "def test_contract(" not in text and "_run_item(" not in text
-    result.stdout.fnmatch_lines(["*h_n does not require grad although the parameters do (detached?)*"])
-
-
 def test_plugin_disabled_message_is_pinned() -> None:
     assert plugin_disabled_message("TestGRU") == (
         "TestGRU subclasses RNNContractTests, whose devices come from the rnn-contracts pytest plugin, "
