@@ -294,6 +294,35 @@ def test_joined_weights_that_compute_otherwise_are_not_applicable_with_the_close
     assert "expected" in result.detail and "allowed atol" in result.detail
 
 
+class CellIgnoringH0(nn.Module):
+    """torch's GRU math through a GRUCell, always from zeros: right with no h_0, wrong with one."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.cell = nn.GRUCell(I, H)
+
+    def forward(self, x: torch.Tensor, hx: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        h, outputs = x.new_zeros(x.shape[1], H), []
+        for x_t in x:
+            h = self.cell(x_t, h)
+            outputs.append(h)
+        return torch.stack(outputs), h[None]
+
+
+def test_the_closest_placement_is_the_one_that_held_the_most_comparisons() -> None:
+    """Right with no h_0, wrong with one: the closest placement is its own (every comparison
+    without h_0 held), not the one whose first miss was smallest (biases swapped under ONNX's
+    reset, a user-view review). Kills: _closeness reading the difference alone."""
+    result = _reference(CellIgnoringH0(), RNNSpec("GRU", I, H))
+    assert result.status == "failed"
+    assert result.detail.startswith(
+        "no placement of the module's parameters on torch.nn.GRU computes what the module computes; the "
+        "closest, placed by order and shape: weight_ih_l0 <- cell.weight_ih, weight_hh_l0 <- cell.weight_hh, "
+        "bias_ih_l0 <- cell.bias_ih, bias_hh_l0 <- cell.bias_hh; gate order r, z, n; reset convention "
+        "r * (W_hn h + b_hn) (torch): with a random h_0 the module must compute what torch.nn.GRU computes")
+
+
 def test_math_that_matches_no_placement_fails_with_the_closest_evidence() -> None:
     result = _reference(GRUCellOwnNames(swap_update=True), CELL)  # h' = (1 - z) * h + z * n
     assert result.status == "failed"
