@@ -243,6 +243,24 @@ def test_regen_goldens_rewrites_and_prints_the_difference(pytester: pytest.Pytes
     assert goldens.DEFAULT_PATH.read_text(encoding="utf-8") != store.read_text(encoding="utf-8")
 
 
+def test_a_projects_golden_store_in_its_ini_is_found_from_any_folder(pytester: pytest.Pytester,
+                                                                      clean_env: None) -> None:
+    """--rnn-goldens-file in addopts is relative to wherever pytest runs, so a project's store
+    went missing from a subfolder, and a regen from the parent folder wrote outside the project
+    (a user-view review): the ini option is relative to the ini file's folder."""
+    (pytester.path / "store").mkdir()
+    shutil.copy(goldens.DEFAULT_PATH, pytester.path / "store" / "goldens.json")
+    pytester.makeini("[pytest]\nrnn_goldens_file = store/goldens.json\n")
+    tests = pytester.mkpydir("tests")
+    (tests / "test_g.py").write_text(
+        "def test_g(rnn_golden, pytestconfig):\n"
+        "    assert rnn_golden.store.path == pytestconfig.inipath.parent / 'store' / 'goldens.json'\n")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(tests)
+        result = pytester.runpytest_inprocess(*QUIET, *CPU_ONLY, str(tests / "test_g.py"))
+    result.assert_outcomes(passed=1)
+
+
 def test_regen_goldens_refuses_xdist(pytester: pytest.Pytester, clean_env: None) -> None:
     pytester.makepyfile(test_g="def test_x():\n    pass\n")
     result = pytester.runpytest_inprocess(*QUIET, "-p", "xdist", "-n", "2", "--rnn-regen-goldens")
