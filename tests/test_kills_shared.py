@@ -23,6 +23,7 @@ from rnn_contracts import ContractViolation, verify_rnn
 from rnn_contracts.probes.base import same_layout_copy
 from rnn_contracts.probes.temporal import COPY_OUTPUT
 from zoo import contract_result as result_of
+from zoo.faulty_subchecks import LearnedInitialState
 
 
 class MixesStates(nn.GRU):
@@ -74,6 +75,17 @@ def test_packed_behind_a_closed_gate_runs_each_length_alone_from_its_own_h0(seed
     failed against a run from zeros. Kills: the own call's ``_columns(ctx, hx, idx)`` made None."""
     module = MixesTensorStates(4, 6)
     assert result_of(module, "batch_independence").status == "failed"
+    result = result_of(module, "packed")
+    assert (result.status, result.detail) == ("passed", "")
+
+
+def test_a_learned_default_state_fails_initial_state_and_not_packed(seeded: None) -> None:
+    """packed hands its short sequences a zero h_0 and reads them off the prefix run, which has
+    none, only where an explicit zero h_0 gives the result of none: a module that starts from a
+    learned state without h_0 failed packed too, "from the same h_0" (a review). Kills:
+    _zero_h0_is_none's answer ignored."""
+    module = LearnedInitialState("GRU", 4, 6)
+    assert result_of(module, "initial_state").status == "failed"
     result = result_of(module, "packed")
     assert (result.status, result.detail) == ("passed", "")
 

@@ -15,11 +15,13 @@ from rnn_contracts import ContractViolation, RNNSpec, verify_rnn
 from rnn_contracts.rounding import SLACK
 
 
-def _gru_seed195() -> nn.GRU:
-    """torch's own GRU whose packed run differs from the alone run by 0.00146 in float16 against
-    an allowance of 0.00109 (found by the sweep of tests/test_false_positives.py)."""
+def _gru_seed4() -> nn.GRU:
+    """torch's own GRU whose packed run differs from the alone run by 0.00122 in float16 against
+    an allowance of 0.00120 (found by a sweep of seeds 0-4 for packed in float16; seed 195 of the
+    sweep of tests/test_false_positives.py was the case before packed's longest sequence moved
+    last, which changed the probe inputs)."""
     with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(195)
+        torch.manual_seed(4)
         return nn.GRU(5, 3, bidirectional=True, batch_first=True)
 
 
@@ -28,20 +30,20 @@ SPEC = RNNSpec(mode="GRU", input_size=5, hidden_size=3, bidirectional=True, batc
 
 
 def test_a_rounding_difference_passes_with_the_half_precision_evidence_in_a_note() -> None:
-    report = verify_rnn(_gru_seed195().half(), contracts=["packed"])
+    report = verify_rnn(_gru_seed4().half(), contracts=["packed"])
     [result] = report.results
     assert result.status == "passed"
     assert result.detail.startswith(
-        "held in float64; in float16 only within rounding: sequences [0, 2, 3] (length 5) packed must "
-        "equal running them alone from the same h_0: output[:5, [0, 2, 3]][0, 2, 3] expected -0.0932617, actual "
-        "-0.0947266, |difference| 0.00146 (allowed atol 0.001 + rtol 0.001 * |expected|)")
+        "held in float64; in float16 only within rounding: sequences [0, 1, 2] (length 5) packed must "
+        "equal running them alone from the same h_0: output[:5, [0, 1, 2]][3, 2, 0] expected -0.20166, actual "
+        "-0.200439, |difference| 0.00122 (allowed atol 0.001 + rtol 0.001 * |expected|)")
     assert result.detail.endswith(
         "(a float64 copy of the module holds the contract on the same probes, so the difference is "
         "float16's rounding, not the module's math: rnn_contracts.rounding)")
 
 
 def test_the_report_notes_name_the_contract_that_held_only_within_rounding() -> None:
-    report = verify_rnn(_gru_seed195().half(), contracts=["packed", "determinism"])
+    report = verify_rnn(_gru_seed4().half(), contracts=["packed", "determinism"])
     [note] = report.notes
     assert note.startswith("packed: held in float64; in float16 only within rounding: ")
     assert "note: packed: held in float64" in report.table()
@@ -52,7 +54,7 @@ class RefusesFloat64(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.gru = _gru_seed195()
+        self.gru = _gru_seed4()
 
     def forward(self, x, hx=None):
         data = x.data if isinstance(x, nn.utils.rnn.PackedSequence) else x
@@ -66,7 +68,7 @@ def test_a_module_that_refuses_float64_keeps_its_half_precision_failure() -> Non
         verify_rnn(RefusesFloat64().half(), SPEC, contracts=["packed"])
     [result] = caught.value.report.results
     assert result.status == "failed"
-    assert "float64" not in result.detail and "|difference| 0.00146" in result.detail
+    assert "float64" not in result.detail and "|difference| 0.00122" in result.detail
 
 
 class LeaksIn(nn.Module):

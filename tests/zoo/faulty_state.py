@@ -52,6 +52,19 @@ class PackedH0InSortedOrder(TorchLoop):
         return super().forward(x, hx)
 
 
+class PackedH0ByTheWrongIndices(TorchLoop):
+    """A loop over the packed (sorted) batch that puts h_0 in that order with
+    ``unsorted_indices`` where ``sorted_indices`` belongs: the two are the same only when the
+    sort is its own inverse."""
+
+    def forward(self, x: Any, hx: Any = None) -> tuple[Any, Any]:
+        if isinstance(x, PackedSequence) and hx is not None and x.sorted_indices is not None:
+            wrong = hx.clone()
+            wrong[:, x.sorted_indices] = hx[:, x.unsorted_indices]
+            hx = wrong
+        return super().forward(x, hx)
+
+
 class FirstSequencesH0ForAll(TorchLoop):
     """Indexes the batch once too often, ``hx[:, 0]`` for ``hx``: sequence 0's h_0 broadcast to
     every sequence of the batch (a user-view review's double index)."""
@@ -229,6 +242,9 @@ ENTRIES = (
     ZooEntry("packed_h0_in_sorted_order", lambda: PackedH0InSortedOrder("GRU", 4, 6), expect="packed",
              about="reads a packed batch's h_0 in sorted (longest-first) order, without torch's "
                    "permutation by sorted_indices"),
+    ZooEntry("packed_h0_by_the_wrong_indices", lambda: PackedH0ByTheWrongIndices("GRU", 4, 6), expect="packed",
+             about="puts a packed batch's h_0 in sorted order with unsorted_indices: it passed while the "
+                   "probe's sort was its own inverse (a review)"),
     ZooEntry("first_sequences_h0_for_all", lambda: FirstSequencesH0ForAll("GRU", 4, 6),
              expect="batch_independence",
              about="sequence 0's h_0 broadcast to every sequence: the batch mixes through it alone, "

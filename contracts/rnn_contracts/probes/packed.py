@@ -14,9 +14,12 @@ from rnn_contracts.probes.shared import group, prefix, prefix_length, states_inp
 PADDING_VALUE = -7.0
 
 
-#: The sequence the packed call makes the longest (the others are one step shorter): placed
-#: second, so that enforce_sorted=False must reorder the batch and h_0 with it.
-LONGEST = 1
+def longest(ctx: Context) -> int:
+    """The sequence the packed call makes the longest (the others are one step shorter): the
+    last, so that enforce_sorted=False moves it first and every other one place on, a
+    permutation that is not its own inverse (placed second, sorted_indices equalled
+    unsorted_indices, and an h_0 reordered by the wrong one of them passed: a review)."""
+    return ctx.batch - 1
 
 
 def _initial_state(ctx: Context) -> object:
@@ -25,15 +28,25 @@ def _initial_state(ctx: Context) -> object:
     for the others; None for a module given none."""
     if not ctx.spec.gives_hx:
         return None
-    given = states_input(ctx)
-    at = given.groups["random"].start + LONGEST
+    given, at = states_input(ctx), longest(ctx)
     states = []
     for which, source in (("h", given.h), ("c", given.c)):
         if source is not None:
             state = ctx.zero_state(which)
-            state[:, LONGEST] = source[:, at]
+            state[:, at] = source[:, given.groups["random"].start + at]
             states.append(state)
     return ctx.as_hx(states[0], states[1] if len(states) > 1 else None)
+
+
+def _zero_h0_is_none(ctx: Context) -> bool:
+    """Whether the module gives an explicit zero h_0 the result of none (initial_state's first
+    check, read off the shared calls, within tolerance): only then may the prefix run, which has
+    no h_0, stand for the packed call's short sequences, which have zeros. A module that starts
+    from a learned state without h_0 fails initial_state for that, and packed must not as well."""
+    zero, main = group(ctx, "zero"), ctx.main
+    return all(a is None or torch.allclose(a.detach().double(), b.detach().double(), rtol=ctx.rtol,
+                                           atol=ctx.atol, equal_nan=True)
+               for a, b in ((zero.output, main.output), (zero.h_n, main.h_n), (zero.c_n, main.c_n)))
 
 
 def _columns(ctx: Context, hx: object, idx: list[int]) -> object:
@@ -61,16 +74,20 @@ def packed(ctx: Context) -> None:
     spec, x = ctx.spec, ctx.x
     if not spec.packed:
         raise NotApplicable("the spec declares no PackedSequence support (RNNSpec.packed=False)")
-    # Unsorted lengths, longest in the middle, so enforce_sorted=False must reorder.
-    short = prefix_length(ctx)
-    lengths = [ctx.seq if b == LONGEST else short for b in range(ctx.batch)]
+    # Unsorted lengths, the longest last, so enforce_sorted=False must reorder (see longest).
+    short, at = prefix_length(ctx), longest(ctx)
+    lengths = [ctx.seq if b == at else short for b in range(ctx.batch)]
     hx = _initial_state(ctx)
-    longest: Callable[[Context], Result] = (lambda c: c.main) if hx is None else (lambda c: group(c, "random"))
-    shared_runs = {short: prefix, ctx.seq: longest} if ctx.merged() else {}
+    whole: Callable[[Context], Result] = (lambda c: c.main) if hx is None else (lambda c: group(c, "random"))
+    shared_runs: dict[int, Callable[[Context], Result]] = {}
+    if ctx.merged():
+        shared_runs[ctx.seq] = whole
+        if hx is None or _zero_h0_is_none(ctx):
+            shared_runs[short] = prefix
     lengths_t = torch.tensor(lengths, dtype=torch.int64)
     packed_in = pack_padded_sequence(ctx.feed(x), lengths_t, batch_first=spec.batch_first,
                                      enforce_sorted=False)
-    given = "" if hx is None else f", sequence {LONGEST} from a random h_0"
+    given = "" if hx is None else f", sequence {at} from a random h_0"
     raw = ctx.call(packed_in, hx, label=f"a PackedSequence with lengths {lengths}{given}")
     got = ctx.split(raw, batched=False)
     if not isinstance(got.output, PackedSequence):
