@@ -5,6 +5,8 @@ every parameter that could not be placed. (torch's own names: the zoo's swapped-
 tests/test_zoo.py, are compared as they load and still caught.)"""
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 import torch
 from torch import nn
@@ -146,21 +148,29 @@ def test_an_lstm_with_one_bias_and_its_own_gate_order() -> None:
 
 
 class CellStacks(nn.Module):
-    """A two-layer bidirectional LSTM from two ModuleLists of nn.LSTMCell, ``fw`` and ``bw``
-    (torch's math): by order alone the directions interleave, and layer 0's reverse slots took
-    the forward cell of layer 1's recurrent weight (a user-view review: it failed reference)."""
+    """A bidirectional LSTM from two ModuleLists of nn.LSTMCell, ``fw`` and ``bw`` (torch's math):
+    by order alone the directions interleave, and layer 0's reverse slots took the forward cell
+    of layer 1's recurrent weight (a user-view review: it failed reference). ``bw_first``: the
+    ``bw`` list declared first; ``input_size`` = 2 * H makes every layer's cells one shape."""
 
-    def __init__(self) -> None:
+    def __init__(self, layers: int = 2, input_size: int = I, bw_first: bool = False) -> None:
         super().__init__()
         torch.manual_seed(0)
-        self.fw = nn.ModuleList(nn.LSTMCell(I if layer == 0 else 2 * H, H) for layer in range(2))
-        self.bw = nn.ModuleList(nn.LSTMCell(I if layer == 0 else 2 * H, H) for layer in range(2))
+        self.layers = layers
+
+        def cells() -> nn.ModuleList:
+            return nn.ModuleList(nn.LSTMCell(input_size if layer == 0 else 2 * H, H) for layer in range(layers))
+
+        if bw_first:
+            self.bw, self.fw = cells(), cells()
+        else:
+            self.fw, self.bw = cells(), cells()
 
     def forward(self, x: torch.Tensor, hx: tuple[torch.Tensor, torch.Tensor] | None = None) -> tuple:
         if hx is None:
-            hx = (x.new_zeros(4, x.shape[1], H),) * 2
+            hx = (x.new_zeros(2 * self.layers, x.shape[1], H),) * 2
         inp, hs, cs = x, [], []
-        for layer in range(2):
+        for layer in range(self.layers):
             outputs = []
             for d, cell in enumerate((self.fw[layer], self.bw[layer])):
                 h, c = hx[0][2 * layer + d], hx[1][2 * layer + d]
@@ -173,6 +183,79 @@ class CellStacks(nn.Module):
                 cs.append(c)
             inp = torch.cat(outputs, -1)
         return inp, (torch.stack(hs), torch.stack(cs))
+
+
+class ElmanCell(nn.Module):
+    """An Elman cell of two Linear layers: its parameters sit one level deeper (``fw.0.ih.weight``)."""
+
+    def __init__(self, input_size: int) -> None:
+        super().__init__()
+        self.ih, self.hh = nn.Linear(input_size, H), nn.Linear(H, H)
+
+    def forward(self, x_t: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
+        return torch.tanh(self.ih(x_t) + self.hh(h))
+
+
+class ElmanStacks(nn.Module):
+    """A two-layer bidirectional RNN from ``fw`` and ``bw`` lists of :class:`ElmanCell`."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.fw = nn.ModuleList(ElmanCell(I if layer == 0 else 2 * H) for layer in range(2))
+        self.bw = nn.ModuleList(ElmanCell(I if layer == 0 else 2 * H) for layer in range(2))
+
+    def forward(self, x: torch.Tensor, hx: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        hx = x.new_zeros(4, x.shape[1], H) if hx is None else hx
+        inp, hs = x, []
+        for layer in range(2):
+            outputs = []
+            for d, cell in enumerate((self.fw[layer], self.bw[layer])):
+                h, steps = hx[2 * layer + d], []
+                for t in (reversed(range(x.shape[0])) if d else range(x.shape[0])):
+                    h = cell(inp[t], h)
+                    steps.append(h)
+                outputs.append(torch.stack(steps[::-1] if d else steps))
+                hs.append(h)
+            inp = torch.cat(outputs, -1)
+        return inp, torch.stack(hs)
+
+
+class TopLayerFirst(nn.Module):
+    """A three-layer GRU from a ModuleDict of GRUCells declared top layer first (l2, l1, l0)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.cells = nn.ModuleDict({f"l{layer}": nn.GRUCell(H, H) for layer in (2, 1, 0)})
+
+    def forward(self, x: torch.Tensor, hx: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        hx = x.new_zeros(3, x.shape[1], H) if hx is None else hx
+        inp, hs = x, []
+        for layer in range(3):
+            h, steps = hx[layer], []
+            for x_t in inp:
+                h = self.cells[f"l{layer}"](x_t, h)
+                steps.append(h)
+            inp = torch.stack(steps)
+            hs.append(h)
+        return inp, torch.stack(hs)
+
+
+@pytest.mark.parametrize(("make", "spec"), [
+    (lambda: CellStacks(layers=3), RNNSpec("LSTM", I, H, num_layers=3, bidirectional=True)),
+    (lambda: CellStacks(input_size=2 * H), RNNSpec("LSTM", 2 * H, H, num_layers=2, bidirectional=True)),
+    (lambda: CellStacks(bw_first=True), RNNSpec("LSTM", I, H, num_layers=2, bidirectional=True)),
+    (ElmanStacks, RNNSpec("RNN", I, H, num_layers=2, bidirectional=True)),
+    (TopLayerFirst, RNNSpec("GRU", H, H, num_layers=3)),
+], ids=["three-layers", "every-cell-one-shape", "bw-declared-first", "two-linear-cells", "top-layer-first"])
+def test_stacks_of_cells_in_other_layouts_are_placed_too(make: Callable[[], nn.Module], spec: RNNSpec) -> None:
+    """The first unused cell of a fitting shape mixed the directions from layer 1 on (every cell
+    of one shape there) and in any layer where input_size is 2 * H (a review); cells of two
+    Linear layers were read as twice as many owners; a list declared in another order kept its
+    order. Kills: the container readings of _owner_orders; _owners' depth search; the order by
+    the numbers in the names."""
+    assert _reference(make(), spec).status == "passed"
 
 
 def test_a_stack_of_cells_per_direction_is_placed_one_cell_per_layer_and_direction() -> None:

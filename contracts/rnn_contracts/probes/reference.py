@@ -231,34 +231,72 @@ def _owner(name: str) -> str:
     return name.rpartition(".")[0]
 
 
-def _place_by_owner(slots: list[tuple[str, torch.Size]],
-                    params: list[tuple[str, torch.Tensor]]) -> list[tuple[str, str | None, bool]] | None:
-    """A placement where each layer and direction of torch's layer takes the parameters of one
+def _owners(params: list[tuple[str, torch.Tensor]], count: int) -> dict[str, list[tuple[str, torch.Tensor]]] | None:
+    """The parameters by submodule, at the shallowest depth of their names that gives ``count``
+    submodules (``fw.0`` for ``fw.0.weight_ih``, and for ``fw.0.ih.weight`` too: a cell of two
+    Linear layers), in declaration order; None where no depth does."""
+    deepest = max(len(name.split(".")) for name, _ in params) - 1
+    for depth in range(1, deepest + 1):
+        owners: dict[str, list[tuple[str, torch.Tensor]]] = {}
+        for name, p in params:
+            parts = name.split(".")
+            if len(parts) <= depth:
+                return None  # a parameter above that depth: not a stack of submodules
+            owners.setdefault(".".join(parts[:depth]), []).append((name, p))
+        if len(owners) == count:
+            return owners
+    return None
+
+
+def _owner_orders(names: list[str], layers: int, directions: int) -> list[list[str]]:
+    """Ways to read submodules as torch's layer-and-direction slot groups (layer by layer, the
+    forward direction first), most natural first: by their containers, ``fw`` and ``bw`` lists
+    of ``layers`` cells each (either list first) or ``layers`` pairs of directions (either
+    first), then in declaration order, then by the numbers in their names."""
+    parents: dict[str, list[str]] = {}
+    for name in names:
+        parents.setdefault(name.rpartition(".")[0], []).append(name)
+    lists = list(parents.values())
+    orders = []
+    if directions > 1 and len(lists) == directions and all(len(c) == layers for c in lists):
+        for by_direction in (lists, lists[::-1]):  # fw and bw lists, in either order
+            orders.append([by_direction[d][layer] for layer in range(layers) for d in range(directions)])
+    if directions > 1 and len(lists) == layers and all(len(c) == directions for c in lists):
+        for flip in (False, True):  # a pair per layer, forward first or backward first
+            orders.append([pair[::-1][d] if flip else pair[d] for pair in lists for d in range(directions)])
+    orders.append(names)
+    numbered = sorted(names, key=lambda n: [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", n)])
+    if numbered != names:  # cells.l2, cells.l1, cells.l0 declared top layer first: by their numbers
+        orders.append(numbered)
+    return orders
+
+
+def _placements_by_owner(spec: RNNSpec, slots: list[tuple[str, torch.Size]],
+                         params: list[tuple[str, torch.Tensor]]) -> list[list[tuple[str, str | None, bool]]]:
+    """Placements where each layer and direction of torch's layer takes the parameters of one
     submodule whole (a stack of cells in ``fw`` and ``bw`` ModuleLists, say: order alone
-    interleaves the directions there and gives a layer's slots the weights of several cells):
-    slot groups in torch's order, each taking the first unused submodule whose parameters
-    :func:`_place` places on it with none left over; None where not every slot group and
-    submodule pair off so."""
+    interleaves the directions there and gives a layer's slots the weights of several cells),
+    one per reading of :func:`_owner_orders` whose every submodule :func:`_place` places on its
+    slot group with none left over. A wrong reading places but computes something else; the
+    placements tried after it are the judge."""
     groups: dict[str, list[tuple[str, torch.Size]]] = {}
     for torch_name, shape in slots:
         groups.setdefault(_slot_group(torch_name), []).append((torch_name, shape))
-    owners: dict[str, list[tuple[str, torch.Tensor]]] = {}
-    for name, p in params:
-        owners.setdefault(_owner(name), []).append((name, p))
-    if len(owners) != len(groups):
-        return None
-    placed: list[tuple[str, str | None, bool]] = []
-    free = list(owners)
-    for group in groups.values():
-        for owner in free:
-            found, left, missing = _place(group, owners[owner], {})
-            if not left and not missing:
-                placed += found
-                free.remove(owner)
+    owners = _owners(params, len(groups)) if params else None
+    if owners is None:
+        return []
+    found: list[list[tuple[str, str | None, bool]]] = []
+    for order in _owner_orders(list(owners), spec.num_layers, spec.num_directions):
+        placed: list[tuple[str, str | None, bool]] = []
+        for group, owner in zip(groups.values(), order):
+            group_placed, left, missing = _place(group, owners[owner], {})
+            if left or missing:
                 break
+            placed += group_placed
         else:
-            return None
-    return placed
+            if placed not in found:
+                found.append(placed)
+    return found
 
 
 def _swapped(placed: list[tuple[str, str | None, bool]], kind: str,
@@ -515,10 +553,10 @@ def reference(ctx: Context) -> None:
                    == runner.ref_params[t].shape for t, name, tr in variant)
 
     square = {t for t, shape in slots if len(shape) == 2 and shape[0] == shape[1]}
-    by_owner = None if given_map else _place_by_owner(slots, list(params.items()))
+    by_owner = [] if given_map else _placements_by_owner(spec, slots, list(params.items()))
     # one submodule per layer and direction first where the module is built so: order alone
     # is then only the fallback (it interleaves stacks of cells)
-    bases = ([by_owner] if by_owner is not None else []) + [placed]
+    bases = by_owner + [placed]
     # torch's reset convention over every placement before the other (a Python loop, ~10x slower)
     variants: list[list[tuple[str, str | None, bool]]] = []
     for base in bases:
