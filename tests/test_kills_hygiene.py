@@ -335,6 +335,30 @@ def test_an_initial_state_the_module_does_not_read_is_no_cut_gradient(
     assert ((result.status, result.detail), len(handed)) == (("passed", ""), passes)
 
 
+class ScalesH0WithLearnedDefault(LearnedInitialState):
+    """A learned default state without hx; with hx, h_0 * gain: gain is read only with an h_0,
+    the default only without one."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.gain = nn.Parameter(torch.full((self.hidden_size,), 0.5))
+
+    def initial(self, hx: Any, batch: int, like: torch.Tensor) -> Any:
+        return super().initial(None if hx is None else hx * self.gain, batch, like)
+
+
+def test_a_parameter_read_only_with_h0_is_found_with_it(handed: list[tuple]) -> None:
+    """The call without h_0 looks for what the call with it did not reach, and no more: its own
+    unreached list replaced the first call's, and gain (read only with h_0) was reported; from a
+    zero h_0, gain's gradient was zero anyway (reviews). Kills: the narrowing dropped; zero
+    leaves."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        module = ScalesH0WithLearnedDefault("GRU", 4, 6)
+    result = result_of(module, "differentiability")
+    assert ((result.status, result.detail), len(handed)) == (("passed", ""), 2)
+
+
 def test_differentiability_reads_each_gradient_without_holding_them(handed: list[tuple]) -> None:
     """The gradients autograd hands back for the parameters hold no storage (a stride-0 zero in
     each one's place, read as it was computed); a sparse gradient, which a dense stand-in cannot

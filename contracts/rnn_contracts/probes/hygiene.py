@@ -74,11 +74,15 @@ def differentiability(ctx: Context) -> None:
     requires grad; the gradient flows back through time, from the forward direction's last output
     to the first input step (checked for a frozen module too, or a plain callable: the input
     requires grad, and the report's note says no parameter was followed), and, for a module
-    given states, from the last step to every layer's h_0 (and c_0) of the forward direction: the
-    call starts from a zero initial state that requires grad (torch's layers differentiate with
-    respect to h_0 and c_0), so an LSTM that detaches its cell state at each step, while its
-    hidden state still carries x[0]'s gradient, fails. A parameter that only the call without
-    h_0 reads (a learned default state) is looked for there. Uses torch.autograd.grad, so no
+    given states, from the last step to every layer's h_0 (and c_0) of the forward direction,
+    wherever that state's value changes the result: the call starts from the states call's
+    random initial state, as leaves that require grad (torch's layers differentiate with respect
+    to h_0 and c_0), so an LSTM that detaches its cell state at each step, while its hidden state
+    still carries x[0]'s gradient, fails. A parameter that only the call without h_0 reads (a
+    learned default state) is looked for there too; a forward that writes into the h_0 it is
+    given (inputs_untouched's) is followed without one. Not seen: a state detached only where it
+    is carried on while the other state carries its gradient (an LSTM's h detached after each
+    step, c intact), which only a comparison of gradients with torch's layer could tell. Uses torch.autograd.grad, so no
     ``.grad`` is touched. On CUDA the forwards and backwards of this contract run with cuDNN off
     (:func:`gradient_kernels`).
 
@@ -110,15 +114,11 @@ def _differentiability(ctx: Context) -> None:
         ctx.cached("notes", dict)["differentiability"] = NO_PARAMETERS.format(
             why=f"{type(ctx.module).__name__} is not a torch.nn.Module")
     tensors = [p for _, p in params]
-    try:
-        found = _gradients_of_copies(ctx, tensors) if spec.bidirectional and ctx.merged() else None
-        got, forward, reached, gx, states = found or _gradients(ctx, tensors)
-    except RuntimeError as exc:
-        if _IN_PLACE not in str(exc):
-            raise
-        # forward wrote into the h_0 it read (inputs_untouched reports that): follow the
-        # gradients without one, as torch's layers would be followed
-        got, forward, reached, gx, states = _gradients(ctx, tensors, given_states=False)
+    # a forward that writes into the h_0 it is given (inputs_untouched's finding, from the states
+    # call) breaks autograd's record of it, with one error or another: followed without h_0
+    given = spec.gives_hx and shared.states_written(ctx) is None
+    found = _gradients_of_copies(ctx, tensors, given) if spec.bidirectional and ctx.merged() else None
+    got, forward, reached, gx, states = found or _gradients(ctx, tensors, given_states=given)
     # relu's dead zone: a correct nonlinearity="relu" layer whose units are inactive outputs
     # exact zeros and passes exact-zero gradients (torch's own nn.RNN(4, 2,
     # nonlinearity="relu") did so on the probe inputs for some seeds). Where the result shows
@@ -130,7 +130,8 @@ def _differentiability(ctx: Context) -> None:
 
     missing = unreached(reached)
     if missing and states:  # read only without h_0 (a learned default state)? that call says
-        missing = unreached(_gradients(ctx, tensors, given_states=False)[2])
+        without = set(unreached(_gradients(ctx, tensors, given_states=False)[2]))
+        missing = [name for name in missing if name in without]
     if missing:
         raise ProbeFailure(f"no gradient reaches {', '.join(missing)}")
     through_time = gx is not None and bool(gx[0].abs().sum() > 0)
@@ -149,11 +150,9 @@ def _differentiability(ctx: Context) -> None:
                 "no gradient flows back through time: d output[-1, :, :H_out] / d x[0] is zero "
                 "(is the state detached between steps?)"
             )
-    _states_reached(ctx, states, dead_zone)
-
-
-#: The start of autograd's error for a tensor saved for backward and then written in place.
-_IN_PLACE = "one of the variables needed for gradient computation has been modified by an inplace operation"
+    # relu's dead zone only: a half-precision tanh or sigmoid can round a value to exactly 0
+    # (an LSTM that detached h at each step passed in bfloat16 on that excuse)
+    _states_reached(ctx, states, dead_zone and shared.is_relu(ctx))
 
 
 def _states_reached(ctx: Context, states: list[tuple[str, torch.Tensor | None]], dead_zone: bool) -> None:
@@ -205,24 +204,28 @@ Gradients = tuple[Result, torch.Tensor, list[bool | None], torch.Tensor | None,
 NO_PARAMETERS = "{why}: only the gradient through time was followed, from output[-1] back to x[0]"
 
 
-def _zero_states(ctx: Context, batch: int, given: bool = True) -> list[tuple[str, torch.Tensor]]:
-    """Zero h_0 (and c_0) for ``batch`` sequences that require grad, by name, for a module given
-    states (``given``); none otherwise."""
+def _state_leaves(ctx: Context, copies: int = 1, given: bool = True) -> list[tuple[str, torch.Tensor]]:
+    """The states call's random h_0 (and c_0) of the main probe input, ``copies`` times along the
+    batch, as leaves that require grad, by name, for a module given states (``given``); none
+    otherwise. Random, not zero: a parameter that scales h_0 gets a gradient only from a nonzero
+    one (zero leaves flagged ``hx * gain``'s gain as unreached, a review)."""
     if not (given and ctx.spec.gives_hx):
         return []
+    random = shared.states_input(ctx).group_hx("random")
+    values = random if isinstance(random, tuple) else (random,)
     names = ("h_0", "c_0") if ctx.spec.has_cell else ("h_0",)
-    return [(name, ctx.zero_state(name[0], batch).requires_grad_(True)) for name in names]
+    return [(name, torch.cat([v] * copies, dim=1).clone().requires_grad_(True)) for name, v in zip(names, values)]
 
 
 def _requiring_grad(ctx: Context, xs: torch.Tensor, label: str, *, params: bool = True,
                     states: list[tuple[str, torch.Tensor]] | None = None) -> Result:
     """The module on ``xs`` (seq-first, a leaf that requires grad) with grad enabled, from
-    ``states`` (leaves, :func:`_zero_states`) when given; its output and states must require grad
+    ``states`` (leaves, :func:`_state_leaves`) when given; its output and states must require grad
     (they depend on the input, and on the parameters that require grad: ``params`` says whether
     any does)."""
     hx = ctx.as_hx(states[0][1], states[1][1] if len(states) > 1 else None) if states else None
     if states:
-        label += ", from a zero h_0 that requires grad"
+        label += ", from a random h_0 that requires grad"
     got = ctx.split(ctx.call(ctx.feed(xs), hx, label=label))
     for name in ("output", "h_n", "c_n"):
         value = getattr(got, name)
@@ -233,13 +236,13 @@ def _requiring_grad(ctx: Context, xs: torch.Tensor, label: str, *, params: bool 
 
 
 def _gradients(ctx: Context, params: list[torch.Tensor], *, given_states: bool = True) -> Gradients:
-    """On the main probe input, from zero initial states that require grad where the module is
-    given states (``given_states``): its result, the forward direction's output, whether a
+    """On the main probe input, from random initial states that require grad where the module
+    is given states (``given_states``): its result, the forward direction's output, whether a
     gradient reaches each parameter (:func:`_gradients_reached`), d output[-1, :, :H_out] / d x
     and the initial states' gradients."""
     spec = ctx.spec
     x = ctx.x.clone().requires_grad_(True)
-    leaves = _zero_states(ctx, ctx.batch, given_states)
+    leaves = _state_leaves(ctx, given=given_states)
     with torch.enable_grad():
         got = _requiring_grad(ctx, x, "the main probe input with grad enabled", params=bool(params), states=leaves)
         finals = [t for t in (got.h_n, got.c_n) if t is not None]
@@ -257,14 +260,15 @@ def _gradients(ctx: Context, params: list[torch.Tensor], *, given_states: bool =
     return got, forward, reached, gx, [(name, g) for (name, _), g in zip(leaves, grads)]
 
 
-def _gradients_of_copies(ctx: Context, params: list[torch.Tensor]) -> Gradients | None:
+def _gradients_of_copies(ctx: Context, params: list[torch.Tensor], given: bool = True) -> Gradients | None:
     """What :func:`_gradients` finds for a bidirectional module, from one call on three copies of
-    the main probe input along the batch and one backward pass (see differentiability); None when
-    the third copy's input gets a gradient that is not exactly zero."""
+    the main probe input along the batch (and of its initial states, ``given``) and one backward
+    pass (see differentiability); None when the third copy's input gets a gradient that is not
+    exactly zero."""
     spec, batch = ctx.spec, ctx.batch
     xs = torch.cat([ctx.x] * 3, dim=1).requires_grad_(True)
     first, second, third = (slice(i * batch, (i + 1) * batch) for i in range(3))
-    leaves = _zero_states(ctx, 3 * batch)
+    leaves = _state_leaves(ctx, 3, given)
     with torch.enable_grad():
         whole = _requiring_grad(ctx, xs, "the main probe input three times along the batch, with grad enabled",
                                 params=bool(params), states=leaves)
