@@ -35,12 +35,17 @@ def test_rank_hints() -> None:
 def test_a_lost_axis_of_size_one_is_named_not_called_a_merge() -> None:
     """h_n returned as (batch, hidden) by a one-layer module: a size-1 axis "merges" into any
     other without a trace, and the hint said it merged its layers*directions and batch axes (a
-    user-view review). Kills: the size-1 skip in _merged_hint."""
+    user-view review). Kills: the size-1 skip in _merged_hint; the unsqueeze advised whatever the
+    axis's size."""
     spec = RNNSpec(mode="GRU", input_size=4, hidden_size=6)
     lost = _rank_hint("h_n", spec.state_shape(7), (7, 6))
     assert (lost.mistake, lost.text) == ("lost_axis", (
         "h_n lost its layers*directions axis (size 1): torch keeps h_n as (layers*directions, batch, "
         "hidden); put it back with h_n.unsqueeze(0)"))
+    # two layers, one returned: no unsqueeze brings the other back (a review)
+    one_of_two = _rank_hint("h_n", RNNSpec(mode="GRU", input_size=4, hidden_size=6, num_layers=2).state_shape(7), (7, 6))
+    assert one_of_two.text == ("h_n lost its layers*directions axis (size 2): torch keeps h_n as (layers*directions, "
+                               "batch, hidden); return every one of its 2, not one")
     # at batch 1 either size-1 axis may be the lost one: the general words
     either = _rank_hint("h_n", spec.state_shape(1), (1, 6))
     assert either.text == "h_n lost an axis: a batched call must keep the batch axis"

@@ -23,6 +23,7 @@ from torch.nn.utils.rnn import PackedSequence
 
 from rnn_contracts import ContractViolation, RNNSpec, SpecError, check_forward, checked, verify_rnn
 from rnn_contracts.errors import render_violation
+from rnn_contracts.verify import ONEDNN_NO_PROJECTION
 
 
 def _fingerprint(module: nn.Module) -> dict[str, object]:
@@ -367,8 +368,7 @@ class ProjectionNoticeOnce(nn.LSTM):
     def forward(self, x, hx=None):
         if not ProjectionNoticeOnce.noticed:
             ProjectionNoticeOnce.noticed = True
-            warnings.warn("LSTM with projections is not supported with oneDNN. Using default implementation.",
-                          UserWarning)
+            warnings.warn(f"{ONEDNN_NO_PROJECTION}. Using default implementation.", UserWarning)
         return super().forward(x, hx)
 
 

@@ -108,14 +108,17 @@ def _rank_hint(name: str, expected: NamedShape, actual: tuple[int, ...]) -> Hint
 
 def _lost_hint(name: str, expected: NamedShape, actual: tuple[int, ...]) -> Hint:
     """One axis of ``expected`` missing: named where only one axis's absence gives ``actual``
-    (an h_n of one layer returned without its layers*directions axis, (batch, hidden)); the
-    batch axis, or an axis that cannot be told apart, in general words."""
+    (an h_n of one layer returned without its layers*directions axis, (batch, hidden): the
+    unsqueeze that restores it; of several layers, only one of them was returned); the batch
+    axis, or an axis that cannot be told apart, in general words."""
     sizes, names = tuple(expected.sizes), expected.names
     lost = {names[k]: k for k in range(len(sizes)) if sizes[:k] + sizes[k + 1:] == tuple(actual)}
     if len(lost) == 1 and "batch" not in lost:
         (axis, k), = lost.items()
+        fix = (f"put it back with {name}.unsqueeze({k})" if sizes[k] == 1 else
+               f"return every one of its {sizes[k]}, not one")
         return Hint("lost_axis", f"{name} lost its {axis} axis (size {sizes[k]}): torch keeps {name} as "
-                                 f"({', '.join(names)}); put it back with {name}.unsqueeze({k})")
+                                 f"({', '.join(names)}); {fix}")
     return Hint("lost_axis", f"{name} lost an axis: a batched call must keep the batch axis")
 
 

@@ -13,6 +13,13 @@ r * (W_hn h + b_hn))):
    contract holds when one placement computes what the module computes, and the report says
    which; a module whose math matches no placement fails with the closest one's evidence (the
    one that held the most comparisons, the run without h_0 first, then the smallest miss);
+   Before order alone: where the module is a stack of submodules, one per layer and
+   direction (``fw`` and ``bw`` lists of cells, pairs of cells per layer), each submodule
+   whole on its layer and direction; and where order and shape leave parameters or slots over,
+   weights split one per gate joined in their order (their submodules' biases with them) and a
+   weight on ``[x, h]`` split at the input's width: a placement of joined or split pieces that
+   matches nothing is not applicable with the closest evidence, not a failure (which pieces form
+   a gate was read off order and shape);
 3. ``verify_rnn(weight_map={torch name: module parameter name})`` places the rest by hand
    (``"W.T"``: the transpose of ``W``).
 
