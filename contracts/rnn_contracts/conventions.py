@@ -93,10 +93,10 @@ def hx_by_name(module: Any) -> str | None:
     instance whose own ``forward`` replaces its class's, or a callable object, is read each time,
     and never kept). A ``torch.compile``d module is read through the module it compiled (its own
     forward takes ``*args, **kwargs``)."""
-    module = compiled_from(module)
     if isinstance(module, torch.nn.Module):
-        if "forward" in module.__dict__:
-            return _hx_name(module.forward)
+        if "forward" in module.__dict__:  # an instance's own, or torch.compile's wrapper (only there:
+            inner = compiled_from(module)  # check_forward's every call passes here)
+            return _hx_name(module.forward) if inner is module else hx_by_name(inner)
         key: Any = type(module)
     else:  # a function by its code (names and kinds live there; a closure's model is not kept)
         key = getattr(module, "__code__", None)
