@@ -251,13 +251,13 @@ def test_a_projects_golden_store_in_its_ini_is_found_from_any_folder(pytester: p
     (pytester.path / "store").mkdir()
     shutil.copy(goldens.DEFAULT_PATH, pytester.path / "store" / "goldens.json")
     pytester.makeini("[pytest]\nrnn_goldens_file = store/goldens.json\n")
-    tests = pytester.mkpydir("tests")
-    (tests / "test_g.py").write_text(
+    tests = pytester.mkdir("sub")  # no __init__.py: a package named tests may be imported already
+    (tests / "test_ini_store.py").write_text(
         "def test_g(rnn_golden, pytestconfig):\n"
         "    assert rnn_golden.store.path == pytestconfig.inipath.parent / 'store' / 'goldens.json'\n")
     with pytest.MonkeyPatch.context() as patch:
         patch.chdir(tests)
-        result = pytester.runpytest_inprocess(*QUIET, *CPU_ONLY, str(tests / "test_g.py"))
+        result = pytester.runpytest_inprocess(*QUIET, *CPU_ONLY, str(tests / "test_ini_store.py"))
     result.assert_outcomes(passed=1)
 
 
