@@ -298,17 +298,18 @@ class MixesBatch(nn.GRU):
 @pytest.mark.parametrize(("make", "verdict", "passes"), [
     pytest.param(lambda: nn.GRU(4, 6, bidirectional=True), ("passed", ""), 1, id="torch-gru"),
     pytest.param(lambda: DetachEveryStep("GRU", 4, 6, bidirectional=True), ("failed", CUT), 1, id="detached"),
-    # one pass on three copies, whose third copy's input got a gradient: two on the input alone
-    pytest.param(lambda: TiedAcrossBatch("GRU", 4, 6, bidirectional=True), ("failed", CUT), 3, id="tied-gradients"),
-    pytest.param(lambda: MixesBatch(4, 6, bidirectional=True), ("passed", ""), 2, id="batch-mixed"),
+    # one pass on four copies, whose third copy's input got a gradient: three on the input alone
+    # (the parameters', the forward direction's through time, the backward direction's)
+    pytest.param(lambda: TiedAcrossBatch("GRU", 4, 6, bidirectional=True), ("failed", CUT), 4, id="tied-gradients"),
+    pytest.param(lambda: MixesBatch(4, 6, bidirectional=True), ("passed", ""), 3, id="batch-mixed"),
 ])
 def test_a_bidirectional_module_takes_one_backward_pass_once_its_sequences_are_apart(
         make: Callable[[], nn.Module], verdict: tuple[str, str], passes: int, handed: list[tuple]) -> None:
-    """Bidirectional, the parameters' gradients and the gradient through time come from one
-    backward pass over three copies of the input once batch_independence held; where it did not,
-    or where the third copy's input got a gradient (sequences tied in the backward pass only,
-    which a read of the second copy would take for a gradient through time), from two passes on
-    the input alone. The verdicts are the two-pass path's."""
+    """Bidirectional, the parameters' gradients and each direction's gradient through time come
+    from one backward pass over four copies of the input once batch_independence held; where it
+    did not, or where the third copy's input got a gradient (sequences tied in the backward pass
+    only, which a read of the second copy would take for a gradient through time), from three
+    passes on the input alone. The verdicts are the three-pass path's."""
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(0)
         module = make()

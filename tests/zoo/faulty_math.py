@@ -114,6 +114,14 @@ class DetachesOneState(TorchLoop):
         return super().cell(x_t, (h, c), layer, direction)
 
 
+class BackwardDirectionDetaches(TorchLoop):
+    """Detaches the state at each step of the backward direction only (its loop written apart
+    from the forward one): the forward direction's gradient through time is intact."""
+
+    def cell(self, x_t: torch.Tensor, state: State, layer: int, direction: int) -> State:
+        return super().cell(x_t, tuple(s.detach() for s in state) if direction else state, layer, direction)
+
+
 class DetachedState(TorchLoop):
     """Returns h_n.detach() (meant for the next batch, returned to the caller as well)."""
 
@@ -177,6 +185,10 @@ ENTRIES = (
     ZooEntry("detaches_h_every_step", lambda: DetachesOneState("LSTM", 4, 6, num_layers=2, state="h"),
              expect="differentiability",
              about="h = h.detach() at each step of a two-layer LSTM, c left alone: the same, through h_0"),
+    ZooEntry("backward_direction_detaches", lambda: BackwardDirectionDetaches("GRU", 4, 6, bidirectional=True),
+             expect="differentiability",
+             about="the backward direction's loop detaches its state at each step: only the forward "
+                   "direction's gradient through time was followed, and it passed (a review)"),
     ZooEntry("detached_state", lambda: DetachedState("LSTM", 4, 6), expect="differentiability",
              about="returns (h_n.detach(), c_n.detach()): a decoder fed h_n cannot train the encoder"),
     ZooEntry("clamps_input_in_place", lambda: ClampsInputInPlace("RNN", 4, 6), expect="inputs_untouched",

@@ -90,14 +90,17 @@ def differentiability(ctx: Context) -> None:
     top layer's final states, all at the last step, so its gradient reaches x[0] only through
     time (every parameter of a torch layer shapes them). Bidirectional, the backward direction's
     final state is the one at step 0, which sees x[0] directly: the gradient through time is
-    taken apart, from the forward direction's last output. Once batch_independence held, one
-    call and one backward pass still serve both (a backward pass of a large LSTM costs as much
-    as its forward's weight reordering, ~0.45 s on LSTM(64, 1024, num_layers=4,
-    bidirectional=True)): the main probe input three times along the batch, the first copy's
-    every output and state for the parameters, the second copy's forward direction's last output
-    for x[0], and a third copy in no loss at all. Its input's gradient must be exactly zero, or
-    the sequences are tied in the backward pass (values apart, gradients not) and the two passes
-    are taken on the main probe input alone."""
+    taken apart, per direction, from the forward direction's last output (to x[0] and the
+    forward stacks' initial states) and from the backward direction's, output[0] (to x[-1] and
+    the backward stacks'; not for relu, whose dead zone may block it correctly). Once
+    batch_independence held, one call and one backward pass still serve all three (a backward
+    pass of a large LSTM costs as much as its forward's weight reordering, ~0.45 s on
+    LSTM(64, 1024, num_layers=4, bidirectional=True)): the main probe input four times along the
+    batch, the first copy's every output and state for the parameters, the second copy's forward
+    direction's last output, a third copy in no loss at all, and the fourth copy's backward
+    direction's output[0]. The third copy's input gradient must be exactly zero, or the
+    sequences are tied in the backward pass (values apart, gradients not) and the passes are
+    taken on the main probe input alone."""
     with gradient_kernels(ctx.device):
         _differentiability(ctx)
 
@@ -118,7 +121,7 @@ def _differentiability(ctx: Context) -> None:
     # call) breaks autograd's record of it, with one error or another: followed without h_0
     given = spec.gives_hx and shared.states_written(ctx) is None
     found = _gradients_of_copies(ctx, tensors, given) if spec.bidirectional and ctx.merged() else None
-    got, forward, reached, gx, states = found or _gradients(ctx, tensors, given_states=given)
+    got, forward, reached, gx, states, gx_back = found or _gradients(ctx, tensors, given_states=given)
     # relu's dead zone: a correct nonlinearity="relu" layer whose units are inactive outputs
     # exact zeros and passes exact-zero gradients (torch's own nn.RNN(4, 2,
     # nonlinearity="relu") did so on the probe inputs for some seeds). Where the result shows
@@ -150,25 +153,33 @@ def _differentiability(ctx: Context) -> None:
                 "no gradient flows back through time: d output[-1, :, :H_out] / d x[0] is zero "
                 "(is the state detached between steps?)"
             )
+    # The backward direction through time: from its last output, output[0], to the step it reads
+    # first, x[-1]. Not for relu, whose dead zone may block it correctly (the forward direction's
+    # retries above say when; the backward direction has none).
+    if gx_back is not None and not shared.is_relu(ctx) and not bool(gx_back[-1].abs().sum() > 0):
+        raise ProbeFailure(
+            "no gradient flows back through time in the backward direction: d output[0, :, H_out:] / "
+            "d x[-1] is zero (is the state detached between steps?)")
     # relu's dead zone only: a half-precision tanh or sigmoid can round a value to exactly 0
     # (an LSTM that detached h at each step passed in bfloat16 on that excuse)
     _states_reached(ctx, states, dead_zone and shared.is_relu(ctx))
 
 
 def _states_reached(ctx: Context, states: list[tuple[str, torch.Tensor | None]], dead_zone: bool) -> None:
-    """The gradient from the last step reaches each layer's initial state of the forward
+    """The gradient from each direction's last step reaches each layer's initial state of that
     direction: ``states`` holds (name, d loss / d state) for h_0 (and c_0). Zero is no evidence
     in relu's dead zone; not in the graph at all always is, where the state's value is used (a
     module that ignores h_0 altogether fails initial_state, not this)."""
     spec = ctx.spec
     for name, grad in states:
-        for layer in range(spec.num_layers):
-            k = layer * spec.num_directions  # the forward direction's stack
+        for k in range(spec.num_layers * spec.num_directions):  # layer by layer, forward first
             if grad is not None and (dead_zone or bool(grad[k].abs().sum() > 0)):
                 continue
             if not _state_value_used(ctx, name[0], k):
                 continue
-            where = f"layer {layer}" + (", forward direction" if spec.bidirectional else "")
+            layer, direction = divmod(k, spec.num_directions)
+            where = f"layer {layer}" + ((", backward direction" if direction else ", forward direction")
+                                        if spec.bidirectional else "")
             state = "cell state" if name == "c_0" else "hidden state"
             raise ProbeFailure(
                 f"no gradient from the last step reaches {name}[{k}] ({where}): "
@@ -197,9 +208,10 @@ def _state_value_used(ctx: Context, which: str, k: int) -> bool:
 
 
 #: (the result, the forward direction's output, whether each parameter is reached, d loss / d x,
-#: (name, d loss / d state) for each initial state given: h_0, c_0).
+#: (name, d loss / d state) for each initial state given: h_0, c_0; bidirectional, each stack
+#: from its own direction's loss, and d output[0, :, H_out:] / d x: the backward direction's).
 Gradients = tuple[Result, torch.Tensor, list[bool | None], torch.Tensor | None,
-                  list[tuple[str, torch.Tensor | None]]]
+                  list[tuple[str, torch.Tensor | None]], torch.Tensor | None]
 #: differentiability's note for a module without a parameter to follow: what it checked instead.
 NO_PARAMETERS = "{why}: only the gradient through time was followed, from output[-1] back to x[0]"
 
@@ -253,34 +265,56 @@ def _gradients(ctx: Context, params: list[torch.Tensor], *, given_states: bool =
             if params:
                 loss = got.output.sum() + sum(t.sum() for t in finals)
                 reached, _ = _gradients_reached(loss, params, [])
-            gx, *grads = torch.autograd.grad(forward[-1].sum(), inputs, allow_unused=True)
-        else:  # the last step's output and the top layer's final states
-            loss = got.output[-1].sum() + sum(t[-1].sum() for t in finals)
-            reached, (gx, *grads) = _gradients_reached(loss, params, inputs)
-    return got, forward, reached, gx, [(name, g) for (name, _), g in zip(leaves, grads)]
+            gx, *grads = torch.autograd.grad(forward[-1].sum(), inputs, allow_unused=True, retain_graph=True)
+            gxb, *grads_b = torch.autograd.grad(got.output[0, :, spec.h_out:].sum(), inputs, allow_unused=True)
+            return got, forward, reached, gx, _by_direction(ctx, leaves, grads, grads_b), gxb
+        # the last step's output and the top layer's final states
+        loss = got.output[-1].sum() + sum(t[-1].sum() for t in finals)
+        reached, (gx, *grads) = _gradients_reached(loss, params, inputs)
+    return got, forward, reached, gx, [(name, g) for (name, _), g in zip(leaves, grads)], None
 
 
 def _gradients_of_copies(ctx: Context, params: list[torch.Tensor], given: bool = True) -> Gradients | None:
-    """What :func:`_gradients` finds for a bidirectional module, from one call on three copies of
+    """What :func:`_gradients` finds for a bidirectional module, from one call on four copies of
     the main probe input along the batch (and of its initial states, ``given``) and one backward
     pass (see differentiability); None when the third copy's input gets a gradient that is not
     exactly zero."""
     spec, batch = ctx.spec, ctx.batch
-    xs = torch.cat([ctx.x] * 3, dim=1).requires_grad_(True)
-    first, second, third = (slice(i * batch, (i + 1) * batch) for i in range(3))
-    leaves = _state_leaves(ctx, 3, given)
+    xs = torch.cat([ctx.x] * 4, dim=1).requires_grad_(True)
+    first, second, third, fourth = (slice(i * batch, (i + 1) * batch) for i in range(4))
+    leaves = _state_leaves(ctx, 4, given)
     with torch.enable_grad():
-        whole = _requiring_grad(ctx, xs, "the main probe input three times along the batch, with grad enabled",
+        whole = _requiring_grad(ctx, xs, "the main probe input four times along the batch, with grad enabled",
                                 params=bool(params), states=leaves)
         got, forward = whole.columns(first), whole.columns(second).output[:, :, : spec.h_out]
+        backward = whole.columns(fourth).output[:, :, spec.h_out:]
         finals = [t for t in (got.h_n, got.c_n) if t is not None]
-        loss = got.output.sum() + sum(t.sum() for t in finals) + forward[-1].sum()
+        loss = got.output.sum() + sum(t.sum() for t in finals) + forward[-1].sum() + backward[0].sum()
         reached, (gxs, *grads) = _gradients_reached(loss, params, [xs, *(t for _, t in leaves)])
     if gxs is None or bool((gxs[:, third] != 0).any()):
         return None
-    # the second copy's states: only forward[-1] of that copy is in the loss
-    return got, forward, reached, gxs[:, second], [
-        (name, None if g is None else g[:, second]) for (name, _), g in zip(leaves, grads)]
+    # the second copy's states: only forward[-1] of that copy is in the loss; the fourth's:
+    # only the backward direction's output[0]
+    def cut(copy: slice) -> list[torch.Tensor | None]:
+        return [None if g is None else g[:, copy] for g in grads]
+
+    return got, forward, reached, gxs[:, second], _by_direction(ctx, leaves, cut(second), cut(fourth)), gxs[:, fourth]
+
+
+def _by_direction(ctx: Context, leaves: list[tuple[str, torch.Tensor]], forward: list[torch.Tensor | None],
+                  backward: list[torch.Tensor | None]) -> list[tuple[str, torch.Tensor | None]]:
+    """Each initial state's gradient, every layer's forward-direction stack from the forward
+    direction's loss and its backward-direction stack from the backward direction's (None where
+    either reached none)."""
+    found: list[tuple[str, torch.Tensor | None]] = []
+    for (name, _), f, b in zip(leaves, forward, backward):
+        if f is None or b is None:
+            found.append((name, None))
+            continue
+        both = f.clone()
+        both[1::2] = b[1::2]  # stacks are ordered layer by layer, forward direction first
+        found.append((name, both))
+    return found
 
 
 def _gradients_reached(loss: torch.Tensor, params: list[torch.Tensor],
