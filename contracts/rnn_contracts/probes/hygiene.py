@@ -74,17 +74,17 @@ def differentiability(ctx: Context) -> None:
     requires grad; the gradient flows back through time, from the forward direction's last output
     to the first input step (checked for a frozen module too, or a plain callable: the input
     requires grad, and the report's note says no parameter was followed), and, for a module
-    given states, from the last step to every layer's h_0 (and c_0) of the forward direction,
-    wherever that state's value changes the result: the call starts from the states call's
-    random initial state, as leaves that require grad (torch's layers differentiate with respect
-    to h_0 and c_0), so an LSTM that detaches its cell state at each step, while its hidden state
-    still carries x[0]'s gradient, fails. A parameter that only the call without h_0 reads (a
-    learned default state) is looked for there too; a forward that writes into the h_0 it is
-    given (inputs_untouched's) is followed without one. Not seen: a state detached only where it
-    is carried on while the other state carries its gradient (an LSTM's h detached after each
-    step, c intact), which only a comparison of gradients with torch's layer could tell. Uses torch.autograd.grad, so no
-    ``.grad`` is touched. On CUDA the forwards and backwards of this contract run with cuDNN off
-    (:func:`gradient_kernels`).
+    given states, from each direction's last step to every layer's h_0 (and c_0) of that
+    direction, wherever that state's value changes the result: the call starts from the states
+    call's random initial state, as leaves that require grad (torch's layers differentiate with
+    respect to h_0 and c_0), so an LSTM that detaches its cell state at each step, while its
+    hidden state still carries x[0]'s gradient, fails. A parameter that only the call without
+    h_0 reads (a learned default state) is looked for there too; a forward that writes into the
+    h_0 it is given (inputs_untouched's) is followed without one. Not seen: a state detached only
+    where it is carried on while the other state carries its gradient (an LSTM's h detached after
+    each step, c intact), which only a comparison of gradients with torch's layer could tell.
+    Uses torch.autograd.grad, so no ``.grad`` is touched. On CUDA the forwards and backwards of
+    this contract run with cuDNN off (:func:`gradient_kernels`).
 
     Unidirectional, one backward pass serves both: the loss is the last step's output and the
     top layer's final states, all at the last step, so its gradient reaches x[0] only through
